@@ -1,0 +1,8 @@
+import os
+import sys
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from experiments._runner import main  # noqa: E402
+
+sys.exit(main())
