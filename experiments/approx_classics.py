@@ -142,7 +142,7 @@ def _train_shallow(width: int, cfg: Config, x, y, key) -> float:
     # spread them uniformly over the interval instead.
     first = net.layers[0]
     t = jax.random.uniform(bias_key, (width,), jnp.float64, -1.0, 1.0)
-    first.bias.value = -first.kernel.value[0] * t
+    first.bias[...] = -first.kernel[...][0] * t
 
     def loss(model, batch, key):
         xb, yb = batch

@@ -100,15 +100,18 @@ def restore(directory: str | os.PathLike, template: Any, step: int | None = None
     with mngr:
         if int(step) not in mngr.all_steps():
             raise FileNotFoundError(f"no checkpoint {step} under {os.fspath(directory)!r}")
-        meta = mngr.item_metadata(int(step))
-        saved_keys = set(meta.keys()) if meta is not None else None
-        if saved_keys is not None and saved_keys != set(target):
-            raise ValueError(
-                f"checkpoint {step} has {len(saved_keys)} leaves but the template has "
-                f"{len(target)}: the model or optimizer differs from the one that was saved"
-            )
         try:
             restored = mngr.restore(int(step), args=ocp.args.StandardRestore(target))
         except ValueError as err:
-            raise ValueError(f"checkpoint {step} does not match the template: {err}") from err
+            raise ValueError(
+                f"checkpoint {step} does not match the template (a different model or "
+                f"optimizer?): {err}"
+            ) from err
+    for name, want in target.items():
+        got = restored[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ValueError(
+                f"checkpoint {step}: {name} has shape {got.shape} and dtype {got.dtype}, the "
+                f"template expects {want.shape} and {want.dtype} (a different model?)"
+            )
     return jax.tree.unflatten(treedef, [restored[k] for k in sorted(target)])

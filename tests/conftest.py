@@ -1,0 +1,47 @@
+"""Test harness: persistent compilation cache, a float64 fixture, a subprocess helper."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Compile once across runs (and across the subprocesses the tests start): short JAX tests are
+# dominated by XLA compile time. The cache key covers jax version, flags and platform.
+_CACHE = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path.home() / ".cache" / "opdiff" / "jax")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+@pytest.fixture
+def x64():
+    """Run the test with ``jax_enable_x64`` on, and restore the previous value after."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def run_python(args: list[str], *, env: dict | None = None, timeout: float = 300, cwd=ROOT):
+    """Run ``python ARGS`` in a fresh interpreter at the repo root; return CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.pop("XLA_FLAGS", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )
