@@ -1,0 +1,86 @@
+"""The experiment runner: every experiment at --preset smoke through the CLI, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_python
+from experiments import EXPERIMENTS
+from experiments._report import validate
+from experiments._runner import main
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_at_smoke_through_the_cli(tmp_path, name):
+    proc = run_python(["-m", "experiments", "run", name, "--preset", "smoke", "--out",
+                       str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / name / "results.json").read_text())
+    validate(record)
+    assert record["name"] == name and record["preset"] == "smoke"
+    for fig in record["figures"]:
+        assert (tmp_path / name / fig).stat().st_size > 1000
+    assert "claims hold" in proc.stdout
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    for out in ("a", "b"):
+        assert main(["run", "approx_classics", "--preset", "smoke", "--out",
+                     str(tmp_path / out)]) == 0
+    a, b = (json.loads((tmp_path / o / "approx_classics" / "results.json").read_text())
+            for o in ("a", "b"))
+    assert a["metrics"] == b["metrics"] and a["checks"] == b["checks"]
+
+
+def test_all_writes_summary(tmp_path, monkeypatch):
+    import experiments._runner as runner
+
+    monkeypatch.setattr(runner, "EXPERIMENTS", ("approx_classics",))
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    n_checks = len(json.loads((tmp_path / "approx_classics" / "results.json").read_text())["checks"])
+    assert summary.count("| approx_classics |") == n_checks
+
+
+def test_set_overrides_reach_the_config(tmp_path):
+    assert main(["run", "approx_classics", "--preset", "smoke", "--out", str(tmp_path),
+                 "--set", "mlp_widths=3", "--set", "fourier_a=2.0", "--set", "seed=5"]) == 0
+    record = json.loads((tmp_path / "approx_classics" / "results.json").read_text())
+    assert record["config"]["mlp_widths"] == [3]
+    assert record["config"]["fourier_a"] == 2.0 and record["config"]["seed"] == 5
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "nope"], "unknown experiment 'nope'"),
+        (["run", "approx_classics", "--preset", "huge"], "unknown preset 'huge'"),
+        (["run", "approx_classics", "--set", "seed"], "malformed --set 'seed'"),
+        (["run", "approx_classics", "--set", "nope=1"], "unknown config key 'nope'"),
+        (["run", "approx_classics", "--set", "seed=abc"], "--set seed=abc: expected int"),
+        (["run", "approx_classics", "--set", "fourier_a=0.5"], "fourier_a must be > 1"),
+        (["all", "--preset", "huge"], "unknown preset 'huge'"),
+        ([], "expected a command"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and fragment in err, err
+
+
+def test_bad_input_through_a_real_process():
+    proc = run_python(["-m", "experiments", "run", "nope"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown experiment" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_names_every_experiment():
+    proc = run_python(["-m", "experiments", "list"])
+    assert proc.returncode == 0
+    for name in EXPERIMENTS:
+        assert name in proc.stdout
