@@ -196,3 +196,17 @@ def test_callback_and_metrics_file(tmp_path):
     assert [r["step"] for r in records] == [10, 20, 30]
     assert all(np.isfinite(r["loss"]) for r in records)
     assert np.isclose(records[-1]["loss"], seen[-1][1])
+
+
+def test_ctrl_c_saves_the_last_completed_step(tmp_path):
+    def interrupt(step, loss):
+        if step == 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(5, steps=60, workdir=tmp_path, checkpoint_every=20, callback=interrupt)
+    assert ckpt.all_steps(tmp_path / "checkpoints") == [20, 30]
+    resumed = _train(5, steps=60, workdir=tmp_path, checkpoint_every=20, resume=True)
+    full = _train(5, steps=60)
+    assert resumed.start_step == 30
+    np.testing.assert_allclose(resumed.losses, full.losses[30:], rtol=1e-6)
