@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/engine.py           # full, about 1-2 minutes
-    PYTHONPATH=. .venv/bin/python benchmarks/engine.py --quick   # about 20 s
+    .venv/bin/python -m benchmarks.engine           # full, about 1 minute
+    .venv/bin/python -m benchmarks.engine --quick   # about 20 s
 
 Workload: ``opdiff.nets.MLP(128, 1, width=128, depth=4, activation="tanh")`` (five affine
 maps, 65,664 weights in the matmuls), MSE loss, ``optax.adam(1e-3)``, float32, on a fixed
@@ -25,10 +25,13 @@ What is measured:
 
 Engine throughput is wall-clock: a ``callback`` timestamps the end of every jitted call, and the
 rate is taken from the end of the first (compiling) call to the end of the last, so it counts
-all of ``fit``'s per-call host work. ``TrainResult.steps_per_s`` (which times only the jitted
-call plus the loss transfer) is shown beside it. Each ``fit`` call compiles afresh; compilation
-is never timed. The variants are run in interleaved rounds (rotating their order) and each
-figure is the median over the rounds, because the reference machine is a noisy 2-core VM.
+all of ``fit``'s per-call host work. ``TrainResult.steps_per_s`` (the engine's own wall-clock
+figure, compile time excluded) is shown beside it. Each ``fit`` call compiles afresh; compilation
+is never timed. Because the reference machine is a noisy 2-core VM, every variant runs once per
+round (3 rounds; 2 with ``--quick``), the variants being compared run back to back in an order
+rotated every round, rates are medians over rounds, and ratios are medians of per-round ratios.
+
+The output ends with one line per headline figure, ``name: value unit (goal: ...)``.
 
 All runs start from the same weights and key; the script prints how closely the batch-1024 loss
 curves of the engine and the hand-written loop agree (they should be identical: same math).
@@ -182,21 +185,26 @@ def main(argv: list[str] | None = None) -> None:
     data = make_data(jax.random.key(0))
     key = jax.random.key(2)
     hand_big, hand_small = HandWritten(data, 1024), HandWritten(data, 1)
+    scan = f"engine b1 spc{SCAN_STEPS}"
     variants: dict[str, Callable[[], dict[str, Any]]] = {
         "engine b1024 spc1": lambda: engine_run(data, 1024, steps_big, 1, key),
         "engine b1024 spc10": lambda: engine_run(data, 1024, steps_big, 10, key),
         "hand-written b1024": lambda: hand_big.run(steps_big, key),
         "engine b1 spc1": lambda: engine_run(data, 1, steps_small, 1, key),
-        f"engine b1 spc{SCAN_STEPS}": lambda: engine_run(data, 1, steps_small, SCAN_STEPS, key),
+        scan: lambda: engine_run(data, 1, steps_small, SCAN_STEPS, key),
         "hand-written b1": lambda: hand_small.run(steps_small, key),
     }
-    names = list(variants)
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    reference = {name: "hand-written b1024" if "b1024" in name else "hand-written b1"
+                 for name in variants}
+    # Variants that are compared run back to back, in an order rotated every round.
+    blocks = [[name for name in variants if "b1024" in name],
+              [name for name in variants if "b1024" not in name]]
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     peaks: list[float] = []
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            samples[name].append(variants[name]())
+        for block in blocks:
+            for name in block[r % len(block):] + block[: r % len(block)]:
+                samples[name].append(variants[name]())
         peaks.append(matmul_peak_gflops(2048, jnp.float32, repeats=PEAK_REPEATS[mode]))
         print(f"round {r + 1}/{rounds} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
@@ -204,34 +212,42 @@ def main(argv: list[str] | None = None) -> None:
     # same loss curve; the hand-written loop repeats the engine's math exactly.
     ref = samples["hand-written b1024"][0]["losses"]
     rel = max(float(np.max(np.abs(run["losses"] - ref) / np.abs(ref)))
-              for name in names if "b1024" in name for run in samples[name])
+              for name in blocks[0] for run in samples[name])
     print(f"same math: the batch-1024 loss curves agree to {rel:.1e} (max relative difference "
           f"over {steps_big} steps; 0 = bit-identical)")
     print()
 
-    wall = {name: median([s["wall"] for s in samples[name]]) for name in names}
-    peak = median(peaks)
-    hand_ref = wall["hand-written b1024"]
+    def rates(name: str) -> list[float]:
+        return [run["wall"] for run in samples[name]]
+
+    def ratio(name: str, other: str) -> float:
+        """Median over rounds of the per-round ratio (robust to load that varies by round)."""
+        return median([a / b for a, b in zip(rates(name), rates(other))])
+
+    def gflops(name: str) -> float:
+        return median(rates(name)) * train_step_flops(1024 if "b1024" in name else 1) / 1e9
+
+    def of_peak(name: str) -> float:
+        flops = train_step_flops(1024 if "b1024" in name else 1)
+        return median([rate * flops / 1e9 / p for rate, p in zip(rates(name), peaks)])
+
     rows = []
-    for name in names:
-        batch = 1024 if "b1024" in name else 1
-        reported = [s["reported"] for s in samples[name] if "reported" in s]
-        gflops = wall[name] * train_step_flops(batch) / 1e9
-        vs = fmt_value(wall[name] / hand_ref) if batch == 1024 else "-"
+    for name in variants:
+        reported = [run["reported"] for run in samples[name] if "reported" in run]
         rows.append([
             name,
-            fmt_value(wall[name]),
+            fmt_value(median(rates(name))),
             fmt_value(median(reported)) if reported else "-",
-            " ".join(fmt_value(s["wall"]) for s in samples[name]),
-            vs,
-            fmt_value(gflops),
-            f"{100 * gflops / peak:.1f}%",
+            " ".join(fmt_value(x) for x in rates(name)),
+            fmt_value(ratio(name, reference[name])),
+            fmt_value(gflops(name)),
+            f"{100 * of_peak(name):.1f}%",
         ])
-    print("spc = steps_per_call; steps/s is the median over rounds; "
-          "fit-reported = TrainResult.steps_per_s")
+    print("spc = steps_per_call. steps/s: wall-clock, median over rounds. fit-reported: "
+          "TrainResult.steps_per_s.\nvs hand: median per-round ratio to the hand-written loop "
+          "at the same batch. of peak: per-round GFLOP/s / matmul peak.")
     print_table(
-        ["variant", "steps/s", "fit-reported", "per round", "vs hand b1024", "GFLOP/s",
-         "of peak"],
+        ["variant", "steps/s", "fit-reported", "per round", "vs hand", "GFLOP/s", "of peak"],
         rows,
     )
     print(f"matmul peak f32 (2048x2048, per round): {' '.join(fmt_value(p) for p in peaks)} "
@@ -241,22 +257,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"total time: {time.perf_counter() - t_start:.0f} s")
     print()
 
-    engine_big = wall["engine b1024 spc1"]
-    print(headline("engine_vs_handwritten_b1024", engine_big / hand_ref, "ratio",
-                   ">= 0.90"))
-    print(headline("engine_vs_handwritten_b1024_spc10", wall["engine b1024 spc10"] / hand_ref,
-                   "ratio", ">= 0.90"))
-    print(headline("scan_speedup_b1", wall[f"engine b1 spc{SCAN_STEPS}"] / wall["engine b1 spc1"],
-                   "x", ">= 2"))
-    print(headline("engine_b1024", engine_big, "steps/s", "none, context"))
-    print(headline("handwritten_b1024", hand_ref, "steps/s", "none, context"))
-    print(headline("engine_b1_spc1", wall["engine b1 spc1"], "steps/s", "none, context"))
-    print(headline(f"engine_b1_spc{SCAN_STEPS}", wall[f"engine b1 spc{SCAN_STEPS}"], "steps/s",
-                   "none, context"))
-    print(headline("matmul_peak_f32", peak, "GFLOP/s", "context"))
-    print(headline("achieved_b1024", engine_big * train_step_flops(1024) / 1e9, "GFLOP/s",
-                   "context"))
-
+    context = "none, context"
+    print(headline("engine_vs_handwritten_b1024",
+                   ratio("engine b1024 spc1", "hand-written b1024"), "ratio", ">= 0.90"))
+    print(headline("engine_vs_handwritten_b1024_spc10",
+                   ratio("engine b1024 spc10", "hand-written b1024"), "ratio", ">= 0.90"))
+    print(headline("scan_speedup_b1", ratio(scan, "engine b1 spc1"), "x", ">= 2"))
+    print(headline("engine_b1024", median(rates("engine b1024 spc1")), "steps/s", context))
+    print(headline("handwritten_b1024", median(rates("hand-written b1024")), "steps/s", context))
+    print(headline("engine_b1_spc1", median(rates("engine b1 spc1")), "steps/s", context))
+    print(headline(f"engine_b1_spc{SCAN_STEPS}", median(rates(scan)), "steps/s", context))
+    print(headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context"))
+    print(headline("achieved_b1024", gflops("engine b1024 spc1"), "GFLOP/s", "context"))
 
 if __name__ == "__main__":
     main()

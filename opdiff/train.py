@@ -15,7 +15,9 @@ mesh, or in two processes with a resume in between.
 Design points:
 
 * one ``jax.jit`` per chunk length; a chunk of ``n > 1`` steps is a ``lax.scan`` (small models
-  are dispatch-bound, so scanning 50 steps per call is ~3x faster at batch 1 on a CPU);
+  are dispatch-bound: at batch 1, 50 scanned steps per call run several times faster on a CPU);
+  the step counter lives on the device and calls are dispatched one ahead of the host-side loss
+  checks, so the host never stalls the device;
 * data parallel: with ``mesh`` given, the batch is sharded on the ``data`` axis and the
   parameters, optimizer state and dataset are replicated; XLA inserts the gradient all-reduce;
 * flax nnx modules are split once into ``(graphdef, params, rest)`` and merged inside the jitted
@@ -28,6 +30,7 @@ Design points:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -124,7 +127,7 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
 
     def draw(key):
         idx = jax.random.randint(key, (batch_size,), 0, n)
-        return jax.tree.map(lambda x: jnp.take(x, idx, axis=0), arrays)
+        return jax.tree.map(lambda x: x[idx], arrays)
 
     return draw
 
@@ -247,9 +250,9 @@ def fit(
     if mesh is not None and not callable(data):
         get_batch = array_batches(parallel.replicate(data, mesh), batch_size)
 
-    def one_step(carry, step):
-        p, opt_state, ema = carry
-        data_key, loss_key = jax.random.split(jax.random.fold_in(key, step))
+    def one_step(carry, _):
+        s, p, opt_state, ema = carry
+        data_key, loss_key = jax.random.split(jax.random.fold_in(key, s))
         batch = get_batch(data_key)
         if mesh is not None:
             batch = parallel.shard_batch(batch, mesh)
@@ -258,22 +261,22 @@ def fit(
         p = optax.apply_updates(p, updates)
         if ema is not None:
             ema = jax.tree.map(lambda e, q: ema_decay * e + (1.0 - ema_decay) * q, ema, p)
-        return (p, opt_state, ema), loss
+        return (s + 1, p, opt_state, ema), loss
 
     compiled: dict[int, Callable] = {}
-    warmed: set[int] = set()  # chunk lengths whose first (compiling) call has run
 
     def chunk_fn(n: int) -> Callable:
+        """The jitted call running ``n`` steps; the step counter lives in the carry."""
         if n not in compiled:
             if n == 1:
 
-                def run(carry, start):
-                    carry, loss = one_step(carry, start)
+                def run(carry):
+                    carry, loss = one_step(carry, None)
                     return carry, loss[None]
             else:
 
-                def run(carry, start):
-                    return jax.lax.scan(one_step, carry, start + jnp.arange(n, dtype=jnp.int32))
+                def run(carry):
+                    return jax.lax.scan(one_step, carry, None, length=n)
 
             compiled[n] = jax.jit(run)
         return compiled[n]
@@ -305,7 +308,11 @@ def fit(
         _truncate_metrics(metrics_path, start)
     log_every = log_every or max(1, steps // 100)
 
-    carry = (state["params"], state["opt_state"], state["ema"])
+    step_counter = jnp.asarray(start, jnp.int32)
+    if mesh is not None:
+        step_counter = parallel.replicate(step_counter, mesh)
+    # ``carry`` is the state after ``step`` steps whose losses were checked on the host.
+    carry = (step_counter, state["params"], state["opt_state"], state["ema"])
     step = start
     losses: list[np.ndarray] = []
     show = sys.stderr.isatty() if progress is None else progress
@@ -314,38 +321,53 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True)
-    run_time = 0.0
-    timed_steps = 0
+
+    def chunk_length(at: int) -> int:
+        n = min(steps_per_call, steps - at)
+        if checkpoint_every is not None:
+            n = min(n, checkpoint_every - at % checkpoint_every)
+        return n
+
+    # Calls are dispatched one ahead of the host-side checks, so the device never idles while
+    # the host fetches losses, logs or checkpoints. A chunk is only accepted (logged, saved,
+    # made the new ``carry``) once its losses are known to be finite.
+    pending: collections.deque = collections.deque()
+    dispatched = start
+    compile_s = 0.0  # time spent compiling new chunk lengths after timing started
+    t_timed, timed_from = None, start
+    t_last = time.perf_counter()
     last_logged = start
     try:
         while step < steps:
-            n = min(steps_per_call, steps - step)
-            if checkpoint_every is not None:
-                n = min(n, checkpoint_every - step % checkpoint_every)
-            fn = chunk_fn(n)
-            first_call = n not in warmed
-            warmed.add(n)
-            t0 = time.perf_counter()
-            new_carry, chunk_losses = fn(carry, jnp.asarray(step, jnp.int32))
+            while len(pending) < 2 and dispatched < steps:
+                n = chunk_length(dispatched)
+                t0 = time.perf_counter()
+                new_first = n not in compiled
+                out = chunk_fn(n)(pending[-1][2] if pending else carry)
+                if new_first and t_timed is not None:
+                    compile_s += time.perf_counter() - t0
+                pending.append((dispatched, n, *out))
+                dispatched += n
+            at, n, new_carry, chunk_losses = pending.popleft()
             chunk_losses = np.asarray(jax.device_get(chunk_losses), np.float64)
-            dt = time.perf_counter() - t0
-            if not first_call:
-                run_time += dt
-                timed_steps += n
             bad = np.flatnonzero(~np.isfinite(chunk_losses))
             if bad.size:
+                pending.clear()
                 losses.append(chunk_losses[: bad[0]])
-                last_good = None if ckpt_dir is None else ckpt.latest_step(ckpt_dir)
                 raise NonFiniteLossError(
-                    step + int(bad[0]),
+                    at + int(bad[0]),
                     float(chunk_losses[bad[0]]),
-                    last_good,
-                    None if ckpt_dir is None else ckpt_dir,
+                    None if ckpt_dir is None else ckpt.latest_step(ckpt_dir),
+                    ckpt_dir,
                 )
             carry = new_carry
-            step += n
+            step = at + n
             losses.append(chunk_losses)
-            rate = n / dt if dt > 0 else float("inf")
+            now = time.perf_counter()
+            rate = n / (now - t_last) if now > t_last else float("inf")
+            t_last = now
+            if t_timed is None:  # throughput is timed from the end of the first call
+                t_timed, timed_from = now, step
             if bar is not None:
                 bar.update(n)
                 bar.set_postfix(loss=f"{chunk_losses[-1]:.4g}", refresh=False)
@@ -374,7 +396,8 @@ def fit(
         if bar is not None:
             bar.close()
 
-    p, opt_state, ema = carry
+    _, p, opt_state, ema = carry
+    elapsed = (time.perf_counter() - t_timed - compile_s) if t_timed is not None else 0.0
     return TrainResult(
         params=as_user(p),
         opt_state=opt_state,
@@ -382,12 +405,12 @@ def fit(
         losses=np.concatenate(losses) if losses else np.zeros(0),
         step=step,
         start_step=start,
-        steps_per_s=timed_steps / run_time if run_time > 0 else float("nan"),
+        steps_per_s=(step - timed_from) / elapsed if elapsed > 0 else float("nan"),
     )
 
 
 def _save(ckpt_dir: str, step: int, carry, max_to_keep):
-    p, opt_state, ema = carry
+    _, p, opt_state, ema = carry
     state = {"step": np.asarray(step, np.int64), "params": p, "opt_state": opt_state, "ema": ema}
     ckpt.save(ckpt_dir, step, state, max_to_keep=max_to_keep)
 
