@@ -120,6 +120,7 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
             f"{[np.shape(x) for x in leaves]}"
         )
     (n,) = sizes
+    arrays = jax.tree.map(jnp.asarray, arrays)  # numpy leaves cannot be indexed by tracers
     if batch_size is None:
         return lambda key: arrays
     if not isinstance(batch_size, int) or batch_size < 1:

@@ -1,0 +1,365 @@
+r"""Operator datasets: generation, ``.npz`` storage without pickle, DeepXDE import, batching.
+
+Two layouts, as in DeepXDE:
+
+* **aligned** (Cartesian product): every function is observed at the same query points,
+  ``inputs [n_funcs, m]`` (u at the m sensors), ``points [n_points, d]``,
+  ``outputs [n_funcs, n_points]`` (:math:`G(u_i)(y_j)`);
+* **unaligned** (triplets): row ``i`` is one ``(u_i at sensors, y_i, G(u_i)(y_i))``,
+  ``inputs [n, m]``, ``points [n, d]``, ``outputs [n]``.
+
+A dataset is generated from a function space (anything with ``.grid`` and
+``.sample(n, key=...)``, see :mod:`opdiff.functions`), an :class:`OperatorSpec` (the reference
+operator on that grid and the points where it returns values), the sensors and a key. Inputs
+are read at the sensors by interpolation from the fine grid; outputs are the operator's values
+on its own output points (query points are drawn from those, so labels are exact for the
+sampled representation, never re-interpolated).
+
+Files are ``.npz`` archives of plain numeric arrays plus one JSON string (``metadata``);
+loading never unpickles. DeepXDE's aligned format stores ``X`` as a pickled object array; it
+is read only when the caller passes ``allow_pickle=True`` by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
+__all__ = [
+    "OperatorSpec",
+    "AlignedDataset",
+    "UnalignedDataset",
+    "make_aligned",
+    "make_unaligned",
+    "save",
+    "load",
+    "load_deepxde_aligned",
+    "load_deepxde_unaligned",
+]
+
+FORMAT = "opdiff-operator-dataset/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSpec:
+    """A reference operator in the form datasets need.
+
+    Attributes:
+        name: short name, stored in the metadata.
+        apply: ``apply(u) -> G(u)``: maps input functions on the space's grid, ``[n, N]``, to
+            the operator's values at ``output_points``, ``[n, P]`` (scalar outputs) or
+            ``[n, P, c]`` (``c`` output components).
+        output_points: ``[P, d]`` coordinates where ``apply`` returns values.
+        params: JSON-able description of the operator's parameters (for the metadata).
+    """
+
+    name: str
+    apply: Callable[[Any], Any]
+    output_points: np.ndarray
+    params: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        pts = np.asarray(self.output_points)
+        if pts.ndim != 2:
+            raise ValueError(f"output_points must have shape (P, d), got {pts.shape}")
+
+
+def _check_finite(name: str, arr: np.ndarray):
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignedDataset:
+    """Cartesian-product operator data; see the module docstring for the shapes."""
+
+    inputs: np.ndarray
+    sensors: np.ndarray
+    points: np.ndarray
+    outputs: np.ndarray
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        n, m = _shape2("inputs", self.inputs)
+        if np.shape(self.sensors)[:1] != (m,):
+            raise ValueError(f"sensors must have {m} rows (one per input column), got "
+                             f"shape {np.shape(self.sensors)}")
+        p, _ = _shape2("points", self.points)
+        if np.shape(self.outputs)[:2] != (n, p):
+            raise ValueError(f"outputs must have shape ({n}, {p}, ...), got {np.shape(self.outputs)}")
+        for name in ("inputs", "points", "outputs"):
+            _check_finite(name, np.asarray(getattr(self, name)))
+
+    def __len__(self) -> int:
+        return int(np.shape(self.inputs)[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays sharing the leading (function) axis, for :func:`opdiff.fit`'s ``data``."""
+        return {"inputs": self.inputs, "outputs": self.outputs}
+
+    def to_unaligned(self) -> UnalignedDataset:
+        """Every (function, point) pair as a triplet row."""
+        n, p = np.shape(self.outputs)[:2]
+        return UnalignedDataset(
+            inputs=np.repeat(self.inputs, p, axis=0),
+            sensors=self.sensors,
+            points=np.tile(self.points, (n, 1)),
+            outputs=np.reshape(self.outputs, (n * p,) + np.shape(self.outputs)[2:]),
+            metadata=dict(self.metadata),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class UnalignedDataset:
+    """Triplet operator data; see the module docstring for the shapes."""
+
+    inputs: np.ndarray
+    sensors: np.ndarray
+    points: np.ndarray
+    outputs: np.ndarray
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        n, m = _shape2("inputs", self.inputs)
+        if np.shape(self.sensors)[:1] != (m,):
+            raise ValueError(f"sensors must have {m} rows (one per input column), got "
+                             f"shape {np.shape(self.sensors)}")
+        if _shape2("points", self.points)[0] != n or np.shape(self.outputs)[:1] != (n,):
+            raise ValueError(
+                f"points and outputs must have {n} rows like inputs, got "
+                f"{np.shape(self.points)} and {np.shape(self.outputs)}"
+            )
+        for name in ("inputs", "points", "outputs"):
+            _check_finite(name, np.asarray(getattr(self, name)))
+
+    def __len__(self) -> int:
+        return int(np.shape(self.inputs)[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays sharing the leading (row) axis, for :func:`opdiff.fit`'s ``data``."""
+        return {"inputs": self.inputs, "points": self.points, "outputs": self.outputs}
+
+
+def _shape2(name, arr):
+    shape = np.shape(arr)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {shape}")
+    return shape
+
+
+def _as_points(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _generate(space, operator: OperatorSpec, n_funcs: int, sensors, interp: str, key,
+              chunk: int, dtype):
+    from opdiff import functions
+
+    if not isinstance(n_funcs, int) or n_funcs < 1:
+        raise ValueError(f"n_funcs must be a positive int, got {n_funcs!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    sensors = np.asarray(sensors, np.float64)
+    grid = np.asarray(space.grid)
+    matrix = functions.sensor_matrix(grid, sensors, interp)  # validates the sensors
+    read = jax.jit(lambda u: u @ matrix.T.astype(u.dtype))
+    apply = jax.jit(operator.apply)
+    ins, outs = [], []
+    for i, start in enumerate(range(0, n_funcs, chunk)):
+        count = min(chunk, n_funcs - start)
+        u = space.sample(count, key=jax.random.fold_in(key, i), dtype=dtype)
+        ins.append(np.asarray(read(u)))
+        outs.append(np.asarray(apply(u)))
+    return sensors, np.concatenate(ins), np.concatenate(outs)
+
+
+def _metadata(space, operator, interp, layout, extra=None):
+    meta = {
+        "format": FORMAT,
+        "layout": layout,
+        "operator": operator.name,
+        "operator_params": operator.params,
+        "space": type(space).__name__,
+        "space_params": _jsonable_fields(space),
+        "interp": interp,
+    }
+    meta.update(extra or {})
+    return json.loads(json.dumps(meta, default=str))
+
+
+def _jsonable_fields(obj):
+    if dataclasses.is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return {}
+
+
+def make_aligned(
+    space,
+    operator: OperatorSpec,
+    *,
+    n_funcs: int,
+    sensors,
+    key: PRNGKeyArray,
+    n_points: int | None = None,
+    interp: str = "cubic",
+    chunk: int = 4096,
+    dtype=jnp.float32,
+) -> AlignedDataset:
+    """Generate an aligned dataset.
+
+    Args:
+        space: a function space with ``.grid`` and ``.sample(n, key=...)``.
+        operator: the reference operator on ``space.grid``.
+        n_funcs: number of input functions.
+        sensors: ``[m]`` sensor locations inside the space's domain.
+        key: PRNG key; functions use ``fold_in(key, chunk index)``, points ``fold_in(key, -1)``.
+        n_points: ``None`` keeps every output point; an int keeps that many, drawn without
+            replacement (the same for every function).
+        interp: ``"linear"`` or ``"cubic"`` interpolation from the grid to the sensors.
+        chunk: functions generated per jitted call (bounds the memory used).
+        dtype: dtype of the sampled functions and of the computation.
+
+    Raises:
+        ValueError: for non-positive sizes, sensors outside the domain, more points than the
+            operator provides, or non-finite generated values.
+    """
+    sensors, inputs, outputs = _generate(space, operator, n_funcs, sensors, interp, key, chunk, dtype)
+    points = np.asarray(operator.output_points)
+    if n_points is not None:
+        total = points.shape[0]
+        if not isinstance(n_points, int) or not 1 <= n_points <= total:
+            raise ValueError(f"n_points must be an int in [1, {total}], got {n_points!r}")
+        idx = np.sort(np.asarray(jax.random.choice(
+            jax.random.fold_in(key, 2**31 - 1), total, (n_points,), replace=False)))
+        points, outputs = points[idx], outputs[:, idx]
+    return AlignedDataset(inputs, sensors, points, outputs,
+                          _metadata(space, operator, interp, "aligned"))
+
+
+def make_unaligned(
+    space,
+    operator: OperatorSpec,
+    *,
+    n_funcs: int,
+    sensors,
+    key: PRNGKeyArray,
+    points_per_func: int = 1,
+    interp: str = "cubic",
+    chunk: int = 4096,
+    dtype=jnp.float32,
+) -> UnalignedDataset:
+    """Generate ``n_funcs * points_per_func`` triplets; each function's query points are
+    drawn uniformly (with replacement) from the operator's output points.
+
+    Args: as :func:`make_aligned`, with ``points_per_func`` query points per function.
+    """
+    if not isinstance(points_per_func, int) or points_per_func < 1:
+        raise ValueError(f"points_per_func must be a positive int, got {points_per_func!r}")
+    sensors, inputs, outputs = _generate(space, operator, n_funcs, sensors, interp, key, chunk, dtype)
+    points = np.asarray(operator.output_points)
+    idx = np.asarray(jax.random.randint(jax.random.fold_in(key, 2**31 - 1),
+                                        (n_funcs, points_per_func), 0, points.shape[0]))
+    rows = np.repeat(np.arange(n_funcs), points_per_func)
+    flat = idx.reshape(-1)
+    return UnalignedDataset(
+        inputs=inputs[rows],
+        sensors=sensors,
+        points=points[flat],
+        outputs=outputs[rows, flat],
+        metadata=_metadata(space, operator, interp, "unaligned",
+                           {"points_per_func": points_per_func}),
+    )
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def save(path: str | os.PathLike, dataset: AlignedDataset | UnalignedDataset) -> None:
+    """Write ``dataset`` to ``path`` (``.npz``), atomically (temporary file, then rename)."""
+    path = os.fspath(path)
+    layout = "aligned" if isinstance(dataset, AlignedDataset) else "unaligned"
+    meta = dict(dataset.metadata, format=FORMAT, layout=layout)
+    tmp = path + ".tmp.npz"
+    np.savez(
+        tmp,
+        inputs=np.asarray(dataset.inputs),
+        sensors=np.asarray(dataset.sensors),
+        points=np.asarray(dataset.points),
+        outputs=np.asarray(dataset.outputs),
+        metadata=np.array(json.dumps(meta)),
+    )
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike) -> AlignedDataset | UnalignedDataset:
+    """Read a dataset written by :func:`save` (never unpickles).
+
+    Raises:
+        ValueError: if the file is not an opdiff dataset.
+    """
+    with np.load(os.fspath(path), allow_pickle=False) as z:
+        missing = {"inputs", "sensors", "points", "outputs", "metadata"} - set(z.files)
+        if missing:
+            raise ValueError(f"{os.fspath(path)!r} is not an opdiff dataset: missing {sorted(missing)}")
+        meta = json.loads(str(z["metadata"]))
+        arrays = {k: z[k] for k in ("inputs", "sensors", "points", "outputs")}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r}: unknown format {meta.get('format')!r}")
+    cls = AlignedDataset if meta.get("layout") == "aligned" else UnalignedDataset
+    return cls(**arrays, metadata=meta)
+
+
+def load_deepxde_unaligned(path: str | os.PathLike, split: str = "train") -> UnalignedDataset:
+    """Read DeepXDE's unaligned (triplet) ``.npz``: keys ``X_{split}0`` (branch inputs
+    ``[n, m]``), ``X_{split}1`` (trunk inputs ``[n, d]``) and ``y_{split}`` (``[n, 1]``).
+
+    The sensors are not stored in this format; they are set to ``m`` equispaced points on
+    [0, 1], DeepXDE's antiderivative convention, and recorded as assumed in the metadata.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    keys = (f"X_{split}0", f"X_{split}1", f"y_{split}")
+    with np.load(os.fspath(path), allow_pickle=False) as z:
+        missing = [k for k in keys if k not in z.files]
+        if missing:
+            raise ValueError(f"{os.fspath(path)!r} lacks DeepXDE keys {missing}; has {z.files}")
+        u, y, s = (np.asarray(z[k]) for k in keys)
+    outputs = s[:, 0] if s.ndim == 2 and s.shape[1] == 1 else s
+    m = u.shape[1]
+    return UnalignedDataset(u, np.linspace(0.0, 1.0, m), _as_points(y), outputs,
+                            {"source": "deepxde-unaligned", "sensors_assumed": True})
+
+
+def load_deepxde_aligned(path: str | os.PathLike, *, allow_pickle: bool = False) -> AlignedDataset:
+    """Read DeepXDE's aligned ``.npz`` (keys ``X`` = object array ``(branch [n, m], trunk
+    [P, d])`` and ``y`` ``[n, P]``).
+
+    ``X`` is a pickled object array, and unpickling a file can run arbitrary code. It is
+    therefore refused unless the caller passes ``allow_pickle=True`` for a file they trust.
+
+    Raises:
+        ValueError: if ``allow_pickle`` is not set, or the file does not have this layout.
+    """
+    if allow_pickle is not True:
+        raise ValueError(
+            "DeepXDE's aligned format stores X as a pickled object array; loading it can "
+            "execute code from the file. Pass allow_pickle=True only for files you trust."
+        )
+    with np.load(os.fspath(path), allow_pickle=allow_pickle) as z:
+        if "X" not in z.files or "y" not in z.files:
+            raise ValueError(f"{os.fspath(path)!r} lacks DeepXDE aligned keys X, y; has {z.files}")
+        x, y = z["X"], np.asarray(z["y"])
+    if len(x) != 2:
+        raise ValueError(f"X must hold (branch inputs, trunk inputs), got {len(x)} items")
+    u, pts = np.asarray(x[0], np.float64), _as_points(np.asarray(x[1], np.float64))
+    return AlignedDataset(u, np.linspace(0.0, 1.0, u.shape[1]), pts, y,
+                          {"source": "deepxde-aligned", "sensors_assumed": True})

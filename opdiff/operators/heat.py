@@ -1,0 +1,253 @@
+r"""The heat semigroup :math:`e^{t\nu\Delta}`, exact, forward and backward.
+
+**Periodic domain** :math:`[0,1)`, grid :math:`x_j=j/N`. A grid function is identified with
+its trigonometric interpolant :math:`u=\sum_k \hat u_k e^{2\pi i k x}`, and the semigroup acts
+diagonally,
+
+.. math:: e^{t\nu\Delta}u=\sum_k e^{-4\pi^2k^2\nu t}\,\hat u_k e^{2\pi ikx},
+
+so :func:`periodic` is exact on that representation (one rFFT, a multiply, one inverse rFFT).
+
+**Dirichlet boundaries** on :math:`[0,1]`, interior grid :math:`x_j=j/(N+1)`,
+:math:`j=1..N`, zero at both ends: the sine series :math:`u=\sum_{k=1}^N b_k\sin(\pi kx)`
+decays as :math:`e^{-\pi^2k^2\nu t}` (:func:`dirichlet`, via a type-I discrete sine transform).
+
+**Backward problem.** Observe :math:`f=e^{T\nu\Delta}u+\eta` where, in the real orthonormal
+Fourier basis :math:`\{1,\sqrt2\cos2\pi kx,\sqrt2\sin2\pi kx\}` of :math:`L^2(0,1)`, every
+coordinate of the noise has variance :math:`\delta^2` (on the grid: i.i.d. pointwise noise of
+standard deviation :math:`\delta\sqrt N`), and the prior is :math:`u\sim N(0,C)` with
+:math:`C` diagonal in the same basis, eigenvalue :math:`\mu_k` per coordinate of mode
+:math:`k`. With :math:`a_k=e^{-4\pi^2\nu Tk^2}` and :math:`m_k` coordinates per mode (1 for
+:math:`k=0` and the Nyquist mode, else 2), the mean-square errors in :math:`L^2(0,1)` are
+
+.. math::
+    \mathrm{MSE}_{\rm naive} &= \delta^2\sum_k m_k a_k^{-2},\\
+    \mathrm{MSE}_{\rm cut}(K) &= \sum_{k>K} m_k\mu_k + \delta^2\sum_{k\le K} m_k a_k^{-2},\\
+    \mathrm{MSE}_{\rm Wiener} &= \sum_k m_k\,\frac{\mu_k\delta^2}{a_k^2\mu_k+\delta^2}.
+
+The Wiener estimator :math:`\hat u_k=\mu_ka_k f_k/(a_k^2\mu_k+\delta^2)` is the posterior mean,
+so no estimator has a smaller mean-square error: it lower-bounds the other two for every
+:math:`K`. The cutoff formula is that of ``shared/reference/deeponet.md`` §6.2 when all modes
+:math:`k\ge1` have :math:`m_k=2`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+__all__ = [
+    "periodic",
+    "dirichlet",
+    "periodic_multiplier",
+    "dirichlet_multiplier",
+    "periodic_grid",
+    "dirichlet_grid",
+    "wavenumbers",
+    "multiplicities",
+    "observe",
+    "naive_inverse",
+    "cutoff_inverse",
+    "wiener_inverse",
+    "naive_mse",
+    "cutoff_mse",
+    "wiener_mse",
+]
+
+
+def _check_positive(name, value, allow_zero=False):
+    ok = value >= 0 if allow_zero else value > 0
+    if not np.isfinite(value) or not ok:
+        cond = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {cond}, got {value!r}")
+
+
+def _check_field(u, min_points=2):
+    u = jnp.asarray(u)
+    if u.ndim < 1 or u.shape[-1] < min_points:
+        raise ValueError(
+            f"u must have shape (..., N) with N >= {min_points} grid values, got {u.shape}"
+        )
+    if not isinstance(u, jax.core.Tracer) and bool(jnp.any(jnp.isnan(u))):
+        raise ValueError("u contains NaN")
+    return u
+
+
+def periodic_grid(n: int) -> np.ndarray:
+    """The periodic grid :math:`x_j=j/n`, ``j = 0..n-1``."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    return np.arange(n) / n
+
+
+def dirichlet_grid(n: int) -> np.ndarray:
+    """The interior grid :math:`x_j=j/(n+1)`, ``j = 1..n`` (the boundary values are 0)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return np.arange(1, n + 1) / (n + 1)
+
+
+def wavenumbers(n: int) -> np.ndarray:
+    """The non-negative wavenumbers ``0..n//2`` of the rFFT of an ``n``-point grid function."""
+    return np.arange(n // 2 + 1)
+
+
+def multiplicities(n: int) -> np.ndarray:
+    """Real coordinates per rFFT bin: 1 for k = 0 and (n even) the Nyquist bin, else 2."""
+    m = np.full(n // 2 + 1, 2.0)
+    m[0] = 1.0
+    if n % 2 == 0:
+        m[-1] = 1.0
+    return m
+
+
+def periodic_multiplier(k, t: float, nu: float):
+    r""":math:`e^{-4\pi^2k^2\nu t}`, the factor of mode ``k`` on the periodic unit interval."""
+    return np.exp(-4.0 * np.pi**2 * np.asarray(k, np.float64) ** 2 * nu * t)
+
+
+def dirichlet_multiplier(k, t: float, nu: float):
+    r""":math:`e^{-\pi^2k^2\nu t}`, the factor of :math:`\sin(\pi kx)` on :math:`[0,1]`."""
+    return np.exp(-np.pi**2 * np.asarray(k, np.float64) ** 2 * nu * t)
+
+
+def _apply_rfft_multiplier(u, mult):
+    n = u.shape[-1]
+    return jnp.fft.irfft(jnp.fft.rfft(u, axis=-1) * mult.astype(u.dtype), n=n, axis=-1)
+
+
+def periodic(u: Float[Array, "... n"], t: float, nu: float) -> Float[Array, "... n"]:
+    r""":math:`e^{t\nu\Delta}u` on the periodic unit interval, exact for the trigonometric
+    interpolant of ``u`` (grid :func:`periodic_grid`).
+
+    Args:
+        u: grid values, any leading batch shape.
+        t: time, ``>= 0``.
+        nu: diffusivity, ``>= 0``.
+
+    Raises:
+        ValueError: if ``t`` or ``nu`` is negative or not finite, or ``u`` is malformed.
+    """
+    _check_positive("t", t, allow_zero=True)
+    _check_positive("nu", nu, allow_zero=True)
+    u = _check_field(u)
+    mult = jnp.asarray(periodic_multiplier(wavenumbers(u.shape[-1]), t, nu))
+    return _apply_rfft_multiplier(u, mult)
+
+
+def _dst1(v):
+    """Type-I DST over the last axis: :math:`V_k=\\sum_{j=1}^N v_j\\sin(\\pi kj/(N+1))`."""
+    n = v.shape[-1]
+    zeros = jnp.zeros(v.shape[:-1] + (1,), v.dtype)
+    w = jnp.concatenate([zeros, v, zeros, -jnp.flip(v, axis=-1)], axis=-1)
+    return -jnp.imag(jnp.fft.fft(w, axis=-1))[..., 1 : n + 1] / 2.0
+
+
+def dirichlet(u: Float[Array, "... n"], t: float, nu: float) -> Float[Array, "... n"]:
+    r""":math:`e^{t\nu\Delta}u` on :math:`[0,1]` with zero boundary values, exact for the sine
+    interpolant :math:`\sum_{k=1}^N b_k\sin(\pi kx)` of the interior values ``u``
+    (grid :func:`dirichlet_grid`).
+
+    Raises:
+        ValueError: if ``t`` or ``nu`` is negative or not finite, or ``u`` is malformed.
+    """
+    _check_positive("t", t, allow_zero=True)
+    _check_positive("nu", nu, allow_zero=True)
+    u = _check_field(u, min_points=1)
+    n = u.shape[-1]
+    mult = jnp.asarray(dirichlet_multiplier(np.arange(1, n + 1), t, nu), u.dtype)
+    coeffs = _dst1(u) * mult
+    return _dst1(coeffs) * (2.0 / (n + 1))
+
+
+# --- the backward problem --------------------------------------------------------------------
+
+
+def observe(
+    u: Float[Array, "... n"], t: float, nu: float, delta: float, *, key: PRNGKeyArray
+) -> Float[Array, "... n"]:
+    r""":math:`f=e^{t\nu\Delta}u+\eta`, pointwise noise of std :math:`\delta\sqrt N` (so every
+    :math:`L^2`-orthonormal Fourier coordinate of :math:`\eta` has variance :math:`\delta^2`)."""
+    _check_positive("delta", delta, allow_zero=True)
+    u = _check_field(u)
+    noise = jax.random.normal(key, u.shape, u.dtype) * (delta * np.sqrt(u.shape[-1]))
+    return periodic(u, t, nu) + noise
+
+
+def _mode_arrays(n, t, nu, mu=None):
+    _check_positive("t", t, allow_zero=True)
+    _check_positive("nu", nu, allow_zero=True)
+    k = wavenumbers(n)
+    a = periodic_multiplier(k, t, nu)
+    if mu is not None:
+        mu = np.asarray(mu, np.float64)
+        if mu.shape != k.shape:
+            raise ValueError(
+                f"mu must have one prior eigenvalue per rFFT bin, shape ({n // 2 + 1},), "
+                f"got {mu.shape}"
+            )
+        if np.any(mu < 0) or not np.all(np.isfinite(mu)):
+            raise ValueError("mu must be finite and non-negative")
+    return k, a, mu
+
+
+def naive_inverse(f: Float[Array, "... n"], t: float, nu: float) -> Float[Array, "... n"]:
+    r""":math:`e^{-t\nu\Delta}f`: every mode multiplied by :math:`e^{+4\pi^2k^2\nu t}`."""
+    f = _check_field(f)
+    _, a, _ = _mode_arrays(f.shape[-1], t, nu)
+    return _apply_rfft_multiplier(f, jnp.asarray(1.0 / a))
+
+
+def cutoff_inverse(
+    f: Float[Array, "... n"], t: float, nu: float, cutoff: int
+) -> Float[Array, "... n"]:
+    r"""Spectral cutoff: invert the modes :math:`k\le K` = ``cutoff``, zero the rest."""
+    f = _check_field(f)
+    if not isinstance(cutoff, (int, np.integer)) or cutoff < 0:
+        raise ValueError(f"cutoff must be a non-negative int, got {cutoff!r}")
+    k, a, _ = _mode_arrays(f.shape[-1], t, nu)
+    return _apply_rfft_multiplier(f, jnp.asarray(np.where(k <= cutoff, 1.0 / a, 0.0)))
+
+
+def wiener_inverse(
+    f: Float[Array, "... n"], t: float, nu: float, delta: float, mu
+) -> Float[Array, "... n"]:
+    r"""Posterior mean :math:`\hat u_k=\mu_ka_kf_k/(a_k^2\mu_k+\delta^2)` under the prior
+    :math:`\mu` (one eigenvalue per rFFT bin) and noise level :math:`\delta`."""
+    f = _check_field(f)
+    _check_positive("delta", delta)
+    _, a, mu = _mode_arrays(f.shape[-1], t, nu, mu)
+    return _apply_rfft_multiplier(f, jnp.asarray(mu * a / (a * a * mu + delta**2)))
+
+
+def naive_mse(n: int, t: float, nu: float, delta: float) -> float:
+    r"""Exact :math:`\mathrm{MSE}_{\rm naive}=\delta^2\sum_k m_ka_k^{-2}` on an ``n``-point grid."""
+    _check_positive("delta", delta, allow_zero=True)
+    _, a, _ = _mode_arrays(n, t, nu)
+    return float(delta**2 * np.sum(multiplicities(n) / a**2))
+
+
+def cutoff_mse(n: int, mu, t: float, nu: float, delta: float, cutoff) -> np.ndarray:
+    r"""Exact :math:`\mathrm{MSE}_{\rm cut}(K)` on an ``n``-point grid, for every ``K`` in
+    ``cutoff`` (an int gives a float, a sequence an array); ``mu`` has ``n//2+1`` entries."""
+    _check_positive("delta", delta, allow_zero=True)
+    k, a, mu = _mode_arrays(n, t, nu, mu)
+    m = multiplicities(n)
+    ks = np.atleast_1d(np.asarray(cutoff))
+    if np.any(ks < 0):
+        raise ValueError(f"cutoff must be non-negative, got {cutoff!r}")
+    kept = k[None, :] <= ks[:, None]
+    bias = np.sum(np.where(kept, 0.0, m * mu), axis=1)
+    var = delta**2 * np.sum(np.where(kept, m / a**2, 0.0), axis=1)
+    out = bias + var
+    return out if np.ndim(cutoff) else out[0]
+
+
+def wiener_mse(n: int, mu, t: float, nu: float, delta: float) -> float:
+    r"""Exact :math:`\mathrm{MSE}_{\rm Wiener}=\sum_km_k\mu_k\delta^2/(a_k^2\mu_k+\delta^2)`,
+    the smallest mean-square error of any estimator of ``u`` from ``f``."""
+    _check_positive("delta", delta)
+    _, a, mu = _mode_arrays(n, t, nu, mu)
+    return float(np.sum(multiplicities(n) * mu * delta**2 / (a * a * mu + delta**2)))
