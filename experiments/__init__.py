@@ -9,4 +9,4 @@ An experiment module defines:
   returns metrics, bounds and checks; the runner writes ``results.json``.
 """
 
-EXPERIMENTS = ("approx_classics",)
+EXPERIMENTS = ("approx_classics", "operator_data")

@@ -5,6 +5,8 @@ filters. Randomness comes from keys passed in by the caller.
 """
 
 from opdiff import checkpoint as checkpoint
+from opdiff import data as data
+from opdiff import functions as functions
 from opdiff import parallel as parallel
 from opdiff.train import NonFiniteLossError as NonFiniteLossError
 from opdiff.train import TrainResult as TrainResult
@@ -12,4 +14,13 @@ from opdiff.train import array_batches as array_batches
 from opdiff.train import fit as fit
 
 __version__ = "0.1.0"
-__all__ = ["NonFiniteLossError", "TrainResult", "array_batches", "checkpoint", "fit", "parallel"]
+__all__ = [
+    "NonFiniteLossError",
+    "TrainResult",
+    "array_batches",
+    "checkpoint",
+    "data",
+    "fit",
+    "functions",
+    "parallel",
+]
