@@ -4,6 +4,9 @@ Every model is an ``nnx.Module`` built from an explicit key: ``MLP(..., key=key)
 """
 
 from opdiff.nets._compat import nnx as nnx
+from opdiff.nets.deeponet import DeepONet as DeepONet
+from opdiff.nets.deeponet import Ensemble as Ensemble
+from opdiff.nets.deeponet import PODDeepONet as PODDeepONet
 from opdiff.nets.mlp import MLP as MLP
 
-__all__ = ["MLP", "nnx"]
+__all__ = ["DeepONet", "Ensemble", "MLP", "PODDeepONet", "nnx"]

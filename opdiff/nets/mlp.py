@@ -19,6 +19,14 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
+INITIALIZERS: dict[str, Callable] = {
+    "lecun_normal": nnx.initializers.lecun_normal,
+    "lecun_uniform": nnx.initializers.lecun_uniform,
+    "glorot_normal": nnx.initializers.glorot_normal,
+    "glorot_uniform": nnx.initializers.glorot_uniform,
+}
+
+
 class MLP(nnx.Module):
     r"""Fully connected network :math:`x \mapsto W_L\sigma(\cdots\sigma(W_1x+b_1)\cdots)+b_L`.
 
@@ -32,8 +40,12 @@ class MLP(nnx.Module):
         depth: number of hidden layers (>= 1).
         activation: a callable, or one of ``"relu"``, ``"tanh"``, ``"gelu"``, ``"silu"``,
             ``"sin"``.
-        key: PRNG key for the initial weights (LeCun-normal weights, zero biases).
+        key: PRNG key for the initial weights (zero biases).
         param_dtype: dtype of the parameters.
+        kernel_init: ``"lecun_normal"`` (default), ``"glorot_normal"`` (the DeepONet paper's),
+            ``"glorot_uniform"`` or ``"lecun_uniform"``.
+        final_activation: also apply the activation after the last affine map (DeepONet's
+            trunk does).
 
     Raises:
         ValueError: if a size is not a positive integer or the activation name is unknown.
@@ -55,6 +67,8 @@ class MLP(nnx.Module):
         activation: str | Callable[[Array], Array] = "tanh",
         key: PRNGKeyArray,
         param_dtype=jnp.float32,
+        kernel_init: str = "lecun_normal",
+        final_activation: bool = False,
     ):
         for name, value in (
             ("in_features", in_features),
@@ -64,6 +78,10 @@ class MLP(nnx.Module):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if kernel_init not in INITIALIZERS:
+            raise ValueError(
+                f"kernel_init must be one of {sorted(INITIALIZERS)}, got {kernel_init!r}"
+            )
         if isinstance(activation, str):
             if activation not in ACTIVATIONS:
                 raise ValueError(
@@ -73,11 +91,13 @@ class MLP(nnx.Module):
             activation = ACTIVATIONS[activation]
         self.activation = activation
         self.in_features = in_features
+        self.final_activation = final_activation
+        init = INITIALIZERS[kernel_init]()
         sizes = [in_features] + [width] * depth + [out_features]
         keys = jax.random.split(key, len(sizes) - 1)
         self.layers = nnx.List(
             [
-                nnx.Linear(a, b, rngs=nnx.Rngs(k), param_dtype=param_dtype)
+                nnx.Linear(a, b, rngs=nnx.Rngs(k), param_dtype=param_dtype, kernel_init=init)
                 for a, b, k in zip(sizes[:-1], sizes[1:], keys)
             ]
         )
@@ -91,4 +111,5 @@ class MLP(nnx.Module):
             )
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
-        return self.layers[-1](x)
+        x = self.layers[-1](x)
+        return self.activation(x) if self.final_activation else x
