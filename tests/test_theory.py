@@ -9,11 +9,11 @@ from opdiff.theory import checks
 from opdiff.theory import deeponet as T
 
 
-def _three_mode_outputs(n=4000, seed=0):
+def _three_mode_outputs(n=200, seed=0):
     # v(x) = mean(x) + a1 sqrt2 sin(pi x) + a2 sqrt2 sin(2 pi x) + a3 sqrt2 sin(3 pi x) on [0,1]
     # with independent a_k of variances 4, 1, 0.25: covariance eigenvalues exactly 4, 1, 0.25.
     rng = np.random.default_rng(seed)
-    x = np.linspace(0, 1, 2001)
+    x = np.linspace(0, 1, 401)
     basis = np.stack([np.sqrt(2) * np.sin(k * np.pi * x) for k in (1, 2, 3)])
     a = rng.normal(size=(n, 3))
     a = (a - a.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(a.T, bias=True))).T  # whiten
