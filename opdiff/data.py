@@ -78,9 +78,7 @@ def _check_finite(name: str, arr: np.ndarray):
 
 
 @dataclasses.dataclass(frozen=True)
-class AlignedDataset:
-    """Cartesian-product operator data; see the module docstring for the shapes."""
-
+class _Dataset:
     inputs: np.ndarray
     sensors: np.ndarray
     points: np.ndarray
@@ -92,14 +90,26 @@ class AlignedDataset:
         if np.shape(self.sensors)[:1] != (m,):
             raise ValueError(f"sensors must have {m} rows (one per input column), got "
                              f"shape {np.shape(self.sensors)}")
-        p, _ = _shape2("points", self.points)
-        if np.shape(self.outputs)[:2] != (n, p):
-            raise ValueError(f"outputs must have shape ({n}, {p}, ...), got {np.shape(self.outputs)}")
+        _shape2("points", self.points)
+        self._check_layout(n)
         for name in ("inputs", "points", "outputs"):
             _check_finite(name, np.asarray(getattr(self, name)))
 
+    def _check_layout(self, n: int) -> None:
+        raise NotImplementedError
+
     def __len__(self) -> int:
         return int(np.shape(self.inputs)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignedDataset(_Dataset):
+    """Cartesian-product operator data; see the module docstring for the shapes."""
+
+    def _check_layout(self, n):
+        p = np.shape(self.points)[0]
+        if np.shape(self.outputs)[:2] != (n, p):
+            raise ValueError(f"outputs must have shape ({n}, {p}, ...), got {np.shape(self.outputs)}")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays sharing the leading (function) axis, for :func:`opdiff.fit`'s ``data``."""
@@ -118,30 +128,15 @@ class AlignedDataset:
 
 
 @dataclasses.dataclass(frozen=True)
-class UnalignedDataset:
+class UnalignedDataset(_Dataset):
     """Triplet operator data; see the module docstring for the shapes."""
 
-    inputs: np.ndarray
-    sensors: np.ndarray
-    points: np.ndarray
-    outputs: np.ndarray
-    metadata: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        n, m = _shape2("inputs", self.inputs)
-        if np.shape(self.sensors)[:1] != (m,):
-            raise ValueError(f"sensors must have {m} rows (one per input column), got "
-                             f"shape {np.shape(self.sensors)}")
-        if _shape2("points", self.points)[0] != n or np.shape(self.outputs)[:1] != (n,):
+    def _check_layout(self, n):
+        if np.shape(self.points)[0] != n or np.shape(self.outputs)[:1] != (n,):
             raise ValueError(
                 f"points and outputs must have {n} rows like inputs, got "
                 f"{np.shape(self.points)} and {np.shape(self.outputs)}"
             )
-        for name in ("inputs", "points", "outputs"):
-            _check_finite(name, np.asarray(getattr(self, name)))
-
-    def __len__(self) -> int:
-        return int(np.shape(self.inputs)[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays sharing the leading (row) axis, for :func:`opdiff.fit`'s ``data``."""
