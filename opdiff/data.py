@@ -156,13 +156,15 @@ def _as_points(x: np.ndarray) -> np.ndarray:
 
 
 def _generate(space, operator: OperatorSpec, n_funcs: int, sensors, interp: str, key,
-              chunk: int, dtype):
+              chunk: int, dtype, on_nonfinite: str):
     from opdiff import functions
 
     if not isinstance(n_funcs, int) or n_funcs < 1:
         raise ValueError(f"n_funcs must be a positive int, got {n_funcs!r}")
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    if on_nonfinite not in ("raise", "drop"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'drop', got {on_nonfinite!r}")
     sensors = np.asarray(sensors, np.float64)
     grid = np.asarray(space.grid)
     functions.sensor_matrix(grid, sensors, interp)  # validates the sensors up front
@@ -173,7 +175,15 @@ def _generate(space, operator: OperatorSpec, n_funcs: int, sensors, interp: str,
         # Both calls run compiled code cached across calls (no re-jitting per dataset).
         ins.append(np.asarray(functions.interpolate(u, grid, sensors, interp)))
         outs.append(np.asarray(operator.apply(u)))
-    return sensors, np.concatenate(ins), np.concatenate(outs)
+    ins, outs = np.concatenate(ins), np.concatenate(outs)
+    bad = ~np.all(np.isfinite(outs.reshape(outs.shape[0], -1)), axis=1)
+    if bad.any() and on_nonfinite == "raise":
+        raise ValueError(
+            f"operator {operator.name!r} gave non-finite outputs for {int(bad.sum())} of "
+            f"{n_funcs} input functions (e.g. a solution that blows up); pass "
+            "on_nonfinite='drop' to discard those functions"
+        )
+    return sensors, ins[~bad], outs[~bad], int(bad.sum())
 
 
 def _metadata(space, operator, interp, layout, extra=None):
@@ -207,6 +217,7 @@ def make_aligned(
     interp: str = "cubic",
     chunk: int = 4096,
     dtype=jnp.float32,
+    on_nonfinite: str = "raise",
 ) -> AlignedDataset:
     """Generate an aligned dataset.
 
@@ -221,12 +232,16 @@ def make_aligned(
         interp: ``"linear"`` or ``"cubic"`` interpolation from the grid to the sensors.
         chunk: functions generated per jitted call (bounds the memory used).
         dtype: dtype of the sampled functions and of the computation.
+        on_nonfinite: ``"raise"`` (default) if the operator's output of some function is not
+            finite (the nonlinear ODE blows up for a few GRF inputs), or ``"drop"`` to discard
+            those functions; the count is recorded as ``metadata["dropped_nonfinite"]``.
 
     Raises:
         ValueError: for non-positive sizes, sensors outside the domain, more points than the
             operator provides, or non-finite generated values.
     """
-    sensors, inputs, outputs = _generate(space, operator, n_funcs, sensors, interp, key, chunk, dtype)
+    sensors, inputs, outputs, dropped = _generate(space, operator, n_funcs, sensors, interp, key,
+                                                  chunk, dtype, on_nonfinite)
     points = np.asarray(operator.output_points)
     if n_points is not None:
         total = points.shape[0]
@@ -236,7 +251,8 @@ def make_aligned(
             jax.random.fold_in(key, 2**31 - 1), total, (n_points,), replace=False)))
         points, outputs = points[idx], outputs[:, idx]
     return AlignedDataset(inputs, sensors, points, outputs,
-                          _metadata(space, operator, interp, "aligned"))
+                          _metadata(space, operator, interp, "aligned",
+                                    {"dropped_nonfinite": dropped}))
 
 
 def make_unaligned(
@@ -250,19 +266,23 @@ def make_unaligned(
     interp: str = "cubic",
     chunk: int = 4096,
     dtype=jnp.float32,
+    on_nonfinite: str = "raise",
 ) -> UnalignedDataset:
     """Generate ``n_funcs * points_per_func`` triplets; each function's query points are
     drawn uniformly (with replacement) from the operator's output points.
 
-    Args: as :func:`make_aligned`, with ``points_per_func`` query points per function.
+    Args: as :func:`make_aligned`, with ``points_per_func`` query points per function
+    (``on_nonfinite="drop"`` leaves ``points_per_func`` rows per *kept* function).
     """
     if not isinstance(points_per_func, int) or points_per_func < 1:
         raise ValueError(f"points_per_func must be a positive int, got {points_per_func!r}")
-    sensors, inputs, outputs = _generate(space, operator, n_funcs, sensors, interp, key, chunk, dtype)
+    sensors, inputs, outputs, dropped = _generate(space, operator, n_funcs, sensors, interp, key,
+                                                  chunk, dtype, on_nonfinite)
     points = np.asarray(operator.output_points)
+    kept = inputs.shape[0]
     idx = np.asarray(jax.random.randint(jax.random.fold_in(key, 2**31 - 1),
-                                        (n_funcs, points_per_func), 0, points.shape[0]))
-    rows = np.repeat(np.arange(n_funcs), points_per_func)
+                                        (kept, points_per_func), 0, points.shape[0]))
+    rows = np.repeat(np.arange(kept), points_per_func)
     flat = idx.reshape(-1)
     return UnalignedDataset(
         inputs=inputs[rows],
@@ -270,7 +290,7 @@ def make_unaligned(
         points=points[flat],
         outputs=outputs[rows, flat],
         metadata=_metadata(space, operator, interp, "unaligned",
-                           {"points_per_func": points_per_func}),
+                           {"points_per_func": points_per_func, "dropped_nonfinite": dropped}),
     )
 
 

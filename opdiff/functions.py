@@ -220,7 +220,12 @@ class GaussianRandomField(_IntervalGrid):
         n_grid: number of grid points, >= 2 (both endpoints included).
         domain: the interval :math:`(a,b)`, :math:`a<b`.
         variance: :math:`\sigma^2>0`, the pointwise variance.
-        method: ``"cholesky"`` or ``"kl"``.
+        method: ``"kl"`` (default) or ``"cholesky"``. Both sample the same law up to the
+            stated :meth:`sampling_error` (about 1e-10 relative, far below float32
+            resolution); KL is the default because a smooth kernel has low numerical rank
+            (16 for DeepONet's RBF, l = 0.2, N = 1000), so sampling 10,000 functions costs a
+            ``[10000, 16] x [16, 1000]`` product instead of a ``1000 x 1000`` one and 10^7
+            normals (0.03 s instead of 0.3 s here). Rough kernels keep nearly full rank.
         jitter: :math:`\varepsilon\ge0`, added to the diagonal (cholesky only).
         kl_tol: relative eigenvalue cut-off in :math:`[0,1)` (kl only).
 
@@ -239,7 +244,7 @@ class GaussianRandomField(_IntervalGrid):
     n_grid: int = 1000
     domain: tuple[float, float] = (0.0, 1.0)
     variance: float = 1.0
-    method: str = "cholesky"
+    method: str = "kl"
     jitter: float = 1e-10
     kl_tol: float = 1e-10
 

@@ -184,3 +184,20 @@ def test_bad_dataset_shapes_and_nan():
         data.AlignedDataset(**{**ok, "sensors": np.zeros(3)})
     with pytest.raises(ValueError, match="output_points must have shape"):
         data.OperatorSpec("x", lambda u: u, np.zeros(3))
+
+
+def test_blow_ups_raise_or_are_dropped():
+    space = LinearFunctions()
+    grid = space.grid
+
+    def apply(u):  # "blows up" wherever u(0) > 1
+        return jnp.where(u[:, :1] > 1.0, jnp.inf, u)
+
+    spec = data.OperatorSpec("blowup", apply, grid[:, None])
+    kw = dict(n_funcs=200, sensors=np.linspace(0, 1, 3), key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"non-finite outputs for \d+ of 200"):
+        data.make_aligned(space, spec, **kw)
+    ds = data.make_unaligned(space, spec, on_nonfinite="drop", points_per_func=2, **kw)
+    n_bad = ds.metadata["dropped_nonfinite"]
+    assert 10 < n_bad < 60  # P(N(0,1) > 1) = 0.16
+    assert len(ds) == 2 * (200 - n_bad) and np.all(ds.inputs[:, 0] <= 1.0)

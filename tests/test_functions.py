@@ -97,8 +97,9 @@ def test_rbf_cholesky_jitter():
     # names jitter; the default 1e-10 factors N = 1000, l = 0.2. (DeepXDE's 1e-13 also does
     # with OpenBLAS, but only just: the smallest computed eigenvalue is -1.8e-13.)
     with pytest.raises(ValueError, match="^jitter"):
-        _ = F.GaussianRandomField(jitter=0.0, n_grid=200).factor
-    assert F.GaussianRandomField().rank == 1000
+        _ = F.GaussianRandomField(method="cholesky", jitter=0.0, n_grid=200).factor
+    assert F.GaussianRandomField(method="cholesky").rank == 1000
+    assert F.GaussianRandomField().rank == 16  # the default KL keeps 16 modes here
 
 
 def test_gaussian_sampling_keys_and_dtypes(x64):
