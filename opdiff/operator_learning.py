@@ -1,0 +1,485 @@
+r"""Train and evaluate operator networks on operator datasets, with the opdiff engine.
+
+Functions shared by the DeepONet experiments (no global state; randomness from explicit keys):
+
+* :func:`train_deeponet` trains a :class:`~opdiff.nets.DeepONet` (or a
+  :class:`~opdiff.nets.PODDeepONet`) on an :class:`~opdiff.data.AlignedDataset` or
+  :class:`~opdiff.data.UnalignedDataset` with :func:`opdiff.fit` and Adam, the loss being the
+  mean squared error over every output value of the batch. With ``eval_every`` it trains in
+  segments (resuming the engine's checkpoint, so Adam's moments, the schedule and the step
+  keys run on exactly as in one call) and evaluates the training set and an optional test set
+  after each segment; the *best checkpoint* is the evaluation with the lowest training MSE,
+  DeepXDE's rule (``TrainState.update_best`` compares the training loss; Lu et al. 2021's
+  "best at step 46 000"). Selecting by the test error would tune on the test set. Each
+  segment is one :func:`opdiff.fit` call, which compiles its step again (seconds on a CPU,
+  about 1 s on a GPU): keep ``eval_every`` large against that.
+* :func:`predict` / :func:`evaluate`: predictions in the dataset's output layout, and the error
+  metrics of :func:`error_metrics`.
+
+**Metrics** (:func:`error_metrics`, plain NumPy in float64; ``e = pred - target``):
+
+* ``mse``: mean of :math:`e^2` over every value (every function, point and component);
+  ``rmse`` its root; ``max_abs_error``;
+* ``mse_wo_outliers``: the MSE with the largest 0.1 % of the squared errors dropped (Lu et
+  al.'s "MSE w/o outliers", ``utils.mean_squared_error_outlier``);
+* ``rel_l2``: :math:`\|e\|_2/\|v\|_2` over all values (global; ``None`` if :math:`v=0`);
+* ``rel_l2_mean``, ``rel_l2_std``, ``rel_l2_median``: over functions of the per-function
+  relative error :math:`\|e_i\|_2/\|v_i\|_2` (discrete, unweighted 2-norm over that function's
+  points and components: DeepXDE's "mean l2 relative error"). For an aligned dataset a function
+  is a row; for an unaligned dataset a function is a block of ``group_size`` consecutive rows
+  (:func:`opdiff.data.make_unaligned` writes ``points_per_func`` rows per function, in order, and
+  records it in the metadata). With one point per function a per-function relative error is
+  :math:`|e|/|v|` at one point, meaningless where :math:`v\approx0` (the antiderivative at
+  ``x = 0``), so these three are ``None``.
+
+Multi-output models (``n_outputs = K > 1``) add ``mse_per_output`` and ``rel_l2_per_output``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import PRNGKeyArray
+
+from opdiff import train as _train
+from opdiff.data import AlignedDataset, UnalignedDataset
+from opdiff.nets._compat import nnx
+from opdiff.nets.deeponet import DeepONet, PODDeepONet
+
+__all__ = [
+    "SCHEDULES",
+    "TrainResult",
+    "make_schedule",
+    "mse_loss",
+    "train_deeponet",
+    "predict",
+    "evaluate",
+    "error_metrics",
+    "per_function_rel_l2",
+]
+
+SCHEDULES = ("constant", "cosine", "exponential")
+OUTLIER_FRACTION = 1e-3  # Lu et al.'s "MSE w/o outliers" drops the largest 0.1 %
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def make_schedule(lr: float, steps: int, schedule: str | Callable = "constant", *,
+                  final_fraction: float = 1e-2):
+    """The learning rate as an optax schedule (or a float for ``"constant"``).
+
+    Args:
+        lr: the initial (peak) learning rate, > 0.
+        steps: the training length the schedule spans.
+        schedule: ``"constant"``; ``"cosine"`` (cosine decay from ``lr`` to
+            ``lr * final_fraction`` at ``steps``); ``"exponential"`` (``lr *
+            final_fraction ** (s / steps)``); or any callable ``step -> lr`` (an optax schedule),
+            returned unchanged.
+        final_fraction: the final learning rate over ``lr`` for the decaying schedules.
+
+    Raises:
+        ValueError: for a non-positive ``lr``/``steps``/``final_fraction`` or an unknown name.
+    """
+    if callable(schedule):
+        return schedule
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not 0 < final_fraction <= 1:
+        raise ValueError(f"final_fraction must be in (0, 1], got {final_fraction!r}")
+    if schedule == "constant":
+        return float(lr)
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(lr, steps, alpha=final_fraction)
+    if schedule == "exponential":
+        return optax.exponential_decay(lr, steps, final_fraction)
+    raise ValueError(f"schedule must be a callable or one of {SCHEDULES}, got {schedule!r}")
+
+
+# --- forward passes and the loss -------------------------------------------------------------
+
+
+def _is_aligned(dataset) -> bool:
+    if isinstance(dataset, AlignedDataset):
+        return True
+    if isinstance(dataset, UnalignedDataset):
+        return False
+    raise TypeError(f"dataset must be an AlignedDataset or UnalignedDataset, got "
+                    f"{type(dataset).__name__}")
+
+
+def _forward(model, u, y, aligned: bool):
+    """``[n, P, K]`` (aligned) or ``[n, K]`` (unaligned) predictions."""
+    if isinstance(model, PODDeepONet):
+        if not aligned:
+            raise ValueError("a PODDeepONet predicts on its fixed points only: use an "
+                             "AlignedDataset on the points its modes were computed on")
+        return model.aligned(u)[..., None]
+    return model.aligned(u, y) if aligned else model.unaligned(u, y)
+
+
+def mse_loss(aligned: bool, points=None) -> Callable:
+    """The engine loss ``loss(model, batch, key)``: the MSE over every output value.
+
+    ``batch`` is ``{"inputs", "outputs"}`` (aligned, with the fixed ``points [P, d]`` given
+    here) or ``{"inputs", "points", "outputs"}`` (unaligned); outputs may omit the component
+    axis when ``K = 1``.
+    """
+    y_fixed = None if points is None else jnp.asarray(points)
+
+    def loss(model, batch, key):
+        del key
+        y = y_fixed if aligned else batch["points"]
+        pred = _forward(model, batch["inputs"], y, aligned)
+        return jnp.mean((pred - batch["outputs"].reshape(pred.shape)) ** 2)
+
+    return loss
+
+
+def _param_dtype(model):
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    return leaves[0].dtype if leaves else jnp.float32
+
+
+def _arrays(dataset, dtype) -> dict:
+    return {k: jnp.asarray(np.asarray(v, dtype)) for k, v in dataset.arrays().items()}
+
+
+# --- prediction ------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _predict_chunk(graphdef, state, u, y, aligned):
+    return _forward(nnx.merge(graphdef, state), u, y, aligned)
+
+
+def predict(model, dataset, *, chunk: int = 8192) -> np.ndarray:
+    """The model's predictions for every input of ``dataset``, shaped like its outputs.
+
+    Args:
+        model: a :class:`~opdiff.nets.DeepONet` or :class:`~opdiff.nets.PODDeepONet`.
+        dataset: an aligned (predictions ``[n, P]`` or ``[n, P, K]``) or unaligned
+            (``[n]`` or ``[n, K]``) dataset; the component axis is dropped when the dataset's
+            outputs have none.
+        chunk: rows (unaligned) or functions (aligned) per compiled call; the compiled
+            function is cached per model structure and chunk shape.
+
+    Returns:
+        float32/float64 NumPy array (the model's parameter dtype).
+    """
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    aligned = _is_aligned(dataset)
+    dtype = _param_dtype(model)
+    graphdef, state = nnx.split(model)
+    u = np.asarray(dataset.inputs)
+    y = np.asarray(dataset.points)
+    n = u.shape[0]
+    if aligned:
+        chunk = max(1, min(chunk, 2**20 // max(1, y.shape[0])))  # bound [chunk, P, K]
+    # Every call has exactly ``chunk`` rows (the last one zero-padded), so one compilation
+    # serves every dataset of this model (per point set, when aligned).
+    chunk = min(chunk, _pow2_at_least(n))
+    parts = []
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        uc = _pad_rows(u[start:stop], chunk, dtype)
+        if aligned:
+            yc = jnp.asarray(np.asarray(y, dtype))
+        else:
+            yc = _pad_rows(y[start:stop], chunk, dtype)
+        parts.append(np.asarray(_predict_chunk(graphdef, state, uc, yc, aligned))[: stop - start])
+    pred = np.concatenate(parts, axis=0)
+    target_shape = np.shape(dataset.outputs)
+    if pred.size != math.prod(target_shape):
+        raise ValueError(f"the model predicts {pred.shape} values but the dataset's outputs have "
+                         f"shape {target_shape}: does n_outputs match the output components?")
+    return pred.reshape(target_shape)
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def _pad_rows(x, rows: int, dtype):
+    """``x`` with zero rows appended up to ``rows`` (on the host: no per-shape compilation)."""
+    x = np.asarray(x)
+    out = np.zeros((rows,) + x.shape[1:], np.dtype(dtype))
+    out[: x.shape[0]] = x
+    return jnp.asarray(out)
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def per_function_rel_l2(pred, target) -> np.ndarray:
+    r""":math:`\|e_i\|_2/\|v_i\|_2` per row of ``[n_functions, values]`` arrays (float64;
+    ``inf`` or ``nan`` for a row whose target is zero)."""
+    p = np.asarray(pred, np.float64)
+    v = np.asarray(target, np.float64)
+    if p.shape != v.shape or p.ndim != 2:
+        raise ValueError(f"pred and target must be equal 2-D shapes, got {p.shape}, {v.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.linalg.norm(p - v, axis=1) / np.linalg.norm(v, axis=1)
+
+
+def error_metrics(pred, target, *, per_function: bool = True) -> dict[str, Any]:
+    """The metrics of the module docstring for ``pred``, ``target`` of shape
+    ``[n_functions, values]`` (one row per function); ``per_function=False`` leaves the
+    per-function statistics ``None``.
+
+    Raises:
+        ValueError: on mismatched or non-2-D shapes, or non-finite values.
+    """
+    p = np.asarray(pred, np.float64)
+    v = np.asarray(target, np.float64)
+    if p.shape != v.shape or p.ndim != 2 or p.size == 0:
+        raise ValueError(f"pred and target must be equal non-empty 2-D shapes "
+                         f"[n_functions, values], got {p.shape} and {v.shape}")
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(v))):
+        raise ValueError("pred and target must be finite")
+    sq = ((p - v) ** 2).ravel()
+    norm2 = float(np.sum(v * v))
+    drop = int(OUTLIER_FRACTION * sq.size)
+    kept = np.sort(sq)[: sq.size - drop] if drop else sq
+    out = {
+        "mse": float(sq.mean()),
+        "rmse": float(np.sqrt(sq.mean())),
+        "mse_wo_outliers": float(kept.mean()),
+        "max_abs_error": float(np.sqrt(sq.max())),
+        "rel_l2": float(np.sqrt(sq.sum() / norm2)) if norm2 > 0 else None,
+        "rel_l2_mean": None,
+        "rel_l2_std": None,
+        "rel_l2_median": None,
+        "n_functions": int(p.shape[0]),
+        "n_values": int(p.size),
+    }
+    if per_function:
+        r = per_function_rel_l2(p, v)
+        out.update(rel_l2_mean=float(r.mean()), rel_l2_std=float(r.std()),
+                   rel_l2_median=float(np.median(r)))
+    return out
+
+
+def evaluate(model, dataset, *, group_size: int | None = None, chunk: int = 8192,
+             pred: np.ndarray | None = None) -> dict[str, Any]:
+    """Error metrics (module docstring) of ``model`` on ``dataset``.
+
+    Args:
+        model: a DeepONet or POD-DeepONet.
+        dataset: aligned or unaligned.
+        group_size: unaligned only: rows per function for the per-function relative errors
+            (default: the ``points_per_func`` of the metadata, else 1 = no per-function stats).
+        chunk: as :func:`predict`.
+        pred: precomputed :func:`predict` output (skips the forward pass).
+    """
+    aligned = _is_aligned(dataset)
+    if pred is None:
+        pred = predict(model, dataset, chunk=chunk)
+    target = np.asarray(dataset.outputs)
+    pred = np.asarray(pred).reshape(target.shape)
+    n = target.shape[0]
+    k = target.shape[2] if aligned and target.ndim == 3 else (
+        target.shape[1] if not aligned and target.ndim == 2 else 1)
+    if aligned:
+        g = 1
+    else:
+        g = group_size
+        if g is None:
+            g = int(dataset.metadata.get("points_per_func", 1))
+        if not isinstance(g, (int, np.integer)) or g < 1 or n % g:
+            raise ValueError(f"group_size must be a positive int dividing the {n} rows, got {g!r}")
+    rows = n // g
+    out = error_metrics(pred.reshape(rows, -1), target.reshape(rows, -1),
+                        per_function=aligned or g > 1)
+    if k > 1:
+        pk, vk = pred.reshape(-1, k), target.reshape(-1, k)
+        out["mse_per_output"] = [float(np.mean((pk[:, j] - vk[:, j]) ** 2)) for j in range(k)]
+        out["rel_l2_per_output"] = [
+            float(np.linalg.norm(pk[:, j] - vk[:, j]) / np.linalg.norm(vk[:, j]))
+            for j in range(k)]
+    return out
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_deeponet` returns.
+
+    Attributes:
+        model: the trained module after the last step.
+        best_model: the module at the evaluation with the lowest training MSE (DeepXDE's
+            "best model"); ``model`` when nothing was evaluated during training.
+        losses: ``[steps]`` float64, the loss of every step (the batch MSE before the update;
+            the full training MSE when training full batch).
+        eval_steps: ``[E]`` steps after which the model was evaluated (the last is ``steps``).
+        train_mse: ``[E]`` the MSE over the whole training set at those steps.
+        test: ``E`` metric dicts (:func:`evaluate`) on the test set, ``[]`` without one.
+        best_index: index into ``eval_steps`` of the best checkpoint.
+        wall_s: seconds for the whole call (compilation and evaluations included).
+        train_s: seconds inside :func:`opdiff.fit` (compilation included).
+        steps_per_s: training throughput (compilation excluded, mean over segments).
+    """
+
+    model: Any
+    best_model: Any
+    losses: np.ndarray
+    eval_steps: np.ndarray
+    train_mse: np.ndarray
+    test: list
+    best_index: int
+    wall_s: float
+    train_s: float
+    steps_per_s: float
+
+    @property
+    def best_step(self) -> int:
+        return int(self.eval_steps[self.best_index])
+
+    @property
+    def test_mse(self) -> np.ndarray:
+        """``[E]`` test MSE at every evaluation."""
+        return np.array([t["mse"] for t in self.test])
+
+    @property
+    def final_test(self) -> dict | None:
+        """Test metrics after the last step."""
+        return self.test[-1] if self.test else None
+
+    @property
+    def best_test(self) -> dict | None:
+        """Test metrics of the best (lowest training MSE) checkpoint."""
+        return self.test[self.best_index] if self.test else None
+
+
+def train_deeponet(
+    model,
+    dataset,
+    *,
+    steps: int,
+    key: PRNGKeyArray,
+    lr: float = 1e-3,
+    batch_size: int | None = None,
+    steps_per_call: int = 100,
+    schedule: str | Callable = "constant",
+    final_lr_fraction: float = 1e-2,
+    test_dataset=None,
+    eval_every: int | None = None,
+    workdir=None,
+    progress: bool = False,
+    mesh=None,
+) -> TrainResult:
+    """Train ``model`` on ``dataset`` by Adam on the mean squared error, with :func:`opdiff.fit`.
+
+    Args:
+        model: a :class:`~opdiff.nets.DeepONet` (or :class:`~opdiff.nets.PODDeepONet`, aligned
+            data only); its parameter dtype sets the dtype of the data.
+        dataset: an :class:`~opdiff.data.AlignedDataset` (batches are functions, every point of
+            each) or an :class:`~opdiff.data.UnalignedDataset` (batches are triplets).
+        steps: Adam steps.
+        key: PRNG key of the engine (step ``s`` draws its batch from ``fold_in(key, s)``).
+        lr, schedule, final_lr_fraction: the learning rate, see :func:`make_schedule`.
+        batch_size: rows (unaligned) or functions (aligned) per step, drawn with replacement;
+            ``None``: the full dataset every step.
+        steps_per_call: steps per compiled call of the engine.
+        test_dataset: evaluated (:func:`evaluate`) at every evaluation, if given.
+        eval_every: evaluate after every this many steps (and at the end), training in
+            segments; ``None``: evaluate once, at the end.
+        workdir: the engine's workdir (checkpoints, ``metrics.jsonl``); a temporary directory
+            when segments need one and none is given.
+        progress, mesh: passed to :func:`opdiff.fit`.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: for bad sizes, schedule names, or a dataset the model cannot read.
+    """
+    aligned = _is_aligned(dataset)
+    if test_dataset is not None and not isinstance(test_dataset,
+                                                   (AlignedDataset, UnalignedDataset)):
+        raise TypeError("test_dataset must be an AlignedDataset or UnalignedDataset")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
+        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+    if not isinstance(model, (DeepONet, PODDeepONet)):
+        raise TypeError(f"model must be a DeepONet or PODDeepONet, got {type(model).__name__}")
+    dtype = _param_dtype(model)
+    arrays = _arrays(dataset, dtype)
+    if aligned:
+        arrays.pop("points", None)
+    points = jnp.asarray(np.asarray(dataset.points, dtype)) if aligned else None
+    loss = mse_loss(aligned, points)
+    tx = optax.adam(make_schedule(lr, steps, schedule, final_fraction=final_lr_fraction))
+    _check_shapes(model, dataset, dtype)
+
+    t_start = time.perf_counter()
+    ends = list(range(eval_every, steps, eval_every)) + [steps] if eval_every else [steps]
+    losses, eval_steps, train_mse, tests, rates = [], [], [], [], []
+    best_index, best_model, train_s = 0, model, 0.0
+    tmp = None
+    if len(ends) > 1 and workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="opdiff-deeponet-")
+        workdir = tmp.name
+    try:
+        current = model
+        for i, end in enumerate(ends):
+            t0 = time.perf_counter()
+            res = _train.fit(loss, current, tx, arrays, steps=end, key=key, batch_size=batch_size,
+                             steps_per_call=steps_per_call, workdir=workdir, resume=i > 0,
+                             progress=progress, mesh=mesh)
+            train_s += time.perf_counter() - t0
+            current = res.params
+            losses.append(res.losses)
+            if math.isfinite(res.steps_per_s):
+                rates.append(res.steps_per_s)
+            eval_steps.append(end)
+            train_mse.append(evaluate(current, dataset)["mse"])
+            if test_dataset is not None:
+                tests.append(evaluate(current, test_dataset))
+            if train_mse[-1] <= train_mse[best_index]:
+                best_index, best_model = len(train_mse) - 1, current
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return TrainResult(
+        model=current,
+        best_model=best_model,
+        losses=np.concatenate(losses),
+        eval_steps=np.asarray(eval_steps),
+        train_mse=np.asarray(train_mse),
+        test=tests,
+        best_index=best_index,
+        wall_s=time.perf_counter() - t_start,
+        train_s=train_s,
+        steps_per_s=float(np.mean(rates)) if rates else float("nan"),
+    )
+
+
+def _check_shapes(model, dataset, dtype):
+    """Fail early and readably when the model cannot read the dataset (tracing only)."""
+    aligned = _is_aligned(dataset)
+    u = jax.ShapeDtypeStruct((2,) + np.shape(dataset.inputs)[1:], dtype)
+    y_shape = np.shape(dataset.points) if aligned else (2,) + np.shape(dataset.points)[1:]
+    y = jax.ShapeDtypeStruct(y_shape, dtype)
+    out = jax.eval_shape(lambda a, b: _forward(model, a, b, aligned), u, y)
+    per_row = math.prod(np.shape(dataset.outputs)[1:])
+    if math.prod(out.shape[1:]) != per_row:
+        raise ValueError(f"the model predicts {out.shape[1:]} values per row but the dataset "
+                         f"has {np.shape(dataset.outputs)[1:]}: does n_outputs match the output "
+                         "components?")
