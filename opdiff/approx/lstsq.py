@@ -8,9 +8,11 @@ with :math:`A\in\mathbb R^{n\times m}` (rows = samples, columns = features or ba
 optional weights :math:`w_i\ge0` and ridge :math:`\alpha\ge0`. Weights enter by row scaling,
 :math:`\tilde A=\mathrm{diag}(\sqrt w)A`, :math:`\tilde y=\sqrt w\odot y`. The three methods:
 
-- ``"qr"``: Householder QR of :math:`\tilde A` (of :math:`[\tilde A;\sqrt\alpha I]` when
-  :math:`\alpha>0`), then :math:`R\hat c=Q^\top\tilde y`. Backward stable; the accuracy is
-  governed by :math:`\kappa(\tilde A)`, not its square. The default.
+- ``"qr"``: Householder QR of :math:`[\tilde A\,|\,\tilde y]` (rows
+  :math:`[\sqrt\alpha I\,|\,0]` appended when :math:`\alpha>0`); its last columns hold
+  :math:`Q^\top\tilde y`, so :math:`Q` is never formed, and :math:`R\hat c=Q^\top\tilde y`.
+  Backward stable; the accuracy is governed by :math:`\kappa(\tilde A)`, not its square.
+  The default.
 - ``"svd"``: :math:`\tilde A=U\,\mathrm{diag}(s)V^\top` and filter factors
   :math:`s_i/(s_i^2+\alpha)`; with :math:`\alpha=0` singular values below
   ``rcond * s_1`` are dropped, which gives the minimum-norm solution — the only method that
@@ -125,8 +127,12 @@ def _solve(A, y, w, ridge, *, method, rcond, augment):
         if augment:  # [A; sqrt(ridge) I] keeps QR's stability with a ridge
             A = jnp.concatenate([A, jnp.sqrt(ridge) * jnp.eye(m, dtype=A.dtype)], axis=0)
             y = jnp.concatenate([y, jnp.zeros((m,) + y.shape[1:], y.dtype)], axis=0)
-        q, r = jnp.linalg.qr(A, mode="reduced")
-        return jax.scipy.linalg.solve_triangular(r, q.T @ y, lower=False)
+        # One QR of [A | y] without forming Q: the top-right block of R is Q^T y. Forming the
+        # n x m factor Q (LAPACK orgqr) costs as much again as the factorisation itself.
+        y2 = y if y.ndim == 2 else y[:, None]
+        r = jnp.linalg.qr(jnp.concatenate([A, y2], axis=1), mode="r")
+        c = jax.scipy.linalg.solve_triangular(r[:m, :m], r[:m, m:], lower=False)
+        return c if y.ndim == 2 else c[:, 0]
     if method == "svd":
         u, s, vt = jnp.linalg.svd(A, full_matrices=False)
         keep = s > rcond * s[0]
