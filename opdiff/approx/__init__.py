@@ -2,14 +2,19 @@
 
 - :mod:`~opdiff.approx.chebyshev`, :mod:`~opdiff.approx.fourier`, :mod:`~opdiff.approx.relu`:
   classical approximants and their exact error formulas;
+- :mod:`~opdiff.approx.bases`: orthonormal Legendre, Chebyshev and Fourier bases;
+- :mod:`~opdiff.approx.sampling`: Christoffel-optimal weighted sampling, projection DPPs (HKPV),
+  volume-rescaled sampling;
 - :mod:`~opdiff.approx.lstsq`: (weighted, ridge) least squares by QR, SVD or normal equations;
 - :mod:`~opdiff.approx.ntk`: empirical and analytic (infinite-width) neural tangent kernels.
 """
 
+from opdiff.approx import bases as bases
 from opdiff.approx import chebyshev as chebyshev
 from opdiff.approx import fourier as fourier
 from opdiff.approx import lstsq as lstsq
 from opdiff.approx import ntk as ntk
 from opdiff.approx import relu as relu
+from opdiff.approx import sampling as sampling
 
-__all__ = ["chebyshev", "fourier", "lstsq", "ntk", "relu"]
+__all__ = ["bases", "chebyshev", "fourier", "lstsq", "ntk", "relu", "sampling"]
