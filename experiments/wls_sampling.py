@@ -375,7 +375,7 @@ def run(cfg: Config, out_dir: Path) -> Report:
         plotting.error_panel(
             ax, sw["ns"] / m, {labels[s]: sw["ratio"][s] for s in SAMPLERS},
             {"1 + m/n (first order, optimal)": 1.0 + m / sw["ns"]},
-            title=f"{cfg.target}, Legendre m = {m} (off-scale values: results.json)",
+            title=f"{cfg.target}, Legendre m = {m} (clipped at 1e5)",
             xlabel="n / m", ylabel=r"$E\|f-\hat f\|^2 / \|f-P_mf\|^2$", logx=True,
         )
         ax.xaxis.set_major_locator(FixedLocator(sorted(set(cfg.n_over_m))))
