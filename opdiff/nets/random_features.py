@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.approx import lstsq
+from opdiff.approx.lstsq import _concrete
 from opdiff.nets._compat import nnx
 from opdiff.nets.deeponet import Frozen
 
@@ -72,13 +73,6 @@ class Hidden(NamedTuple):
 
     weights: Float[Array, "N d"]
     biases: Float[Array, " N"]
-
-
-def _concrete(x) -> float | None:
-    try:
-        return float(x)
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
-        return None
 
 
 def _check_activation(activation: str) -> Callable[[Array], Array]:
