@@ -1,0 +1,16 @@
+"""Score-based diffusion as the inverse heat operator.
+
+- :mod:`~opdiff.diffusion.basis`: orthonormal real bases (identity, DFT via Hartley, DCT).
+- :mod:`~opdiff.diffusion.processes`: forward processes diagonal in a basis (VP, VE, sub-VP,
+  OU, heat dissipation, blurring, coloured noise).
+- :mod:`~opdiff.diffusion.samplers`: reverse samplers generic over a denoiser; time grids.
+- :mod:`~opdiff.diffusion.oracle`: Gaussian fields and mixtures — exact scores, denoisers and
+  the exact output law of every sampler.
+"""
+
+from opdiff.diffusion import basis as basis
+from opdiff.diffusion import oracle as oracle
+from opdiff.diffusion import processes as processes
+from opdiff.diffusion import samplers as samplers
+
+__all__ = ["basis", "oracle", "processes", "samplers"]

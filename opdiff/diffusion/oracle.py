@@ -1,0 +1,535 @@
+r"""The exact oracle: Gaussian data, exact scores and denoisers, exact sampler output laws.
+
+**Gaussian fields.** A :class:`GaussianField` is Gaussian data diagonal in a basis:
+coefficient :math:`k` is :math:`N(\mu_k,\lambda_k)` independently. A stationary field on the
+torus is exactly this in the ``dft`` basis (:math:`\lambda_k` is its power spectrum), and the
+DCT plays the same role for reflective boundaries. Under a forward process
+(:mod:`opdiff.diffusion.processes`) every quantity is then per coefficient:
+
+.. math:: p_t=N(a_t\mu,\,v_t),\quad v_t=a_t^2\lambda+s_t^2,\qquad
+          \nabla\log p_t(z)=-(z-a_t\mu)/v_t,
+
+.. math:: D(z)=E[z_0\mid z_t=z]=\mu+G_t(z-a_t\mu),\quad G_t=\frac{a_t\lambda}{v_t}
+          \ \text{(the Wiener filter)},\qquad \mathrm{MMSE}_t=\sum_k\frac{\lambda_ks_t^2}{v_t}.
+
+**Sampler laws.** A model whose denoiser is affine per coefficient, :math:`D(z)=G z+q` —
+the exact one, or the exact denoiser of a *different* field (a controlled score error) — makes
+every step of every sampler of :mod:`opdiff.diffusion.samplers` an affine map plus Gaussian
+noise, :math:`z'=Az+B+\sqrt E\,\xi`. A Gaussian law :math:`N(m,w)` therefore stays Gaussian:
+
+.. math:: (m,w)\mapsto(Am+B,\ A^2w+E),
+
+with :math:`A,B,E` written out per sampler in :func:`_affine_step` (independently of the
+sampler code, which works on samples; the tests check that the two agree). The output law of
+a whole run is this recursion along the grid, in closed form for any dimension.
+
+**Divergences.** KL, squared W2 and the Bhattacharyya TV bracket between the output law and
+the data (or :math:`p_{t_0}`) come from :mod:`opdiff.theory.diffusion`, in total and per
+coefficient (the "KL spectrum"; :func:`radial_profile` bins it by radial frequency).
+
+**Gaussian mixtures** (:class:`GaussianMixture`, dense, small :math:`d`): exact log-density,
+score and denoiser of :math:`p_t=\sum_j\pi_jN(a_t\mu_j,a_t\Sigma_ja_t+s_t^2)` through a
+log-sum-exp over components.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import samplers as _samplers
+from opdiff.diffusion.processes import Process, _shape
+from opdiff.theory import diffusion as _th
+
+__all__ = [
+    "ExactDenoiser",
+    "GaussianField",
+    "GaussianMixture",
+    "divergences",
+    "error_split",
+    "field_from_samples",
+    "mmse",
+    "power_law_field",
+    "radial_profile",
+    "sampler_law",
+    "score_error",
+]
+
+
+# ----------------------------------------------------------------------------- Gaussian fields
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GaussianField:
+    r"""Gaussian data with independent coefficients :math:`N(\mu_k,\lambda_k)` in ``basis``.
+
+    Attributes:
+        shape: the shape of one sample.
+        basis: the basis the coefficients live in (``"identity"``, ``"dft"``, ``"dct"``).
+        mean: :math:`\mu_k` (``shape``, float64).
+        var: :math:`\lambda_k>0` (``shape``, float64).
+    """
+
+    shape: tuple[int, ...]
+    basis: str
+    mean: np.ndarray
+    var: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _shape(self.shape))
+        _basis.check_basis(self.basis)
+        for name in ("mean", "var"):
+            arr = np.broadcast_to(np.asarray(getattr(self, name), np.float64), self.shape).copy()
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} must be finite")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        if np.any(self.var <= 0):
+            raise ValueError(f"var must be positive in every coefficient, min is {self.var.min()}")
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def check_process(self, process: Process) -> None:
+        """A clear error unless ``process`` acts on this field's samples in its basis."""
+        if process.shape != self.shape:
+            raise ValueError(f"the process shape {process.shape} does not match the data "
+                             f"shape {self.shape}")
+        if process.basis != self.basis and not (process.isotropic and self.basis == "identity"):
+            if not process.isotropic:
+                raise ValueError(f"the process basis {process.basis!r} does not match the "
+                                 f"data basis {self.basis!r}: both must be diagonal in one basis")
+
+    def sample(self, key: PRNGKeyArray, n: int, dtype=jnp.float32) -> Array:
+        """``n`` samples ``[n, *shape]`` (sample space)."""
+        z = jax.random.normal(key, (int(n), *self.shape), dtype)
+        z = jnp.asarray(self.mean, dtype) + jnp.sqrt(jnp.asarray(self.var, dtype)) * z
+        return _basis.from_basis(z, self.basis, len(self.shape))
+
+    def marginal(self, process: Process, t) -> tuple[Array, Array]:
+        r""":math:`(a_t\mu, v_t)` per coefficient."""
+        self.check_process(process)
+        a, s2 = process.scale(t), process.variance(t)
+        return a * self.mean, a**2 * self.var + s2
+
+    def gain(self, process: Process, t) -> Array:
+        r"""Wiener gain :math:`G_t=a_t\lambda/(a_t^2\lambda+s_t^2)`."""
+        a, s2 = process.scale(t), process.variance(t)
+        return a * self.var / (a**2 * self.var + s2)
+
+    def denoise_coeffs(self, process: Process, z, t):
+        """Exact :math:`E[z_0\\mid z_t=z]` on coefficients."""
+        mu = jnp.asarray(self.mean, z.dtype)
+        g = self.gain(process, t).astype(z.dtype)
+        return mu + g * (z - process.scale(t).astype(z.dtype) * mu)
+
+    def score_coeffs(self, process: Process, z, t):
+        r"""Exact :math:`\nabla\log p_t` on coefficients."""
+        m, v = self.marginal(process, t)
+        return -(z - m.astype(z.dtype)) / v.astype(z.dtype)
+
+    def denoiser(self, process: Process) -> "ExactDenoiser":
+        """The exact denoiser as a hashable callable ``D(x, t)`` for the samplers."""
+        self.check_process(process)
+        return ExactDenoiser(self, process)
+
+    def score(self, process: Process, x, t) -> Array:
+        """Exact score in sample space, ``x`` ``[..., *shape]``."""
+        return _basis.from_basis(
+            self.score_coeffs(process, _basis.to_basis(x, self.basis, len(self.shape)), t),
+            self.basis, len(self.shape))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ExactDenoiser:
+    """``D(x, t)`` of a :class:`GaussianField` under a process (hashable by identity)."""
+
+    field: GaussianField
+    process: Process
+
+    def __call__(self, x, t):
+        nd = len(self.field.shape)
+        z = _basis.to_basis(x, self.field.basis, nd)
+        return _basis.from_basis(self.field.denoise_coeffs(self.process, z, t), self.field.basis, nd)
+
+
+def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float = 1.0,
+                    variance: float = 1.0, mean: float = 0.0) -> GaussianField:
+    r"""A stationary power-law field: :math:`\lambda_k\propto(|k|^2+k_0^2)^{-\alpha/2}`.
+
+    :math:`|k|` is the radial frequency in cycles per image side; the constant makes the mean
+    pointwise variance ``variance`` (:math:`\sum_k\lambda_k=N\sigma^2`). Unlike
+    :class:`opdiff.functions.PeriodicPowerLawField` the DC coefficient is kept
+    (:math:`\lambda_0=ck_0^{-\alpha}`), so the law is non-degenerate. ``mean`` is the pixel
+    mean (it lives in the DC coefficient).
+    """
+    shape = _shape(shape)
+    if not (k0 > 0 and variance > 0 and math.isfinite(alpha)):
+        raise ValueError(f"need k0 > 0, variance > 0 and finite alpha, got k0={k0}, "
+                         f"variance={variance}, alpha={alpha}")
+    kappa = _basis.angular_frequencies(shape, basis)
+    cycles = kappa * np.asarray(shape, np.float64) / (2 * np.pi)
+    lam = (np.sum(cycles**2, -1) + k0**2) ** (-alpha / 2)
+    n = math.prod(shape)
+    lam *= n * variance / lam.sum()
+    mu = np.zeros(shape)
+    if basis != "identity":
+        mu.flat[0] = mean * math.sqrt(n)  # the DC basis vector is 1/sqrt(N) everywhere
+    else:
+        mu[...] = mean
+    return GaussianField(shape, basis, mu, lam)
+
+
+def field_from_samples(x: np.ndarray, basis: str, *, floor: float = 1e-6) -> GaussianField:
+    """The diagonal Gaussian moment-matched to samples ``x`` ``[n, *shape]`` in ``basis``
+    (e.g. digits in the DCT basis); variances are floored at ``floor`` times their mean."""
+    x = np.asarray(x, np.float64)
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(f"x must be [n >= 2, *shape], got {x.shape}")
+    z = np.asarray(_basis.to_basis(jnp.asarray(x), basis, x.ndim - 1), np.float64)
+    var = z.var(axis=0)
+    return GaussianField(x.shape[1:], basis, z.mean(axis=0), np.maximum(var, floor * var.mean()))
+
+
+def mmse(field: GaussianField, process: Process, t) -> Array:
+    r"""Per-coefficient MMSE :math:`\lambda s_t^2/v_t` of the exact denoiser (sum for the total)."""
+    field.check_process(process)
+    s2 = process.variance(t)
+    return field.var * s2 / (process.scale(t) ** 2 * field.var + s2)
+
+
+def score_error(field: GaussianField, model: GaussianField, process: Process, t) -> Array:
+    r""":math:`E_{p_t}\|\hat s-\nabla\log p_t\|^2` when the score is that of ``model`` while the
+    data is ``field``: :math:`\sum_k(\tilde\kappa-\kappa)^2v+a^2\tilde\kappa^2(\tilde\mu-\mu)^2`."""
+    a, s2 = process.scale(t), process.variance(t)
+    v, vt = a**2 * field.var + s2, a**2 * model.var + s2
+    return jnp.sum((1 / vt - 1 / v) ** 2 * v + a**2 * (model.mean - field.mean) ** 2 / vt**2)
+
+
+# ----------------------------------------------------------------------------- sampler laws
+
+
+def _model_terms(process, model, t):
+    """Affine denoiser D = G z + q and score -kappa (z - a mu_model) of ``model`` at t."""
+    a, s2 = process.scale(t), process.variance(t)
+    g = a * model.var / (a**2 * model.var + s2)
+    q = (1 - a * g) * model.mean
+    kappa = (1 - a * g) / s2  # = 1 / v_model, computed without dividing by a
+    return a, s2, g, q, kappa
+
+
+def _affine_step(method, process, model, t, s, opts, m, w):
+    r"""Per-coefficient :math:`(A, B, E)` of one step :math:`t\to s` (module docstring)."""
+    at, s2t, gt, qt, kt = _model_terms(process, model, t)
+    as_, s2s, gs, qs, ks = _model_terms(process, model, s)
+    mu = model.mean
+    h = t - s
+    r = jnp.exp(process.log_scale(t) - process.log_scale(s))
+    beta = s2t - r**2 * s2s
+    f_t, g2_t = process.drift(t), process.diffusion2(t)
+    zero = jnp.zeros_like(at)
+    if method == "euler_maruyama":
+        return 1 - h * f_t - h * g2_t * kt, h * g2_t * kt * at * mu, h * g2_t
+    if method == "ancestral":
+        c = as_ * beta / s2t
+        return r * s2s / s2t + c * gt, c * qt, jnp.maximum(s2s * beta / s2t, 0)
+    if method == "reverse_diffusion":
+        return 2 - r - beta * kt, beta * kt * at * mu, jnp.maximum(beta, 0)
+    if method in ("pf_euler", "pf_heun"):
+        p_t, q_t = f_t + 0.5 * g2_t * kt, 0.5 * g2_t * kt * at * mu
+        if method == "pf_euler":
+            return 1 - h * p_t, h * q_t, zero
+        f_s, g2_s = process.drift(s), process.diffusion2(s)
+        p_s, q_s = f_s + 0.5 * g2_s * ks, 0.5 * g2_s * ks * as_ * mu
+        A = 1 - 0.5 * h * (p_t + p_s * (1 - h * p_t))
+        B = 0.5 * h * (q_t + q_s - p_s * h * q_t)
+        return A, B, zero
+    if method == "ddim":
+        var_eta = opts["eta"] ** 2 * jnp.maximum(s2s * beta / s2t, 0)
+        c = jnp.sqrt(jnp.maximum(s2s - var_eta, 0)) / jnp.sqrt(s2t)
+        return as_ * gt + c * (1 - at * gt), as_ * qt - c * at * qt, var_eta
+    if method in ("dpm_solver_1", "dpm_solver_2"):
+        st, ss = jnp.sqrt(s2t), jnp.sqrt(s2s)
+        lam_t = process.log_scale(t) - jnp.log(st)
+        hl = process.log_scale(s) - jnp.log(ss) - lam_t
+        phi = -jnp.expm1(-hl)
+        if method == "dpm_solver_1":
+            return ss / st + as_ * phi * gt, as_ * phi * qt, zero
+        u = 0.5 * (s + t)
+        au, s2u, gu, qu, _ = _model_terms(process, model, u)
+        su = jnp.sqrt(s2u)
+        hu = process.log_scale(u) - jnp.log(su) - lam_t
+        Au = su / st - au * jnp.expm1(-hu) * gt
+        Bu = -au * jnp.expm1(-hu) * qt
+        rho = jnp.where(hu != 0, hl / jnp.where(hu != 0, 2 * hu, 1), 0.5)
+        A = ss / st + as_ * phi * ((1 - rho) * gt + rho * gu * Au)
+        B = as_ * phi * ((1 - rho) * qt + rho * (gu * Bu + qu))
+        return A, B, zero
+    if method == "exponential":
+        K = _samplers._exp_integrator_K(process, s, t, at.dtype)
+        return 1 / r - K * kt, K * kt * at * mu, jnp.maximum(s2t / r**2 - s2s, 0)
+    raise AssertionError(method)
+
+
+def _langevin_affine(process, model, t, opts, m, w):
+    at, _, _, _, kt = _model_terms(process, model, t)
+    if opts["corrector_eps"] is not None:
+        eps = jnp.asarray(opts["corrector_eps"](t), m.dtype)
+    else:  # score_sde's rule with the norms replaced by their root mean squares
+        e_score2 = jnp.sum(kt**2 * ((m - at * model.mean) ** 2 + w))
+        eps = 2 * opts["snr"] ** 2 * m.size / e_score2
+    return 1 - eps * kt, eps * kt * at * model.mean, 2 * eps * jnp.ones_like(m)
+
+
+def sampler_law(
+    method: str,
+    process: Process,
+    field: GaussianField,
+    ts,
+    *,
+    model: GaussianField | None = None,
+    init: str | tuple = "prior",
+    eta: float = 0.0,
+    predictor: str = "ancestral",
+    n_corrector: int = 1,
+    snr: float = 0.16,
+    corrector_eps: Callable | None = None,
+    denoise: bool = False,
+) -> tuple[Array, Array]:
+    r"""The exact output law :math:`N(m,w)` (per coefficient) of a sampler run on ``field``.
+
+    Args:
+        method: a sampler name (:data:`opdiff.diffusion.samplers.SAMPLERS`).
+        process: the forward process; ``field`` the data (its exact denoiser is the model
+            unless ``model`` is given: then the sampler uses ``model``'s exact denoiser — a
+            score error of :func:`score_error` — while the initial law still comes from
+            ``field``).
+        ts: increasing times (validated as for the samplers).
+        init: ``"prior"`` (:meth:`Process.prior`), ``"exact"`` (the true marginal at
+            :math:`T`: no initialisation error) or an explicit ``(m, w)``.
+        eta, predictor, n_corrector, snr, corrector_eps, denoise: as for
+            :func:`opdiff.diffusion.samplers.sample`.
+
+    Returns:
+        ``(m, w)`` arrays of the sample shape (float64 when x64 is enabled).
+    """
+    _samplers._check_method(method)
+    field.check_process(process)
+    model = field if model is None else model
+    model.check_process(process)
+    grid = _samplers.check_grid(process, ts)
+    if method == "exponential" and process.blur != "none":
+        raise ValueError("the 'exponential' sampler needs a frequency-independent scale a_t")
+    if method == "pc" and predictor == "pc":
+        raise ValueError("predictor must be a single-step method, got 'pc'")
+    dtype = jnp.result_type(float)
+    T = jnp.asarray(grid[-1], dtype)
+    if isinstance(init, str):
+        if init == "prior":
+            m, w = process.prior(field.mean, field.var)
+        elif init == "exact":
+            m, w = field.marginal(process, T)
+        else:
+            raise ValueError(f"init must be 'prior', 'exact' or a pair (m, w), got {init!r}")
+    else:
+        m, w = init
+    m = jnp.broadcast_to(jnp.asarray(m, dtype), field.shape)
+    w = jnp.broadcast_to(jnp.asarray(w, dtype), field.shape)
+    opts = dict(eta=float(eta), n_corrector=int(n_corrector), snr=float(snr),
+                corrector_eps=corrector_eps)
+    pred = predictor if method == "pc" else method
+    ts_j = jnp.asarray(grid, dtype)
+    n = len(grid) - 1
+
+    def body(carry, i):
+        m, w = carry
+        t, s = ts_j[n - i], ts_j[n - i - 1]
+        if method == "pc":
+            for _ in range(opts["n_corrector"]):
+                A, B, E = _langevin_affine(process, model, t, opts, m, w)
+                m, w = A * m + B, A**2 * w + E
+        A, B, E = _affine_step(pred, process, model, t, s, opts, m, w)
+        return (A * m + B, A**2 * w + E), None
+
+    (m, w), _ = jax.lax.scan(body, (m, w), jnp.arange(n))
+    if denoise:
+        _, _, g, q, _ = _model_terms(process, model, ts_j[0])
+        m, w = g * m + q, g**2 * w
+    return m, w
+
+
+def divergences(m, w, field_or_mean, var=None, *, per_coefficient=False) -> dict:
+    """KL(out‖target), squared W2 and the TV bracket between :math:`N(m,w)` and the target
+    (a :class:`GaussianField`, or ``(mean, var)``)."""
+    if isinstance(field_or_mean, GaussianField):
+        mu, lam = field_or_mean.mean, field_or_mean.var
+    else:
+        mu, lam = field_or_mean, var
+    m, w = np.asarray(m, np.float64), np.asarray(w, np.float64)
+    mu, lam = np.asarray(mu, np.float64), np.asarray(lam, np.float64)
+    lo, hi = _th.tv_bracket_diagonal(m, w, mu, lam)
+    out = {"kl": _th.kl_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
+           "w2_sq": _th.w2_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
+           "tv_lower": lo, "tv_upper": hi}
+    return out
+
+
+def error_split(method: str, process: Process, field: GaussianField, ts, *,
+                model: GaussianField | None = None, **kw) -> dict:
+    r"""KL to the data of one sampler run, and of the runs that remove one error source.
+
+    Returns a dict of KL(output‖data) values:
+
+    - ``total``: the sampler from the prior, with the model's score;
+    - ``discretisation``: the sampler from the exact marginal at :math:`T`, exact score;
+    - ``initialisation``: the reverse process from the prior with the exact score and a
+      negligible discretisation error (4096 log-SNR steps of ``ancestral`` for stochastic
+      samplers, of ``pf_heun`` for deterministic ones);
+    - ``score``: the sampler from the exact marginal with the model's score, minus
+      ``discretisation`` (the part a score error adds at this budget);
+    - ``early_stopping``: KL(:math:`p_{t_0}`‖data), what stopping at :math:`t_0` costs.
+
+    The sources interact, so the parts need not add up to ``total``.
+    """
+    grid = _samplers.check_grid(process, ts)
+    denoise = kw.get("denoise", False)
+
+    def kl(mw):
+        return float(_th.kl_diagonal(*mw, field.mean, field.var))
+
+    total = kl(sampler_law(method, process, field, grid, model=model, **kw))
+    disc = kl(sampler_law(method, process, field, grid, init="exact", **kw))
+    fine = _samplers.log_snr_grid(process, 4096) if process.schedule != "constant" else \
+        np.linspace(grid[0], grid[-1], 4097)
+    ref = "ancestral" if method in _samplers.STOCHASTIC else "pf_heun"
+    init = kl(sampler_law(ref, process, field, fine, denoise=denoise))
+    with_score = kl(sampler_law(method, process, field, grid, model=model, init="exact", **kw)) \
+        if model is not None else disc
+    m0, v0 = field.marginal(process, jnp.asarray(grid[0]))
+    return {"total": total, "discretisation": disc, "initialisation": init,
+            "score": with_score - disc, "early_stopping": kl((m0, v0))}
+
+
+def radial_profile(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):
+    """Sum of per-coefficient ``values`` over radial-frequency bins.
+
+    Returns:
+        ``(f, total)``: bin centres in cycles per pixel and the sum of ``values`` in each bin
+        (``n_bins`` defaults to half the largest side).
+    """
+    if isinstance(process_or_shape, Process):
+        shape, basis = process_or_shape.shape, process_or_shape.basis
+    else:
+        shape = _shape(process_or_shape)
+    f = _basis.radial_frequency(shape, basis).ravel()
+    n_bins = n_bins or max(max(shape) // 2, 1)
+    edges = np.linspace(0, f.max() * (1 + 1e-9), n_bins + 1)
+    idx = np.clip(np.digitize(f, edges) - 1, 0, n_bins - 1)
+    total = np.bincount(idx, weights=np.asarray(values, np.float64).ravel(), minlength=n_bins)
+    return 0.5 * (edges[1:] + edges[:-1]), total
+
+
+# ----------------------------------------------------------------------------- mixtures
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GaussianMixture:
+    r"""A Gaussian mixture :math:`\sum_j\pi_jN(\mu_j,\Sigma_j)` in :math:`\mathbb R^d` (dense).
+
+    Under a process with per-coordinate :math:`a_t, s_t` (``identity`` basis, or any isotropic
+    process), :math:`p_t=\sum_j\pi_jN(a_t\mu_j,\ \mathrm{diag}(a_t)\Sigma_j\mathrm{diag}(a_t)+
+    \mathrm{diag}(s_t^2))`; scores and denoisers follow with responsibilities
+    :math:`w_j(x)\propto\pi_jN(x;\cdot)` (log-sum-exp).
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+
+    def __post_init__(self):
+        w = np.asarray(self.weights, np.float64)
+        mu = np.asarray(self.means, np.float64)
+        cov = np.asarray(self.covs, np.float64)
+        if w.ndim != 1 or mu.ndim != 2 or mu.shape[0] != w.shape[0]:
+            raise ValueError(f"weights [K] and means [K, d] must agree, got {w.shape}, {mu.shape}")
+        if cov.shape != (mu.shape[0], mu.shape[1], mu.shape[1]):
+            raise ValueError(f"covs must have shape {(mu.shape[0], mu.shape[1], mu.shape[1])}, "
+                             f"got {cov.shape}")
+        if np.any(w <= 0) or not np.isclose(w.sum(), 1.0):
+            raise ValueError(f"weights must be positive and sum to 1, got {w}")
+        for name, arr in (("weights", w), ("means", mu), ("covs", cov)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def _check(self, process):
+        if process.shape != (self.dim,):
+            raise ValueError(f"the process shape {process.shape} does not match the mixture "
+                             f"dimension ({self.dim},)")
+        if process.basis != "identity" and not process.isotropic:
+            raise ValueError("a mixture needs a process diagonal in the identity basis")
+
+    def _components(self, process, t, dtype):
+        a = process.scale(t).astype(dtype)
+        s2 = process.variance(t).astype(dtype)
+        cov = jnp.asarray(self.covs, dtype) * a[None, :, None] * a[None, None, :]
+        cov = cov + jnp.eye(self.dim, dtype=dtype) * s2
+        return a, cov
+
+    def log_density(self, process: Process, x: Float[Array, " d"], t) -> Array:
+        """:math:`\\log p_t(x)` for one point."""
+        self._check(process)
+        a, cov = self._components(process, t, x.dtype)
+        means = a * jnp.asarray(self.means, x.dtype)
+        chol = jnp.linalg.cholesky(cov)
+        diff = x[None] - means
+        sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
+        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+        logn = -0.5 * (jnp.sum(sol**2, -1) + logdet + self.dim * math.log(2 * math.pi))
+        return jax.nn.logsumexp(logn + jnp.log(jnp.asarray(self.weights, x.dtype)))
+
+    def score(self, process: Process, x: Float[Array, " d"], t) -> Array:
+        r"""Exact :math:`-\sum_jw_j(x)C_{j,t}^{-1}(x-a_t\mu_j)` for one point."""
+        self._check(process)
+        a, cov = self._components(process, t, x.dtype)
+        diff = x[None] - a * jnp.asarray(self.means, x.dtype)
+        prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
+        resp = self.responsibilities(process, x, t)
+        return -jnp.sum(resp[:, None] * prec_diff, 0)
+
+    def responsibilities(self, process: Process, x, t) -> Array:
+        a, cov = self._components(process, t, x.dtype)
+        diff = x[None] - a * jnp.asarray(self.means, x.dtype)
+        chol = jnp.linalg.cholesky(cov)
+        sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
+        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+        logits = -0.5 * (jnp.sum(sol**2, -1) + logdet) + jnp.log(jnp.asarray(self.weights, x.dtype))
+        return jax.nn.softmax(logits)
+
+    def denoise(self, process: Process, x, t) -> Array:
+        r"""Exact :math:`\sum_jw_j(x)[\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)]` for one point."""
+        self._check(process)
+        a, cov = self._components(process, t, x.dtype)
+        mus = jnp.asarray(self.means, x.dtype)
+        diff = x[None] - a * mus
+        prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
+        post = mus + jnp.einsum("kij,kj->ki", jnp.asarray(self.covs, x.dtype), a * prec_diff)
+        return jnp.sum(self.responsibilities(process, x, t)[:, None] * post, 0)
+
+    def sample(self, key: PRNGKeyArray, n: int, dtype=jnp.float32) -> Array:
+        k1, k2 = jax.random.split(key)
+        comp = jax.random.choice(k1, len(self.weights), (int(n),), p=jnp.asarray(self.weights))
+        chol = jnp.linalg.cholesky(jnp.asarray(self.covs, dtype))
+        z = jax.random.normal(k2, (int(n), self.dim), dtype)
+        return jnp.asarray(self.means, dtype)[comp] + jnp.einsum("nij,nj->ni", chol[comp], z)
