@@ -35,6 +35,7 @@ log-sum-exp over components.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -345,13 +346,19 @@ def sampler_law(
     w = jnp.broadcast_to(jnp.asarray(w, dtype), field.shape)
     opts = dict(eta=float(eta), n_corrector=int(n_corrector), snr=float(snr),
                 corrector_eps=corrector_eps)
+    return _law_scan(method, predictor, process, model, tuple(sorted(opts.items())),
+                     bool(denoise), m, w, jnp.asarray(grid, dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _law_scan(method, predictor, process, model, opts_key, denoise, m, w, ts):
+    opts = dict(opts_key)
     pred = predictor if method == "pc" else method
-    ts_j = jnp.asarray(grid, dtype)
-    n = len(grid) - 1
+    n = ts.shape[0] - 1
 
     def body(carry, i):
         m, w = carry
-        t, s = ts_j[n - i], ts_j[n - i - 1]
+        t, s = ts[n - i], ts[n - i - 1]
         if method == "pc":
             for _ in range(opts["n_corrector"]):
                 A, B, E = _langevin_affine(process, model, t, opts, m, w)
@@ -361,7 +368,7 @@ def sampler_law(
 
     (m, w), _ = jax.lax.scan(body, (m, w), jnp.arange(n))
     if denoise:
-        _, _, g, q, _ = _model_terms(process, model, ts_j[0])
+        _, _, g, q, _ = _model_terms(process, model, ts[0])
         m, w = g * m + q, g**2 * w
     return m, w
 

@@ -5,6 +5,8 @@
 - :mod:`opdiff.theory.approximation`: random features and approximation: the torus out-of-band
   energy (an exact floor on the integer lattice only), Barron norm and bound, Monte-Carlo rates,
   the bounded-coefficient floor, numerical span dimension and Landau–Widom, the ridgelet proxy;
+- :mod:`opdiff.theory.diffusion`: exact divergences between Gaussians (KL, W2, the TV
+  bracket) and the shapes of the Chen et al., Benton et al. and Li–Yan diffusion bounds;
 - :mod:`opdiff.theory.checks`: the comparison of a measurement with a bound, as a claim record.
 
 The inverse-heat oracles (naive, spectral-cutoff and Wiener mean-square errors) live with the
@@ -17,5 +19,6 @@ from opdiff.operators.heat import wiener_mse as heat_wiener_mse
 from opdiff.theory import approximation as approximation
 from opdiff.theory import checks as checks
 from opdiff.theory import deeponet as deeponet
+from opdiff.theory import diffusion as diffusion
 
-__all__ = ["approximation", "checks", "deeponet", "heat_cutoff_mse", "heat_naive_mse", "heat_wiener_mse"]
+__all__ = ["approximation", "checks", "deeponet", "diffusion", "heat_cutoff_mse", "heat_naive_mse", "heat_wiener_mse"]
