@@ -1,0 +1,223 @@
+r"""Spectral analysis of images and signals: radially averaged power spectra, power-law fits,
+and the frequency where a signal spectrum meets a noise floor. Pure NumPy functions (float64).
+
+**Convention.** For a real image :math:`u` of :math:`H\times W=N` pixels with DFT
+:math:`\mathcal Fu` (``numpy.fft.fft2``), the power per mode is :math:`|\mathcal Fu(k)|^2/N`.
+White noise :math:`N(0,\sigma^2)` then has power :math:`\sigma^2` at every mode, and by
+Parseval the power summed over all modes divided by :math:`N` is the mean of :math:`u^2`. In
+the convention of :class:`opdiff.functions.PeriodicPowerLawField` (:math:`P(k)=\mathbb
+E|\mathcal Fu(k)/N|^2`) the expected power per mode is :math:`N\,P(k)`. Equivalently it is
+the expected square of the mode's unitary-Hartley coefficient (the ``"dft"`` basis of
+:mod:`opdiff.diffusion.basis`), so for a process diagonal in that basis,
+:math:`\mathbb E|\mathcal Fx_t(k)|^2/N=a_t(k)^2|\mathcal Fx_0(k)|^2/N+s_t(k)^2`.
+
+**Radial average** (:func:`radial_average`, :func:`rapsd`). A mode :math:`k=(k_1,k_2)`
+(``fftfreq`` order) has frequency :math:`f=\sqrt{(k_1/H)^2+(k_2/W)^2}` cycles per pixel; it
+falls in the annulus :math:`r=\operatorname{round}(f\min(H,W))` — for a square image
+:math:`r=\operatorname{round}|k|`, the radius in cycles per image. Annuli
+:math:`r=1,\dots,\lfloor\min(H,W)/2\rfloor` are kept (the DC :math:`r=0` is dropped, and so are
+the corner modes beyond the inscribed circle); annulus :math:`r` is reported at the frequency
+:math:`r/\min(H,W)` cycles per pixel. The RAPSD of a batch is the average over images and over
+the modes of each annulus. An 8×8 image has only 4 annuli, a 28×28 one 14, 64×64 32.
+
+1-D signals :math:`[\dots,N]` go through :func:`rapsd_1d`: modes :math:`k=1..\lfloor N/2\rfloor`
+(:math:`\pm k` carry the same power for real signals), frequency :math:`k/N`.
+
+**Power-law fit** (:func:`fit_spectral_exponent`): Dieleman's protocol (2024, "Diffusion is
+spectral autoregression"): take logs, resample the log-RAPSD at ``n_points`` log-spaced
+frequencies by linear interpolation in log-log space (so that the many high-frequency annuli do
+not dominate), and fit a line by least squares: :math:`\log P\approx b-\hat\alpha\log f`.
+
+**Cut-off** (:func:`snr_cutoff`): the largest frequency where the signal spectrum is at least
+the noise spectrum (SNR :math:`\ge1`), interpolated linearly in log-log space between the two
+annuli that bracket the crossing; exact when both spectra are power laws. For
+:math:`P(f)=Cf^{-\alpha}` over a flat floor :math:`\sigma^2`: :math:`f^*=(C/\sigma^2)^{1/\alpha}`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = [
+    "annulus_index",
+    "fit_spectral_exponent",
+    "radial_average",
+    "rapsd",
+    "rapsd_1d",
+    "snr_cutoff",
+]
+
+
+def _shape2(shape) -> tuple[int, int]:
+    h, w = (int(v) for v in shape)
+    if h < 2 or w < 2:
+        raise ValueError(f"images must be at least 2x2, got {h}x{w}")
+    return h, w
+
+
+@functools.lru_cache(maxsize=32)
+def _annuli(h: int, w: int):
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    m = min(h, w)
+    r = np.rint(np.sqrt(fy**2 + fx**2) * m).astype(np.int64)
+    n_bins = m // 2
+    keep = (r >= 1) & (r <= n_bins)
+    idx = np.where(keep, r - 1, -1).ravel()
+    counts = np.bincount(idx[idx >= 0], minlength=n_bins).astype(np.float64)
+    # [H*W, n_bins] averaging matrix: column r-1 is the indicator of annulus r over its size.
+    avg = np.zeros((h * w, n_bins))
+    rows = np.flatnonzero(idx >= 0)
+    avg[rows, idx[rows]] = 1.0 / counts[idx[rows]]
+    freqs = np.arange(1, n_bins + 1) / m
+    for a in (idx, counts, avg, freqs):
+        a.setflags(write=False)
+    return idx.reshape(h, w), counts, avg, freqs
+
+
+def annulus_index(shape) -> np.ndarray:
+    """The annulus of every mode of an ``H x W`` FFT grid (``fftfreq`` order): ``r - 1`` for
+    annulus ``r`` in ``1..min(H,W)//2``, ``-1`` for the DC and the dropped corner modes."""
+    return _annuli(*_shape2(shape))[0].copy()
+
+
+def radial_average(values, *, return_frequencies: bool = True):
+    """Average a per-mode quantity ``[..., H, W]`` (FFT order) over annuli: ``[..., n_bins]``.
+
+    Use it for exact spectra, e.g. ``radial_average(N * field.spectrum())`` is the expected
+    RAPSD of a :class:`~opdiff.functions.PeriodicPowerLawField`. Leading axes are kept.
+
+    Returns:
+        ``(freqs, averages)`` (``freqs`` in cycles per pixel, :math:`r/\\min(H,W)`), or just
+        the averages when ``return_frequencies`` is False.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim < 2:
+        raise ValueError(f"values must have shape [..., H, W], got {v.shape}")
+    h, w = _shape2(v.shape[-2:])
+    _, _, avg, freqs = _annuli(h, w)
+    out = v.reshape(*v.shape[:-2], h * w) @ avg
+    return (freqs.copy(), out) if return_frequencies else out
+
+
+def rapsd(images, *, return_frequencies: bool = True, average: bool = True):
+    r"""Radially averaged power spectral density of real images ``[..., H, W]``.
+
+    The power per mode is :math:`|\mathrm{fft2}(u)|^2/(HW)` (white noise of variance
+    :math:`\sigma^2` gives :math:`\sigma^2`), averaged over annuli :math:`r=1..\lfloor
+    \min(H,W)/2\rfloor` (module docstring).
+
+    Args:
+        images: real array ``[..., H, W]`` (numpy or jax).
+        return_frequencies: also return the annulus frequencies (cycles per pixel).
+        average: average over all leading axes (default); else keep them: ``[..., n_bins]``.
+
+    Returns:
+        ``(freqs [n_bins], psd)`` or ``psd``; ``psd`` is ``[n_bins]`` when ``average``.
+    """
+    u = np.asarray(images, dtype=np.float64)
+    if u.ndim < 2:
+        raise ValueError(f"images must have shape [..., H, W], got {u.shape}")
+    h, w = _shape2(u.shape[-2:])
+    power = np.abs(np.fft.fft2(u)) ** 2 / (h * w)
+    if average and power.ndim > 2:
+        power = power.reshape(-1, h, w).mean(axis=0)
+    return radial_average(power, return_frequencies=return_frequencies)
+
+
+def rapsd_1d(signals, *, return_frequencies: bool = True, average: bool = True):
+    r"""Power spectral density of real 1-D signals ``[..., N]``: :math:`|\mathrm{fft}(u)_k|^2/N`
+    at :math:`k=1..\lfloor N/2\rfloor` (frequency :math:`k/N` cycles per sample), averaged over
+    the leading axes when ``average``. White noise :math:`N(0,\sigma^2)` gives :math:`\sigma^2`.
+    """
+    u = np.asarray(signals, dtype=np.float64)
+    if u.ndim < 1 or u.shape[-1] < 2:
+        raise ValueError(f"signals must have shape [..., N] with N >= 2, got {u.shape}")
+    n = u.shape[-1]
+    power = np.abs(np.fft.fft(u, axis=-1)[..., 1: n // 2 + 1]) ** 2 / n
+    if average and power.ndim > 1:
+        power = power.reshape(-1, power.shape[-1]).mean(axis=0)
+    freqs = np.arange(1, n // 2 + 1) / n
+    return (freqs, power) if return_frequencies else power
+
+
+def fit_spectral_exponent(freqs, psd, *, n_points: int = 20, f_min=None, f_max=None):
+    r"""Fit :math:`\mathrm{psd}\approx e^{b}f^{-\hat\alpha}` in log-log space (Dieleman's protocol).
+
+    The log-PSD is resampled at ``n_points`` log-spaced frequencies between ``f_min`` and
+    ``f_max`` (default: the whole range) by linear interpolation in log-log space, then a
+    straight line is fitted by ordinary least squares.
+
+    Args:
+        freqs: increasing positive frequencies ``[F]``, ``F >= 2``.
+        psd: positive spectrum values ``[F]``.
+
+    Returns:
+        ``(alpha_hat, intercept)``: the exponent (positive for a decaying spectrum) and the
+        natural-log intercept :math:`b` (the fitted log-PSD at :math:`f=1`).
+    """
+    f = np.asarray(freqs, dtype=np.float64)
+    p = np.asarray(psd, dtype=np.float64)
+    if f.ndim != 1 or p.shape != f.shape or f.size < 2:
+        raise ValueError(f"freqs and psd must be 1-D of the same length >= 2, got "
+                         f"{f.shape} and {p.shape}")
+    if not (np.all(f > 0) and np.all(np.diff(f) > 0)):
+        raise ValueError("freqs must be positive and strictly increasing")
+    if not np.all(np.isfinite(p) & (p > 0)):
+        raise ValueError("psd must be finite and positive")
+    if int(n_points) < 2:
+        raise ValueError(f"n_points must be >= 2, got {n_points}")
+    lo = f[0] if f_min is None else float(f_min)
+    hi = f[-1] if f_max is None else float(f_max)
+    if not f[0] <= lo < hi <= f[-1]:
+        raise ValueError(f"need freqs[0] <= f_min < f_max <= freqs[-1], got {lo}, {hi}")
+    x = np.linspace(np.log(lo), np.log(hi), int(n_points))
+    y = np.interp(x, np.log(f), np.log(p))
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(-slope), float(intercept)
+
+
+def snr_cutoff(freqs, signal_psd, noise_psd, *, above=np.nan, below=np.nan):
+    r"""The largest frequency where ``signal_psd >= noise_psd`` (SNR :math:`\ge1`).
+
+    Between the last annulus with SNR :math:`\ge1` and the next one, the crossing is found by
+    linear interpolation of :math:`\log(\mathrm{signal}/\mathrm{noise})` in :math:`\log f`.
+    Vectorised over leading axes: ``signal_psd`` ``[..., F]``, ``noise_psd`` broadcastable to it
+    (a scalar noise floor, one floor per row ``[..., 1]``, or a spectrum).
+
+    Args:
+        above: returned when the SNR is :math:`\ge1` at the highest frequency (the cut-off is
+            at or beyond the band; NaN by default, ``np.inf`` for ordering).
+        below: returned when the SNR is :math:`<1` everywhere (NaN by default, 0 for ordering).
+
+    Returns:
+        the cut-off frequencies ``[...]`` (a float for 1-D input).
+    """
+    f = np.asarray(freqs, dtype=np.float64)
+    s = np.asarray(signal_psd, dtype=np.float64)
+    if f.ndim != 1 or s.shape[-1:] != f.shape or f.size < 2:
+        raise ValueError(f"signal_psd must be [..., F] with freqs [F], F >= 2, got "
+                         f"{s.shape} and {f.shape}")
+    if not (np.all(f > 0) and np.all(np.diff(f) > 0)):
+        raise ValueError("freqs must be positive and strictly increasing")
+    noise = np.broadcast_to(np.asarray(noise_psd, dtype=np.float64), s.shape)
+    if np.any(noise <= 0) or np.any(s < 0):
+        raise ValueError("noise_psd must be positive and signal_psd non-negative")
+    with np.errstate(divide="ignore"):
+        d = np.log(s) - np.log(noise)  # -inf where the signal is 0
+    ok = d >= 0
+    n_f = f.size
+    last = n_f - 1 - np.argmax(ok[..., ::-1], axis=-1)  # the last index with SNR >= 1
+    none = ~ok.any(axis=-1)
+    top = ok[..., -1]
+    i = np.clip(last, 0, n_f - 2)
+    lf = np.log(f)
+    d0 = np.take_along_axis(d, i[..., None], -1)[..., 0]
+    d1 = np.take_along_axis(d, i[..., None] + 1, -1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = d0 / (d0 - d1)  # in [0, 1); 0 when the next annulus has no signal (d1 = -inf)
+    out = np.exp(lf[i] + w * (lf[i + 1] - lf[i]))
+    out = np.where(none, below, np.where(top, above, out))
+    return float(out) if out.ndim == 0 else out
