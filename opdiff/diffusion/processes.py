@@ -346,13 +346,18 @@ class Process:
     def prior(self, mean=None, var=None) -> tuple[Array, Array]:
         r"""The sampler's initial law at :math:`T`, per coefficient: :math:`(m_T, w_T)`.
 
-        Noise processes start from :math:`N(0,s_T^2)`. Heat dissipation keeps the mean (DC)
+        VP, sub-VP, OU and coloured noise start from their stationary law :math:`N(0,I)` /
+        :math:`N(0,\mathrm{diag}\,c^2)` (score_sde), VE and blurring from :math:`N(0,s_T^2)`. Heat dissipation keeps the mean (DC)
         and the lowest frequencies forever, so its prior must come from data: IHDM draws
         blurred training images; the Gaussian equivalent is :math:`N(a_T\mu,a_T^2\Lambda+
         s_T^2)`, which needs the data's coefficient ``mean`` and ``var``.
         """
         T = jnp.asarray(self.T, dtype=jnp.result_type(float))
         s2 = self.variance(T)
+        if self.schedule in ("vp", "sub_vp"):  # the stationary law: N(0, I), or N(0, diag c^2)
+            c2 = jnp.ones(self.shape, s2.dtype) if self.noise_power is None else \
+                jnp.asarray(self.noise_power, s2.dtype)
+            return jnp.zeros_like(s2), c2
         if not self.informative_prior:
             return jnp.zeros_like(s2), s2
         if mean is None or var is None:

@@ -156,6 +156,9 @@ def log_snr_grid(process: Process, n_steps: int) -> np.ndarray:
     processes; log-spaced blur widths for heat dissipation)."""
     n_steps = _check_steps(n_steps)
     t, lev = _level_table(process)
+    if lev[0] <= 0:
+        raise ValueError(f"a log-SNR grid needs noise at t_min; {process.name!r} has none at "
+                         f"t_min={process.t_min} (use t_min > 0 or uniform_grid)")
     target = np.linspace(np.log(lev[0]), np.log(lev[-1]), n_steps + 1)
     out = np.interp(target, np.log(lev), t)
     out[0], out[-1] = process.t_min, process.T
@@ -168,6 +171,8 @@ def karras_grid(process: Process, n_steps: int, rho: float = 7.0) -> np.ndarray:
     if not rho > 0:
         raise ValueError(f"rho must be positive, got {rho}")
     t, lev = _level_table(process)
+    if lev[0] < 0:
+        raise ValueError(f"the noise level of {process.name!r} is negative at t_min")
     target = np.linspace(lev[0] ** (1 / rho), lev[-1] ** (1 / rho), n_steps + 1) ** rho
     out = np.interp(target, lev, t)
     out[0], out[-1] = process.t_min, process.T
