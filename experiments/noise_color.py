@@ -54,7 +54,7 @@ kept as measured and never wins a comparison. Budgets are in NFE
 (:func:`~opdiff.diffusion.samplers.nfe`): the second-order samplers use half the steps.
 
 **The degenerate point of Gaussian data.** For zero-mean Gaussian data the equal-SNR prior
-:math:`N(0,\mathrm{diag}\,\lambda)` *is* the data law (up to :math:`s_T^2=1-a_T^2`), and the
+:math:`N(0,\mathrm{diag}\,\lambda)` *is* the data law (the VP prior is the stationary law), and the
 probability-flow drift :math:`f-\tfrac12g^2/v_t` vanishes identically, so every deterministic
 sampler is exact at any budget: its KL is the :math:`10^{-9}`-per-coefficient truncation of the
 prior. This is what "noise shaped like the data" buys in the exactly solvable case; for
