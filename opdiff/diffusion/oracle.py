@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -317,7 +318,11 @@ def sampler_law(
         init: ``"prior"`` (:meth:`Process.prior`), ``"exact"`` (the true marginal at
             :math:`T`: no initialisation error) or an explicit ``(m, w)``.
         eta, predictor, n_corrector, snr, corrector_eps, denoise: as for
-            :func:`opdiff.diffusion.samplers.sample`.
+            :func:`opdiff.diffusion.samplers.sample`; ``corrector_eps`` may also be an array of
+            one Langevin step per grid time (``eps[j]`` used at ``ts[j]``).
+
+    Compiled once per (sampler, process, options); the grid and the model's moments are data,
+    so sweeps over step counts and models do not recompile.
 
     Returns:
         ``(m, w)`` arrays of the sample shape (float64 when x64 is enabled).
@@ -344,29 +349,61 @@ def sampler_law(
         m, w = init
     m = jnp.broadcast_to(jnp.asarray(m, dtype), field.shape)
     w = jnp.broadcast_to(jnp.asarray(w, dtype), field.shape)
-    opts = dict(eta=float(eta), n_corrector=int(n_corrector), snr=float(snr),
-                corrector_eps=corrector_eps)
-    return _law_scan(method, predictor, process, model, tuple(sorted(opts.items())),
-                     bool(denoise), m, w, jnp.asarray(grid, dtype))
+    n = len(grid) - 1
+    size = _padded_length(n)
+    ts_pad = np.concatenate([grid, grid[-1] + np.arange(1, size - n)])
+    eps = np.zeros(size)
+    if corrector_eps is not None and not callable(corrector_eps):
+        arr = np.asarray(corrector_eps, np.float64)
+        if arr.shape != (n + 1,):
+            raise ValueError(f"corrector_eps must be a callable of t or an array of one step per "
+                             f"grid time, shape ({n + 1},), got {arr.shape}")
+        eps[: n + 1] = arr
+    eps_fn = corrector_eps if callable(corrector_eps) else None
+    opts = dict(eta=float(eta), n_corrector=int(n_corrector), snr=float(snr), eps_fn=eps_fn,
+                eps_array=corrector_eps is not None and eps_fn is None)
+    return _law_loop(method, predictor, process, tuple(sorted(opts.items())), bool(denoise),
+                     jnp.asarray(model.mean, dtype), jnp.asarray(model.var, dtype), m, w,
+                     jnp.asarray(ts_pad, dtype), n, jnp.asarray(eps, dtype))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _law_scan(method, predictor, process, model, opts_key, denoise, m, w, ts):
+class _Moments(NamedTuple):
+    """A model's coefficient moments inside the compiled loop (duck-types GaussianField)."""
+
+    mean: Array
+    var: Array
+
+
+def _padded_length(n: int) -> int:
+    """Grids are padded to 2^k + 1 times (k >= 6) so a sweep over step counts compiles a few
+    shapes only; the loop runs the true number of steps."""
+    return (1 << max(6, math.ceil(math.log2(max(n, 1))))) + 1
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _law_loop(method, predictor, process, opts_key, denoise, model_mean, model_var, m, w, ts, n,
+              eps):
     opts = dict(opts_key)
+    model = _Moments(model_mean, model_var)
     pred = predictor if method == "pc" else method
-    n = ts.shape[0] - 1
 
-    def body(carry, i):
+    def body(i, carry):
         m, w = carry
-        t, s = ts[n - i], ts[n - i - 1]
+        j = n - i
+        t, s = ts[j], ts[j - 1]
+        if opts["eps_array"]:
+            e = eps[j]
+            step_opts = dict(opts, corrector_eps=lambda _t: e)
+        else:
+            step_opts = dict(opts, corrector_eps=opts["eps_fn"])
         if method == "pc":
             for _ in range(opts["n_corrector"]):
-                A, B, E = _langevin_affine(process, model, t, opts, m, w)
+                A, B, E = _langevin_affine(process, model, t, step_opts, m, w)
                 m, w = A * m + B, A**2 * w + E
-        A, B, E = _affine_step(pred, process, model, t, s, opts, m, w)
-        return (A * m + B, A**2 * w + E), None
+        A, B, E = _affine_step(pred, process, model, t, s, step_opts, m, w)
+        return A * m + B, A**2 * w + E
 
-    (m, w), _ = jax.lax.scan(body, (m, w), jnp.arange(n))
+    m, w = jax.lax.fori_loop(0, n, body, (m, w))
     if denoise:
         _, _, g, q, _ = _model_terms(process, model, ts[0])
         m, w = g * m + q, g**2 * w

@@ -49,7 +49,6 @@ Randomness: step :math:`i` (counted from :math:`T`) uses ``fold_in(key, i)``.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 import jax
