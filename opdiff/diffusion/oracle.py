@@ -150,9 +150,11 @@ class GaussianField:
             self.basis, len(self.shape))
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class ExactDenoiser:
-    """``D(x, t)`` of a :class:`GaussianField` under a process (hashable by identity)."""
+    """``D(x, t)`` of a :class:`GaussianField` under a process. Equal (and equally hashed) when
+    field and process are the same objects, so repeated ``field.denoiser(process)`` calls reuse
+    one compiled sampler."""
 
     field: GaussianField
     process: Process
