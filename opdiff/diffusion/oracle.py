@@ -124,6 +124,7 @@ class GaussianField:
 
     def gain(self, process: Process, t) -> Array:
         r"""Wiener gain :math:`G_t=a_t\lambda/(a_t^2\lambda+s_t^2)`."""
+        self.check_process(process)
         a, s2 = process.scale(t), process.variance(t)
         return a * self.var / (a**2 * self.var + s2)
 
@@ -169,7 +170,7 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
                     variance: float = 1.0, mean: float = 0.0) -> GaussianField:
     r"""A stationary power-law field: :math:`\lambda_k\propto(|k|^2+k_0^2)^{-\alpha/2}`.
 
-    :math:`|k|` is the radial frequency in cycles per image side; the constant makes the mean
+    :math:`|k|` is the radial frequency in cycles per (longest) image side; the constant makes the mean
     pointwise variance ``variance`` (:math:`\sum_k\lambda_k=N\sigma^2`). Unlike
     :class:`opdiff.functions.PeriodicPowerLawField` the DC coefficient is kept
     (:math:`\lambda_0=ck_0^{-\alpha}`), so the law is non-degenerate. ``mean`` is the pixel
@@ -179,9 +180,9 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
     if not (k0 > 0 and variance > 0 and math.isfinite(alpha)):
         raise ValueError(f"need k0 > 0, variance > 0 and finite alpha, got k0={k0}, "
                          f"variance={variance}, alpha={alpha}")
-    kappa = _basis.angular_frequencies(shape, basis)
-    cycles = kappa * np.asarray(shape, np.float64) / (2 * np.pi)
-    lam = (np.sum(cycles**2, -1) + k0**2) ** (-alpha / 2)
+    # cycles per longest side: the same physical frequency gets the same power on any grid
+    cycles2 = _basis.laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2
+    lam = (cycles2 + k0**2) ** (-alpha / 2)
     n = math.prod(shape)
     lam *= n * variance / lam.sum()
     mu = np.zeros(shape)
@@ -210,9 +211,19 @@ def mmse(field: GaussianField, process: Process, t) -> Array:
     return field.var * s2 / (process.scale(t) ** 2 * field.var + s2)
 
 
+def _check_model(field: GaussianField, model: GaussianField) -> None:
+    if not isinstance(model, GaussianField):
+        raise TypeError(f"model must be a GaussianField, got {type(model).__name__}")
+    if model.shape != field.shape or model.basis != field.basis:
+        raise ValueError(f"model must have the data's shape and basis {field.shape}, "
+                         f"{field.basis!r}, got {model.shape}, {model.basis!r}")
+
+
 def score_error(field: GaussianField, model: GaussianField, process: Process, t) -> Array:
     r""":math:`E_{p_t}\|\hat s-\nabla\log p_t\|^2` when the score is that of ``model`` while the
     data is ``field``: :math:`\sum_k(\tilde\kappa-\kappa)^2v+a^2\tilde\kappa^2(\tilde\mu-\mu)^2`."""
+    field.check_process(process)
+    _check_model(field, model)
     a, s2 = process.scale(t), process.variance(t)
     v, vt = a**2 * field.var + s2, a**2 * model.var + s2
     return jnp.sum((1 / vt - 1 / v) ** 2 * v + a**2 * (model.mean - field.mean) ** 2 / vt**2)
@@ -332,12 +343,12 @@ def sampler_law(
     _samplers._check_method(method)
     field.check_process(process)
     model = field if model is None else model
-    model.check_process(process)
+    _check_model(field, model)
     grid = _samplers.check_grid(process, ts)
     if method == "exponential" and process.blur != "none":
         raise ValueError("the 'exponential' sampler needs a frequency-independent scale a_t")
-    if method == "pc" and predictor == "pc":
-        raise ValueError("predictor must be a single-step method, got 'pc'")
+    _samplers.check_options(method, predictor=predictor, n_corrector=n_corrector, snr=snr,
+                            eta=eta)
     dtype = jnp.result_type(float)
     T = jnp.asarray(grid[-1], dtype)
     if isinstance(init, str):
@@ -348,7 +359,17 @@ def sampler_law(
         else:
             raise ValueError(f"init must be 'prior', 'exact' or a pair (m, w), got {init!r}")
     else:
-        m, w = init
+        try:
+            m, w = init
+        except (TypeError, ValueError):
+            raise ValueError(f"init must be 'prior', 'exact' or a pair (m, w), got {init!r}") \
+                from None
+        for name, arr in (("init mean", m), ("init variance", w)):
+            shp = np.shape(arr)
+            if shp not in ((), field.shape):
+                raise ValueError(f"{name} must be a scalar or have shape {field.shape}, got {shp}")
+        if np.any(np.asarray(w) < 0) or not np.all(np.isfinite(np.asarray(w))):
+            raise ValueError("init variance must be finite and >= 0")
     m = jnp.broadcast_to(jnp.asarray(m, dtype), field.shape)
     w = jnp.broadcast_to(jnp.asarray(w, dtype), field.shape)
     n = len(grid) - 1
@@ -429,39 +450,45 @@ def divergences(m, w, field_or_mean, var=None, *, per_coefficient=False) -> dict
 
 
 def error_split(method: str, process: Process, field: GaussianField, ts, *,
-                model: GaussianField | None = None, **kw) -> dict:
-    r"""KL to the data of one sampler run, and of the runs that remove one error source.
+                model: GaussianField | None = None, n_reference: int = 4096, **kw) -> dict:
+    r"""KL of one sampler run, and of the runs that remove one error source.
 
-    Returns a dict of KL(output‖data) values:
+    A sampler aims at :math:`p_{t_0}` (:math:`t_0` = ``ts[0]``); stopping there instead of at
+    the data is a separate, sampler-independent error. So every part but ``early_stopping`` is
+    a KL to :math:`p_{t_0}` (to the data when ``denoise=True``: the final denoising step aims
+    at the data):
 
     - ``total``: the sampler from the prior, with the model's score;
-    - ``discretisation``: the sampler from the exact marginal at :math:`T`, exact score;
+    - ``discretisation``: the sampler from the exact marginal at ``ts[-1]``, exact score;
     - ``initialisation``: the reverse process from the prior with the exact score and a
-      negligible discretisation error (4096 log-SNR steps of ``ancestral`` for stochastic
-      samplers, of ``pf_heun`` for deterministic ones);
+      negligible discretisation error (``n_reference`` log-level steps on
+      ``[ts[0], ts[-1]]`` of ``ancestral`` for stochastic samplers, of ``pf_heun`` for
+      deterministic ones);
     - ``score``: the sampler from the exact marginal with the model's score, minus
-      ``discretisation`` (the part a score error adds at this budget);
-    - ``early_stopping``: KL(:math:`p_{t_0}`‖data), what stopping at :math:`t_0` costs.
+      ``discretisation`` (what a score error adds at this budget; it can be negative: a wrong
+      score can offset a sampler's own bias);
+    - ``early_stopping``: KL(:math:`p_{t_0}`‖data).
 
     The sources interact, so the parts need not add up to ``total``.
     """
     grid = _samplers.check_grid(process, ts)
-    denoise = kw.get("denoise", False)
+    denoise = bool(kw.get("denoise", False))
+    m0, v0 = field.marginal(process, jnp.asarray(grid[0]))
+    target = (field.mean, field.var) if denoise else (m0, v0)
 
     def kl(mw):
-        return float(_th.kl_diagonal(*mw, field.mean, field.var))
+        return float(_th.kl_diagonal(*mw, *target))
 
     total = kl(sampler_law(method, process, field, grid, model=model, **kw))
     disc = kl(sampler_law(method, process, field, grid, init="exact", **kw))
-    fine = _samplers.log_snr_grid(process, 4096) if process.schedule != "constant" else \
-        np.linspace(grid[0], grid[-1], 4097)
+    fine = _samplers.log_level_between(process, grid[0], grid[-1], int(n_reference))
     ref = "ancestral" if method in _samplers.STOCHASTIC else "pf_heun"
     init = kl(sampler_law(ref, process, field, fine, denoise=denoise))
     with_score = kl(sampler_law(method, process, field, grid, model=model, init="exact", **kw)) \
         if model is not None else disc
-    m0, v0 = field.marginal(process, jnp.asarray(grid[0]))
     return {"total": total, "discretisation": disc, "initialisation": init,
-            "score": with_score - disc, "early_stopping": kl((m0, v0))}
+            "score": with_score - disc,
+            "early_stopping": float(_th.kl_diagonal(m0, v0, field.mean, field.var))}
 
 
 def radial_profile(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):
@@ -511,6 +538,9 @@ class GaussianMixture:
                              f"got {cov.shape}")
         if np.any(w <= 0) or not np.isclose(w.sum(), 1.0):
             raise ValueError(f"weights must be positive and sum to 1, got {w}")
+        if not np.allclose(cov, np.swapaxes(cov, -1, -2)) or np.any(
+                np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, -1, -2))) <= 0):
+            raise ValueError("covs must be symmetric positive definite")
         for name, arr in (("weights", w), ("means", mu), ("covs", cov)):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -526,6 +556,11 @@ class GaussianMixture:
         if process.basis != "identity" and not process.isotropic:
             raise ValueError("a mixture needs a process diagonal in the identity basis")
 
+    def _check_x(self, x):
+        if jnp.shape(x) != (self.dim,):
+            raise ValueError(f"x must be one point of shape ({self.dim},), got {jnp.shape(x)} "
+                             "(vmap over a batch)")
+
     def _components(self, process, t, dtype):
         a = process.scale(t).astype(dtype)
         s2 = process.variance(t).astype(dtype)
@@ -536,6 +571,7 @@ class GaussianMixture:
     def log_density(self, process: Process, x: Float[Array, " d"], t) -> Array:
         """:math:`\\log p_t(x)` for one point."""
         self._check(process)
+        self._check_x(x)
         a, cov = self._components(process, t, x.dtype)
         means = a * jnp.asarray(self.means, x.dtype)
         chol = jnp.linalg.cholesky(cov)
@@ -548,6 +584,7 @@ class GaussianMixture:
     def score(self, process: Process, x: Float[Array, " d"], t) -> Array:
         r"""Exact :math:`-\sum_jw_j(x)C_{j,t}^{-1}(x-a_t\mu_j)` for one point."""
         self._check(process)
+        self._check_x(x)
         a, cov = self._components(process, t, x.dtype)
         diff = x[None] - a * jnp.asarray(self.means, x.dtype)
         prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
@@ -566,6 +603,7 @@ class GaussianMixture:
     def denoise(self, process: Process, x, t) -> Array:
         r"""Exact :math:`\sum_jw_j(x)[\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)]` for one point."""
         self._check(process)
+        self._check_x(x)
         a, cov = self._components(process, t, x.dtype)
         mus = jnp.asarray(self.means, x.dtype)
         diff = x[None] - a * mus

@@ -337,6 +337,12 @@ class Process:
         t = jnp.asarray(t, dtype=x0.dtype)
         if t.ndim not in (0, 1) or (t.ndim == 1 and t.shape[0] != x0.shape[0]):
             raise ValueError(f"t must be a scalar or have shape [{x0.shape[0]}], got {t.shape}")
+        try:
+            t_np = np.asarray(t)
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+            t_np = None
+        if t_np is not None and (np.any(t_np < 0) or np.any(t_np > self.T * (1 + 1e-9))):
+            raise ValueError(f"t must lie in [0, T={self.T}], got {t_np}")
         a = jax.vmap(self.scale)(jnp.broadcast_to(t, x0.shape[:1])).astype(x0.dtype)
         s = jax.vmap(self.std)(jnp.broadcast_to(t, x0.shape[:1])).astype(x0.dtype)
         eps = jax.random.normal(key, x0.shape, x0.dtype)
@@ -367,6 +373,8 @@ class Process:
 
     def sample_prior(self, key: PRNGKeyArray, n: int, mean=None, var=None, dtype=jnp.float32):
         """``n`` draws from :meth:`prior`, in sample space ``[n, *shape]``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
         m, w = self.prior(mean, var)
         z = jax.random.normal(key, (int(n), *self.shape), dtype)
         return self.from_basis((m + jnp.sqrt(w) * z).astype(dtype))
@@ -422,12 +430,14 @@ def blurring(shape, *, basis="dct", blur_max=None, d_min=1e-3, logsnr_max=10.0, 
 
 def noise_power_law(shape, basis: str, exponent: float, k0: float = 1.0) -> np.ndarray:
     r"""A noise power spectrum :math:`c_k^2\propto(|k|^2+k_0^2)^{-\gamma/2}` of mean one, with
-    :math:`|k|` the radial frequency in cycles per image side (``exponent`` :math:`\gamma`:
+    :math:`|k|` the radial frequency in cycles per (longest) image side (``exponent`` :math:`\gamma`:
     0 white, 1 pink, −1 blue, 2 brown)."""
     shape = _shape(shape)
-    kappa = _basis.angular_frequencies(shape, basis)
-    cycles = kappa * np.asarray(shape, dtype=np.float64) / (2 * np.pi)
-    k2 = np.sum(cycles**2, axis=-1)
+    if _basis.check_basis(basis) == "identity":
+        raise ValueError("a coloured (power-law) noise needs a frequency basis: basis 'dft' or "
+                         "'dct', got 'identity'")
+    # cycles per longest side: the same physical frequency gets the same power on any grid
+    k2 = _basis.laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2
     p = (k2 + float(k0) ** 2) ** (-float(exponent) / 2)
     return p / p.mean()
 

@@ -61,8 +61,10 @@ from opdiff.diffusion.processes import Process
 __all__ = [
     "SAMPLERS",
     "check_grid",
+    "check_options",
     "denoiser_from_score",
     "karras_grid",
+    "log_level_between",
     "log_snr_grid",
     "nfe",
     "pf_ode_adaptive",
@@ -167,7 +169,7 @@ def log_snr_grid(process: Process, n_steps: int) -> np.ndarray:
 def karras_grid(process: Process, n_steps: int, rho: float = 7.0) -> np.ndarray:
     """Karras et al. (2022): uniform in :math:`\\mathrm{level}^{1/\\rho}`."""
     n_steps = _check_steps(n_steps)
-    if not rho > 0:
+    if not _real("rho", rho) > 0:
         raise ValueError(f"rho must be positive, got {rho}")
     t, lev = _level_table(process)
     if lev[0] < 0:
@@ -195,8 +197,43 @@ def nfe(method: str, n_steps: int, n_corrector: int = 1) -> int:
 
 
 def _check_method(method):
-    if method not in SAMPLERS:
+    if not isinstance(method, str) or method not in SAMPLERS:
         raise ValueError(f"method must be one of {SAMPLERS}, got {method!r}")
+
+
+def _real(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_options(method: str, *, predictor: str = "ancestral", n_corrector: int = 1,
+                  snr: float = 0.16, eta: float = 0.0) -> None:
+    """Clear errors for a bad sampler name or option (shared with the oracle)."""
+    _check_method(method)
+    if not isinstance(predictor, str) or predictor not in SAMPLERS or predictor == "pc":
+        raise ValueError(f"predictor must be a single-step method of {SAMPLERS[:-1]}, "
+                         f"got {predictor!r}")
+    if isinstance(n_corrector, bool) or not isinstance(n_corrector, (int, np.integer)) \
+            or n_corrector < 0:
+        raise ValueError(f"n_corrector must be a non-negative int, got {n_corrector!r}")
+    if not _real("snr", snr) > 0:
+        raise ValueError(f"snr must be > 0, got {snr}")
+    if not 0 <= _real("eta", eta) <= 1:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+
+
+def log_level_between(process: Process, t0: float, t1: float, n_steps: int) -> np.ndarray:
+    """``n_steps + 1`` times from ``t0`` to ``t1`` uniform in log :meth:`Process.level`
+    (uniform in t where the level is 0 at ``t0``)."""
+    n_steps = _check_steps(n_steps)
+    t, lev = _level_table(process)
+    l0, l1 = np.interp([t0, t1], t, lev)
+    if l0 <= 0:
+        return np.linspace(t0, t1, n_steps + 1)
+    out = np.interp(np.linspace(np.log(l0), np.log(l1), n_steps + 1), np.log(lev), t)
+    out[0], out[-1] = t0, t1
+    return out
 
 
 # ----------------------------------------------------------------------------- steps (coeffs)
@@ -359,20 +396,12 @@ def sample(
         denoise: return :math:`\\hat D(x_{t_0},t_0)` instead of :math:`x_{t_0}` (score_sde's
             ``noise_removal``).
     """
-    _check_method(method)
+    check_options(method, predictor=predictor, n_corrector=n_corrector, snr=snr, eta=eta)
     x_T = process.check_sample("x_T", x_T)
     grid = check_grid(process, ts)
-    if method == "pc":
-        _check_method(predictor)
-        if predictor == "pc":
-            raise ValueError("predictor must be a single-step method, got 'pc'")
-        if isinstance(n_corrector, bool) or not isinstance(n_corrector, int) or n_corrector < 0:
-            raise ValueError(f"n_corrector must be a non-negative int, got {n_corrector!r}")
     if method == "exponential" and not (process.blur == "none"):
         raise ValueError("the 'exponential' sampler needs a frequency-independent scale a_t; "
                          f"{process.name!r} blurs — use 'ancestral', 'ddim' or 'dpm_solver_2'")
-    if not 0 <= eta <= 1:
-        raise ValueError(f"eta must be in [0, 1], got {eta}")
     needs_key = method in STOCHASTIC or (method == "ddim" and eta > 0)
     if needs_key and key is None:
         raise ValueError(f"method {method!r} is stochastic: pass key=")
