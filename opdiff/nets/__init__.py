@@ -8,5 +8,6 @@ from opdiff.nets.deeponet import DeepONet as DeepONet
 from opdiff.nets.deeponet import Ensemble as Ensemble
 from opdiff.nets.deeponet import PODDeepONet as PODDeepONet
 from opdiff.nets.mlp import MLP as MLP
+from opdiff.nets.score_mlp import ScoreMLP as ScoreMLP
 
-__all__ = ["DeepONet", "Ensemble", "MLP", "PODDeepONet", "nnx"]
+__all__ = ["DeepONet", "Ensemble", "MLP", "PODDeepONet", "ScoreMLP", "nnx"]
