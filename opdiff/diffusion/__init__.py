@@ -6,14 +6,17 @@
 - :mod:`~opdiff.diffusion.samplers`: reverse samplers generic over a denoiser; time grids.
 - :mod:`~opdiff.diffusion.oracle`: Gaussian fields and mixtures — exact scores, denoisers and
   the exact output law of every sampler.
+- :mod:`~opdiff.diffusion.likelihood`: log-likelihood and bits/dim through the
+  probability-flow ODE (exact or Hutchinson divergence, diffrax).
 - :mod:`~opdiff.diffusion.losses`: denoising score matching with score_sde's weightings and its
   closed-form minimum on Gaussian data.
 """
 
 from opdiff.diffusion import basis as basis
+from opdiff.diffusion import likelihood as likelihood
 from opdiff.diffusion import losses as losses
 from opdiff.diffusion import oracle as oracle
 from opdiff.diffusion import processes as processes
 from opdiff.diffusion import samplers as samplers
 
-__all__ = ["basis", "losses", "oracle", "processes", "samplers"]
+__all__ = ["basis", "likelihood", "losses", "oracle", "processes", "samplers"]
