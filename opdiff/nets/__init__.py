@@ -9,5 +9,6 @@ from opdiff.nets.deeponet import Ensemble as Ensemble
 from opdiff.nets.deeponet import PODDeepONet as PODDeepONet
 from opdiff.nets.mlp import MLP as MLP
 from opdiff.nets.score_mlp import ScoreMLP as ScoreMLP
+from opdiff.nets.unet import UNet as UNet
 
-__all__ = ["DeepONet", "Ensemble", "MLP", "PODDeepONet", "ScoreMLP", "nnx"]
+__all__ = ["DeepONet", "Ensemble", "MLP", "PODDeepONet", "ScoreMLP", "UNet", "nnx"]
