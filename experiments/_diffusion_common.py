@@ -12,11 +12,8 @@ from opdiff.theory import diffusion as th
 
 
 def exact_law(method: str, process, field, ts, *, model=None, init="prior", corrector_eps=None,
-              predictor: str = "ancestral", n_corrector: int = 1, snr: float = 0.16,
-              pad_to: int = 0):
-    """:func:`opdiff.diffusion.oracle.sampler_law` as float64 numpy arrays (``pad_to`` is kept
-    for old call sites: the oracle pads grids itself)."""
-    del pad_to
+              predictor: str = "ancestral", n_corrector: int = 1, snr: float = 0.16):
+    """:func:`opdiff.diffusion.oracle.sampler_law` as float64 numpy arrays."""
     m, w = oracle.sampler_law(method, process, field, ts, model=model, init=init,
                               corrector_eps=corrector_eps, predictor=predictor,
                               n_corrector=n_corrector, snr=snr)

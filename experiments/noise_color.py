@@ -235,7 +235,6 @@ def upper_half_mask(shape, basis) -> np.ndarray:
 
 def evaluate(cfg: Config) -> dict:
     data = datasets(cfg)
-    pad = max(cfg.init_steps, max(max(sampler_steps(cfg, m)) for m in cfg.samplers))
     refs = [r for r in ("ancestral", "pf_heun") if r in cfg.samplers] or ["pf_heun"]
     res = {}
     for dname, field in data.items():
@@ -249,14 +248,14 @@ def evaluate(cfg: Config) -> dict:
                 np.linspace(proc.t_min, proc.T, cfg.init_steps + 1)
             rd["init"][pname] = {}
             for ref in refs:
-                m, w = exact_law(ref, proc, field, fine, pad_to=pad)
+                m, w = exact_law(ref, proc, field, fine)
                 rd["init"][pname][ref] = kl(m, w, field.mean, field.var)
             rd["kl"][pname], rd["spectrum"][pname] = {}, {}
             for meth in cfg.samplers:
                 ns = sampler_steps(cfg, meth)
                 vals = {}
                 for n in ns:
-                    m, w = exact_law(meth, proc, field, grid(proc, n), pad_to=pad)
+                    m, w = exact_law(meth, proc, field, grid(proc, n))
                     if n == cfg.spectrum_steps and meth in cfg.spectrum_samplers:
                         rd["spectrum"][pname][meth] = kl(m, w, field.mean, field.var,
                                                          per_coefficient=True)

@@ -374,13 +374,13 @@ def bounds_part(cfg: Config, field) -> dict:
     for n in cfg.chen_steps:
         ts = samplers.uniform_grid(ou, n)
         hs.append((cfg.chen_T - cfg.chen_t_min) / n)
-        m, w = exact_law("exponential", ou, field, ts, init=GAMMA, pad_to=cfg.chen_steps[-1])
+        m, w = exact_law("exponential", ou, field, ts, init=GAMMA)
         kl_qp.append(kl(mu, lam, m, w))
         kl_pq.append(kl(m, w, mu, lam))
         lo, hi = tv_bracket(m, w, mu, lam)
         tv_lo.append(lo)
         tv_hi.append(hi)
-        me, we = exact_law("exponential", ou, field, ts, init="exact", pad_to=cfg.chen_steps[-1])
+        me, we = exact_law("exponential", ou, field, ts, init="exact")
         mt, vt = (np.asarray(a) for a in field.marginal(ou, ts[0]))
         kl_disc.append(kl(mt, vt, me, we))
     hs = np.array(hs)
@@ -405,8 +405,7 @@ def bounds_part(cfg: Config, field) -> dict:
     for T in cfg.tsweep_T:
         n = max(1, round((T - cfg.chen_t_min) / cfg.tsweep_h))
         p = _ou(field.shape[0], T, cfg.chen_t_min)
-        m, w = exact_law("exponential", p, field, samplers.uniform_grid(p, n), init=GAMMA,
-                         pad_to=cfg.chen_steps[-1])
+        m, w = exact_law("exponential", p, field, samplers.uniform_grid(p, n), init=GAMMA)
         h = (T - cfg.chen_t_min) / n
         Ts.append(T)
         kls.append(kl(mu, lam, m, w))
@@ -442,7 +441,7 @@ def bounds_part(cfg: Config, field) -> dict:
         f = oracle.power_law_field((size, size), "dft", alpha=cfg.alpha)
         p = _ou(size, cfg.chen_T, cfg.chen_t_min)
         m, w = exact_law("exponential", p, f, samplers.uniform_grid(p, cfg.dim_steps),
-                         init=GAMMA, pad_to=cfg.chen_steps[-1])
+                         init=GAMMA)
         ds.append(f.size)
         kls.append(kl(f.mean, f.var, m, w))
         l2d.append(th.gaussian_lipschitz(f.var) ** 2 * f.size)

@@ -275,6 +275,17 @@ def _covariance(name: str, c, d: int, *, definite: bool) -> np.ndarray:
     return arr
 
 
+def _two_gaussians(m1, C1, m2, C2, *, definite: bool):
+    """Validated ``(m1, C1, m2, C2)`` of two d-dimensional Gaussians (float64)."""
+    a1 = _mean_vector("m1", m1)
+    d = a1.size
+    a2 = _mean_vector("m2", m2)
+    if a2.shape != (d,):
+        raise ValueError(f"m2 must have shape ({d},) like m1, got {a2.shape}")
+    return (a1, _covariance("C1", C1, d, definite=definite), a2,
+            _covariance("C2", C2, d, definite=definite))
+
+
 def kl_gaussian(m1: Float[np.ndarray, " d"], C1: Float[np.ndarray, "d d"],
                 m2: Float[np.ndarray, " d"], C2: Float[np.ndarray, "d d"]) -> float:
     r""":math:`\mathrm{KL}(N(m_1,C_1)\,\|\,N(m_2,C_2))` for full covariances.
@@ -291,13 +302,7 @@ def kl_gaussian(m1: Float[np.ndarray, " d"], C1: Float[np.ndarray, "d d"],
         ValueError: on shape mismatches, non-finite entries, or a covariance that is not
             symmetric positive definite.
     """
-    a1 = _mean_vector("m1", m1)
-    d = a1.size
-    a2 = _mean_vector("m2", m2)
-    if a2.shape != (d,):
-        raise ValueError(f"m2 must have shape ({d},) like m1, got {a2.shape}")
-    c1 = _covariance("C1", C1, d, definite=True)
-    c2 = _covariance("C2", C2, d, definite=True)
+    a1, c1, a2, c2 = _two_gaussians(m1, C1, m2, C2, definite=True)
     l2 = np.linalg.cholesky(c2)
     half = linalg.solve_triangular(l2, c1 - c2, lower=True)
     x = linalg.solve_triangular(l2, half.T, lower=True)  # L2^{-1} (C1 - C2) L2^{-T}
@@ -327,13 +332,7 @@ def w2_gaussian(m1: Float[np.ndarray, " d"], C1: Float[np.ndarray, "d d"],
         ValueError: on shape mismatches, non-finite entries, or a covariance that is not
             symmetric positive semi-definite.
     """
-    a1 = _mean_vector("m1", m1)
-    d = a1.size
-    a2 = _mean_vector("m2", m2)
-    if a2.shape != (d,):
-        raise ValueError(f"m2 must have shape ({d},) like m1, got {a2.shape}")
-    c1 = _covariance("C1", C1, d, definite=False)
-    c2 = _covariance("C2", C2, d, definite=False)
+    a1, c1, a2, c2 = _two_gaussians(m1, C1, m2, C2, definite=False)
     r2 = _sqrtm_psd(c2)
     m = r2 @ c1 @ r2
     cross = np.linalg.eigvalsh(0.5 * (m + m.T))
