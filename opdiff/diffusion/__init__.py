@@ -10,13 +10,19 @@
   probability-flow ODE (exact or Hutchinson divergence, diffrax).
 - :mod:`~opdiff.diffusion.losses`: denoising score matching with score_sde's weightings and its
   closed-form minimum on Gaussian data.
+- :mod:`~opdiff.diffusion.training`: DSM training of a denoiser through the engine (label
+  dropout, EMA, checkpoints, resume, meshes).
+- :mod:`~opdiff.diffusion.guidance`: classifier-free guidance of a conditional denoiser.
 """
 
 from opdiff.diffusion import basis as basis
+from opdiff.diffusion import guidance as guidance
 from opdiff.diffusion import likelihood as likelihood
 from opdiff.diffusion import losses as losses
 from opdiff.diffusion import oracle as oracle
 from opdiff.diffusion import processes as processes
 from opdiff.diffusion import samplers as samplers
+from opdiff.diffusion import training as training
 
-__all__ = ["basis", "likelihood", "losses", "oracle", "processes", "samplers"]
+__all__ = ["basis", "guidance", "likelihood", "losses", "oracle", "processes", "samplers",
+           "training"]

@@ -68,11 +68,15 @@ class UNet(nnx.Module):
             for 28×28 or 32×32 (one pooling between consecutive entries).
         emb_dim: width of the time (and class) embedding.
         n_classes: number of classes for conditioning (``None``: unconditional).
+        residual: return :math:`x+F(x,t,y)` (default; the identity at initialisation) or
+            :math:`F` alone (zero at initialisation: the form
+            :class:`opdiff.nets.Preconditioned` wraps).
         key: PRNG key.
     """
 
     def __init__(self, shape: tuple[int, ...], *, channels: tuple[int, ...] = (32, 64),
-                 emb_dim: int = 64, n_classes: int | None = None, key: PRNGKeyArray):
+                 emb_dim: int = 64, n_classes: int | None = None, residual: bool = True,
+                 key: PRNGKeyArray):
         shape = tuple(int(s) for s in shape)
         if len(shape) not in (2, 3) or min(shape) < 1:
             raise ValueError(f"shape must be (H, W) or (H, W, C), got {shape}")
@@ -86,7 +90,7 @@ class UNet(nnx.Module):
             raise ValueError(f"n_classes must be a positive int or None, got {n_classes!r}")
         rngs = nnx.Rngs(key)
         self.shape, self.channels, self.emb_dim = shape, tuple(channels), emb_dim
-        self.n_classes = n_classes
+        self.n_classes, self.residual = n_classes, bool(residual)
         c_img = shape[2] if len(shape) == 3 else 1
         self.t1 = nnx.Linear(emb_dim, emb_dim, rngs=rngs)
         self.t2 = nnx.Linear(emb_dim, emb_dim, rngs=rngs)
@@ -128,7 +132,8 @@ class UNet(nnx.Module):
             if j < len(self.up) - 1:
                 h = jnp.repeat(jnp.repeat(h, 2, axis=0), 2, axis=1)
         out = self.out(jax.nn.silu(self.out_norm(h)))
-        return x + (out if x.ndim == 3 else out[..., 0])
+        out = out if x.ndim == 3 else out[..., 0]
+        return x + out if self.residual else out
 
     def batched(self, x: Float[Array, "B H W *C"], t, y=None) -> Float[Array, "B H W *C"]:
         """The denoiser on a batch with one time per example (``[B]``) or one for all."""
