@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from opdiff.nets.preconditioned import check_labels
+from opdiff._checks import check_labels
 
 __all__ = ["guided_denoiser"]
 

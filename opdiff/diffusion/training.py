@@ -26,7 +26,7 @@ from jaxtyping import PRNGKeyArray
 
 from opdiff.diffusion.losses import dsm_loss
 from opdiff.diffusion.processes import Process
-from opdiff.nets.preconditioned import check_images, check_labels
+from opdiff._checks import check_images, check_labels
 
 __all__ = ["default_optimizer", "denoiser_loss", "drop_labels", "per_level_mse", "train_denoiser"]
 

@@ -18,7 +18,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
-from opdiff.nets.preconditioned import check_images, check_labels
+from opdiff._checks import check_images, check_labels
 
 __all__ = ["Classifier", "accuracy", "features", "predict", "train_classifier"]
 
