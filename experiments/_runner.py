@@ -182,6 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _enable_compilation_cache() -> None:
+    """Cache XLA compilations on disk (``~/.cache/opdiff/jax``, or ``JAX_COMPILATION_CACHE_DIR``)
+    so that a second run of an experiment skips most of its compile time; jax's own default
+    is no cache. Set ``OPDIFF_NO_COMPILE_CACHE=1`` to turn it off."""
+    if os.environ.get("OPDIFF_NO_COMPILE_CACHE"):
+        return
+    import jax
+
+    path = os.environ.get("JAX_COMPILATION_CACHE_DIR",
+                          str(Path.home() / ".cache" / "opdiff" / "jax"))
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 1.0)))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -192,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 m = load(name)
                 print(f"{name:24s} {m.DESCRIPTION}")
             return 0
+        _enable_compilation_cache()
         if args.command == "run":
             module = load(args.name)
             make_config(module, args.preset, args.sets)  # validate before any work

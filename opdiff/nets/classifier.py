@@ -79,22 +79,41 @@ class Classifier(nnx.Module):
         return jax.vmap(self)(check_images("x", x, self.shape))
 
 
-def _chunks(fn, x, size=1024):
-    return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
+@nnx.jit
+def _predict_chunk(clf, x):
+    return jnp.argmax(clf.batched(x), axis=-1)
+
+
+@nnx.jit
+def _features_chunk(clf, x):
+    return clf.batched_features(x)
+
+
+def _chunks(fn, clf, x, size: int = 1024) -> np.ndarray:
+    """``fn`` over ``x`` in chunks of one fixed size (the last one padded), so each model
+    compiles ``fn`` once whatever ``len(x)``."""
+    n = x.shape[0]
+    size = min(size, n)
+    out = []
+    for i in range(0, n, size):
+        xb = x[i:i + size]
+        k = xb.shape[0]
+        if k < size:
+            xb = jnp.concatenate([xb, jnp.zeros((size - k, *xb.shape[1:]), xb.dtype)])
+        out.append(np.asarray(fn(clf, xb))[:k])
+    return np.concatenate(out)
 
 
 def predict(clf: Classifier, images) -> np.ndarray:
     """Predicted labels ``[N]`` (evaluated in chunks of 1,024)."""
     images = check_images("images", images, clf.shape)
-    f = nnx.jit(lambda m, x: jnp.argmax(m.batched(x), axis=-1))
-    return _chunks(lambda xb: f(clf, xb), images)
+    return _chunks(_predict_chunk, clf, images)
 
 
 def features(clf: Classifier, images) -> np.ndarray:
     """Feature vectors ``[N, features]`` as float64 (evaluated in chunks of 1,024)."""
     images = check_images("images", images, clf.shape)
-    f = nnx.jit(lambda m, x: m.batched_features(x))
-    return _chunks(lambda xb: f(clf, xb), images).astype(np.float64)
+    return _chunks(_features_chunk, clf, images).astype(np.float64)
 
 
 def accuracy(clf: Classifier, images, labels) -> float:

@@ -3,8 +3,9 @@ r"""A small U-Net denoiser with a time embedding and optional class conditioning
 :math:`D_\theta(x,t)=x+F_\theta(x,t,y)`: the network predicts the correction to its input, so
 an untrained (zero-output-initialised) network is the identity, and the denoiser of a noise
 process only has to learn what the noise hid. Blocks (per resolution, ``channels[i]``
-features): GroupNorm → SiLU → 3×3 conv, plus a learned projection of the embedding
-:math:`e(t,y)`, twice, with a residual connection; average-pool down between resolutions,
+features): GroupNorm → SiLU → 3×3 conv → GroupNorm, scaled and shifted per channel by a
+learned projection of the embedding :math:`e(t,y)` → SiLU → 3×3 conv, with a residual
+connection; average-pool down between resolutions,
 nearest-neighbour up with skip connections on the way back (Ho et al. 2020 without attention).
 
 The embedding is sinusoidal in ``t`` (frequencies :math:`10^{4k/K}`-spaced, times 1,000 as in
@@ -47,15 +48,18 @@ class _Block(nnx.Module):
     def __init__(self, c_in: int, c_out: int, emb_dim: int, rngs: nnx.Rngs):
         self.n1 = nnx.GroupNorm(c_in, num_groups=_groups(c_in), rngs=rngs)
         self.c1 = nnx.Conv(c_in, c_out, (3, 3), rngs=rngs)
-        self.e = nnx.Linear(emb_dim, c_out, rngs=rngs)
+        self.e = nnx.Linear(emb_dim, 2 * c_out, rngs=rngs)
         self.n2 = nnx.GroupNorm(c_out, num_groups=_groups(c_out), rngs=rngs)
         self.c2 = nnx.Conv(c_out, c_out, (3, 3), rngs=rngs)
         self.skip = nnx.Conv(c_in, c_out, (1, 1), rngs=rngs) if c_in != c_out else None
 
     def __call__(self, x, emb):
         h = self.c1(jax.nn.silu(self.n1(x)))
-        h = h + self.e(emb)[None, None, :]
-        h = self.c2(jax.nn.silu(self.n2(h)))
+        # scale-shift after the norm (Nichol & Dhariwal's use_scale_shift_norm): an embedding
+        # added before a GroupNorm would lose its per-group mean, all of it at 1 channel/group
+        scale, shift = jnp.split(self.e(emb), 2)
+        h = self.n2(h) * (1 + scale[None, None, :]) + shift[None, None, :]
+        h = self.c2(jax.nn.silu(h))
         return h + (self.skip(x) if self.skip is not None else x)
 
 
