@@ -118,7 +118,7 @@ def prior_draws(process, key, n: int, x_train: np.ndarray):
 
 
 def generate(model, process, key, n: int, *, x_train: np.ndarray, steps: int = 20,
-             method: str = "ancestral", y=None, gamma: float | None = None, batch: int = 512):
+             method: str = "ancestral", y=None, gamma: float | None = None, batch: int = 4096):
     """``n`` samples from ``model`` (``model.batched`` as the denoiser, or the guided denoiser
     when ``gamma`` is given, with labels ``y``), ``steps`` steps on the log-SNR grid, in
     batches; float32 numpy ``[n, *shape]``."""
