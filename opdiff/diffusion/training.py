@@ -73,7 +73,7 @@ def default_optimizer(lr: float = 1e-3, steps: int = 1000, warmup: int | None = 
 def train_denoiser(model, process: Process, images, labels=None, *, steps: int,
                    key: PRNGKeyArray, batch_size: int = 128, optimizer=None, lr: float = 1e-3,
                    label_dropout: float = 0.1, weighting: str = "denoiser",
-                   t_min: float | None = None, ema_decay: float | None = 0.999,
+                   t_min: float | None = None, ema_decay: float | str | None = "auto",
                    steps_per_call: int = 1, workdir=None, checkpoint_every: int | None = None,
                    resume: bool = False, mesh=None, progress: bool | None = None,
                    callback=None):
@@ -93,6 +93,10 @@ def train_denoiser(model, process: Process, images, labels=None, *, steps: int,
         label_dropout: probability of the no-label token per training label.
         weighting, t_min: the DSM loss (:func:`opdiff.diffusion.losses.dsm_loss`).
         ema_decay: EMA of the weights (``None``: none); sample from ``result.ema_params``.
+            The engine's EMA starts at the initial weights, which keep a weight
+            :math:`\beta^{\rm steps}` (0.999 over 500 steps: 61 % untrained), so ``"auto"``
+            uses :math:`\min(0.999,\,1-10/\text{steps})` (initial weights' share
+            :math:`\le e^{-10}`).
         steps_per_call: steps per jitted call. Keep 1 for conv nets on a CPU: XLA:CPU runs
             convolutions inside ``lax.scan`` about 10x slower (measured, notes/benchmarks.md).
         workdir, checkpoint_every, resume, mesh, progress, callback: as in :func:`opdiff.fit`.
@@ -119,6 +123,10 @@ def train_denoiser(model, process: Process, images, labels=None, *, steps: int,
                          "unconditional model build it with n_classes=None")
     if optimizer is None:
         optimizer = default_optimizer(lr, steps)
+    if ema_decay == "auto":
+        ema_decay = min(0.999, 1.0 - 10.0 / max(steps, 11))
+    elif isinstance(ema_decay, str):
+        raise ValueError(f"ema_decay must be a float in (0, 1), None or 'auto', got {ema_decay!r}")
     loss = denoiser_loss(process, weighting=weighting, t_min=t_min,
                          label_dropout=label_dropout if labels is not None else 0.0,
                          n_classes=n_classes)
