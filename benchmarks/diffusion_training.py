@@ -100,7 +100,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import opdiff.diffusion  # noqa: F401  (imported before opdiff.nets: import order matters)
 from benchmarks._common import (
     fmt_value,
     headline,

@@ -78,3 +78,11 @@ def monte_carlo_agreement(method: str, process, field, ts, *, n: int = 4000, see
     zmax = float(np.max(np.abs(z.mean(0) - m) / np.sqrt(w / n)))
     vdev = float(np.max(np.abs(z.var(0) / w - 1)))
     return zmax, vdev, 6 * math.sqrt(2 / n)
+
+
+def radial_mean(values, process):
+    """Mean per coefficient in each radial-frequency bin (NaN for empty bins)."""
+    f, tot = oracle.radial_profile(values, process)
+    _, cnt = oracle.radial_profile(np.ones(process.shape), process)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return f, np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)

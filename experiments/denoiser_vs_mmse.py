@@ -193,6 +193,7 @@ from opdiff.nets import OperatorDenoiser, Preconditioned, UNet
 from opdiff.nets._compat import nnx
 from opdiff.theory.diffusion import kl_diagonal
 
+from experiments._diffusion_common import radial_mean
 from experiments._learned_common import generate
 from experiments._report import Report
 
@@ -649,14 +650,6 @@ def run(cfg: Config, out_dir: Path) -> Report:
 
 
 # ----------------------------------------------------------------------------- figures
-
-
-def radial_mean(values, process):
-    """Mean per coefficient in each radial-frequency bin (NaN for empty bins)."""
-    f, tot = oracle.radial_profile(values, process)
-    _, cnt = oracle.radial_profile(np.ones(process.shape), process)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return f, np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
 def _figure_ratio(cfg, lsnr, mmse, untrained, results, out_dir):

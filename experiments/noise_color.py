@@ -105,7 +105,7 @@ from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import oracle, processes, samplers
 
 from experiments._report import Report
-from experiments._diffusion_common import exact_law, kl, monte_carlo_agreement
+from experiments._diffusion_common import exact_law, kl, monte_carlo_agreement, radial_mean
 
 NAME = "noise_color"
 DESCRIPTION = ("Exact KL of every sampler under white/pink/brown/blue/equal-SNR noise, heat "
@@ -417,14 +417,6 @@ def run(cfg: Config, out_dir: Path) -> Report:
     rep.figures += _figure_spectrum(cfg, res, out_dir)
     rep.figures += _figure_table(cfg, cells, out_dir)
     return rep
-
-
-def radial_mean(values, process):
-    """Mean per coefficient in each radial-frequency bin (NaN for empty bins)."""
-    f, tot = oracle.radial_profile(values, process)
-    _, cnt = oracle.radial_profile(np.ones(process.shape), process)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return f, np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
 # ----------------------------------------------------------------------------- figures
