@@ -54,7 +54,7 @@ def test_untrained_preconditioned_net_is_the_exact_wiener_denoiser(name):
     for t in (proc.t_min * 3, 0.3, 0.8):
         xt = proc.sample(jax.random.key(2), jnp.asarray(x0, jnp.float32), t)
         got = np.asarray(model.batched(xt, t), np.float64)
-        want = np.asarray(exact(jnp.asarray(xt, jnp.float64), t), np.float64)
+        want = np.asarray(exact(xt, t), np.float64)
         scale = np.abs(want).max()
         np.testing.assert_allclose(got, want, atol=2e-5 * scale + 1e-6)
 
