@@ -22,21 +22,37 @@ Design points:
   parameters, optimizer state and dataset are replicated; XLA inserts the gradient all-reduce;
 * flax nnx modules are split once into ``(graphdef, params, rest)`` and merged inside the jitted
   step (``nnx.jit`` adds ~0.8 ms of Python per call);
-* checkpoints (orbax) every ``checkpoint_every`` steps and at the end, atomically;
-  ``resume=True`` continues from the newest;
-* a non-finite loss raises :class:`NonFiniteLossError` naming the step; nothing from the bad
-  chunk is saved, so the last good checkpoint stays loadable.
+* checkpoints (orbax, verified by CRC-32, see :mod:`opdiff.checkpoint`) every
+  ``checkpoint_every`` steps and at the end, atomically; ``resume=True`` continues from the
+  newest *readable* one (an unreadable newer one is set aside with a warning, never deleted),
+  ``resume_step=`` from a chosen one;
+* a chunk is accepted only when every loss and every floating-point leaf of the parameters,
+  optimizer state and EMA is finite (one flag per leaf per step, computed on the device);
+  otherwise :class:`NonFiniteLossError` or :class:`NonFiniteStateError` names the first bad
+  step (and leaf); nothing from the bad chunk is saved, so the last checkpoint on disk is the
+  last finite state;
+* a workdir is locked (an OS file lock, released by the kernel if the process dies) so a
+  second process cannot interleave checkpoints or metrics; ``metrics.jsonl`` tolerates a torn
+  last line (dropped on resume, with a warning);
+* Ctrl-C: a checkpoint being written is finished first (SIGINT is deferred during saves),
+  then at most one guarded final save of the last accepted step, then ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import math
+import numbers
 import os
+import signal
+import socket
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -49,29 +65,58 @@ from jaxtyping import PRNGKeyArray
 from opdiff import checkpoint as ckpt
 from opdiff import parallel
 
-__all__ = ["fit", "TrainResult", "NonFiniteLossError", "array_batches"]
+__all__ = [
+    "fit",
+    "TrainResult",
+    "NonFiniteError",
+    "NonFiniteLossError",
+    "NonFiniteStateError",
+    "WorkdirBusyError",
+    "array_batches",
+]
 
 LossFn = Callable[[Any, Any, PRNGKeyArray], jax.Array]
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss.
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinite value; nothing from that chunk was accepted.
 
     Attributes:
-        step: the first step whose loss was not finite.
-        last_checkpoint: the step of the newest checkpoint on disk (``None`` if none).
+        step: the index of the first bad step (its loss, or the state after its update).
+        last_checkpoint: the step of the newest checkpoint on disk (``None`` if none); it holds
+            the last finite state.
     """
 
-    def __init__(self, step: int, loss: float, last_checkpoint: int | None, workdir: str | None):
+    def __init__(self, step: int, what: str, last_checkpoint: int | None, workdir: str | None):
         self.step = step
-        self.loss = loss
         self.last_checkpoint = last_checkpoint
         where = (
             f"; the last good checkpoint is step {last_checkpoint} in {workdir!r}"
             if last_checkpoint is not None
             else "; no checkpoint was written"
         )
-        super().__init__(f"non-finite loss {loss} at step {step}{where}")
+        super().__init__(f"{what} at step {step}{where}")
+
+
+class NonFiniteLossError(NonFiniteError):
+    """The loss of a step was NaN or infinite (attribute ``loss``: its value)."""
+
+    def __init__(self, step: int, loss: float, last_checkpoint: int | None, workdir: str | None):
+        self.loss = loss
+        super().__init__(step, f"non-finite loss {loss}", last_checkpoint, workdir)
+
+
+class NonFiniteStateError(NonFiniteError):
+    """The update of a step (finite loss) made a parameter, optimizer state or EMA leaf NaN/inf,
+    e.g. a NaN gradient. Attribute ``leaf``: the tree path of the first non-finite leaf."""
+
+    def __init__(self, step: int, leaf: str, last_checkpoint: int | None, workdir: str | None):
+        self.leaf = leaf
+        super().__init__(step, f"non-finite {leaf} after the update of", last_checkpoint, workdir)
+
+
+class WorkdirBusyError(RuntimeError):
+    """Another live process (or another ``fit`` in this one) is training in the same workdir."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +154,7 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
 
     Raises:
         ValueError: if the leaves disagree on ``N`` or ``batch_size`` is not positive.
+        TypeError: if ``batch_size`` is not an int (``True`` is refused) or ``None``.
     """
     leaves = jax.tree.leaves(arrays)
     if not leaves:
@@ -121,10 +167,9 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
         )
     (n,) = sizes
     arrays = jax.tree.map(jnp.asarray, arrays)  # numpy leaves cannot be indexed by tracers
+    batch_size = _int_arg("batch_size", batch_size, allow_none=True)
     if batch_size is None:
         return lambda key: arrays
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
     def draw(key):
         idx = jax.random.randint(key, (batch_size,), 0, n)
@@ -141,11 +186,104 @@ def _is_nnx_module(obj: Any) -> bool:
     return isinstance(obj, nnx.Module)
 
 
-def _check_positive_int(name: str, value: Any, allow_none: bool = False):
+def _int_arg(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False):
+    """``value`` as an int ``>= minimum`` (numpy integers accepted, bools refused)."""
     if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be an int{' or None' if allow_none else ''}, got "
+            f"{type(value).__name__} {value!r}"
+        )
+    if value < minimum:
+        what = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _check_key(key: Any):
+    ok = isinstance(key, (jax.Array, np.ndarray)) and (
+        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        or (key.dtype == np.uint32 and key.shape == (2,))
+    )
+    if not ok:
+        raise TypeError(
+            f"key must be a PRNG key from jax.random.key(seed), got {type(key).__name__} "
+            f"{getattr(key, 'dtype', '')}{list(getattr(key, 'shape', ()))}"
+        )
+
+
+def _leaf_names(params: Any, opt_state: Any, ema: Any) -> list[str]:
+    """Names of the floating-point leaves that the finite-state flags cover, in their order."""
+    names = []
+    for top, tree in (("params", params), ("opt_state", opt_state), ("ema", ema)):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+                names.append(top + jax.tree_util.keystr(path))
+    return names
+
+
+def _finite_flags(params: Any, opt_state: Any, ema: Any) -> jax.Array:
+    """One bool per floating-point leaf of the state (traced): all its entries are finite."""
+    flags = [
+        jnp.all(jnp.isfinite(leaf))
+        for tree in (params, opt_state, ema)
+        for leaf in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
+    ]
+    return jnp.stack(flags) if flags else jnp.ones((0,), bool)
+
+
+class _WorkdirLock:
+    """An exclusive ``flock`` on ``WORKDIR/.lock`` (the kernel drops it when the process dies,
+    so a crash leaves no stale lock). Only process 0 of a multi-process run takes it."""
+
+    def __init__(self, workdir: str):
+        self.fd = None
+        if jax.process_index() != 0:
+            return
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return
+        path = os.path.join(workdir, ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise WorkdirBusyError(
+                f"workdir {workdir!r} is in use by another training run (process {holder}); "
+                f"wait for it to finish or choose another workdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold back SIGINT while the block runs (a checkpoint save), then deliver it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
 
 
 def fit(
@@ -163,6 +301,7 @@ def fit(
     workdir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    resume_step: int | None = None,
     max_to_keep: int | None = 3,
     log_every: int | None = None,
     progress: bool | None = None,
@@ -185,11 +324,16 @@ def fit(
         mesh: a mesh with a ``"data"`` axis (see :func:`opdiff.parallel.data_mesh`); the batch
             is sharded over it. ``None``: the default device.
         ema_decay: if given, keep :math:`\bar\theta \leftarrow \beta\bar\theta+(1-\beta)\theta`.
-        workdir: directory for ``checkpoints/`` and ``metrics.jsonl``; ``None`` writes nothing.
+        workdir: directory for ``checkpoints/``, ``metrics.jsonl`` and the ``.lock`` held while
+            training; ``None`` writes nothing.
         checkpoint_every: save every this many steps (and always at the end) when ``workdir``
             is set.
-        resume: continue from the newest checkpoint in ``workdir`` if there is one.
-        max_to_keep: checkpoints kept on disk (``None``: all).
+        resume: continue from the newest readable checkpoint in ``workdir`` if there is one.
+            Unreadable newer checkpoints are moved to ``workdir/checkpoints_unreadable/`` with a
+            warning (never deleted).
+        resume_step: continue from exactly this checkpoint (implies ``resume``); newer ones are
+            moved to ``workdir/checkpoints_superseded/``.
+        max_to_keep: checkpoints kept on disk, a positive int (``None``: all).
         log_every: append a line to ``metrics.jsonl`` at least every this many steps
             (default: about 100 lines per run).
         progress: show a tqdm bar; ``None`` shows it only when stderr is a terminal.
@@ -200,22 +344,51 @@ def fit(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: for bad arguments (non-positive sizes, a batch not divisible by the mesh,
-            existing checkpoints without ``resume=True``, ...).
-        NonFiniteLossError: when a loss is NaN or infinite; nothing from that chunk is saved.
+        TypeError: an argument of the wrong type (``steps=1.5``, ``batch_size=True``,
+            ``ema_decay="0.5"``, a key that is not a PRNG key, ...).
+        ValueError: for bad values (non-positive sizes, ``max_to_keep=0``, ``ema_decay``
+            outside [0, 1), a batch not divisible by the mesh, existing checkpoints without
+            ``resume=True``, a ``resume_step`` that does not exist, ...).
+        WorkdirBusyError: another process is training in ``workdir``.
+        NonFiniteLossError: a loss is NaN or infinite; nothing from that chunk is saved.
+        NonFiniteStateError: an update (with a finite loss) made a parameter, optimizer-state
+            or EMA leaf non-finite; nothing from that chunk is saved.
+        opdiff.checkpoint.CheckpointMismatchError: the checkpoint belongs to another model.
     """
-    _check_positive_int("steps", steps)
-    _check_positive_int("steps_per_call", steps_per_call)
-    _check_positive_int("checkpoint_every", checkpoint_every, allow_none=True)
-    _check_positive_int("log_every", log_every, allow_none=True)
+    steps = _int_arg("steps", steps)
+    steps_per_call = _int_arg("steps_per_call", steps_per_call)
+    checkpoint_every = _int_arg("checkpoint_every", checkpoint_every, allow_none=True)
+    log_every = _int_arg("log_every", log_every, allow_none=True)
+    batch_size = _int_arg("batch_size", batch_size, allow_none=True)
+    resume_step = _int_arg("resume_step", resume_step, minimum=0, allow_none=True)
+    max_to_keep = ckpt._check_max_to_keep(max_to_keep)
+    _check_key(key)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(
             f"optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}"
         )
-    if ema_decay is not None and not (0.0 <= float(ema_decay) < 1.0):
-        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
+    if ema_decay is not None:
+        if isinstance(ema_decay, (bool, np.bool_)) or not isinstance(ema_decay, numbers.Real):
+            raise TypeError(f"ema_decay must be a float in [0, 1) or None, got "
+                            f"{type(ema_decay).__name__} {ema_decay!r}")
+        if not (0.0 <= float(ema_decay) < 1.0):
+            raise ValueError(f"ema_decay must be a float in [0, 1), got {ema_decay!r}")
+        ema_decay = float(ema_decay)
+    for name, value in (("resume", resume),):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool or None, got {type(progress).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    if workdir is not None:
+        if not isinstance(workdir, (str, os.PathLike)):
+            raise TypeError(f"workdir must be a path or None, got {type(workdir).__name__}")
+        if not os.fspath(workdir):
+            raise ValueError("workdir must be a non-empty path or None, got ''")
+    resume = bool(resume) or resume_step is not None
     if checkpoint_every is not None and workdir is None:
         raise ValueError("checkpoint_every needs a workdir to write checkpoints to")
     if resume and workdir is None:
@@ -262,7 +435,7 @@ def fit(
         p = optax.apply_updates(p, updates)
         if ema is not None:
             ema = jax.tree.map(lambda e, q: ema_decay * e + (1.0 - ema_decay) * q, ema, p)
-        return (s + 1, p, opt_state, ema), loss
+        return (s + 1, p, opt_state, ema), (loss, _finite_flags(p, opt_state, ema))
 
     compiled: dict[int, Callable] = {}
 
@@ -272,8 +445,8 @@ def fit(
             if n == 1:
 
                 def run(carry):
-                    carry, loss = one_step(carry, None)
-                    return carry, loss[None]
+                    carry, out = one_step(carry, None)
+                    return carry, jax.tree.map(lambda x: x[None], out)
             else:
 
                 def run(carry):
@@ -289,23 +462,65 @@ def fit(
         "opt_state": optimizer.init(theta),
         "ema": None if ema_decay is None else jax.tree.map(jnp.asarray, theta),
     }
+    leaf_names = _leaf_names(state["params"], state["opt_state"], state["ema"])
     if mesh is not None:
         state = parallel.replicate(state, mesh)
-    ckpt_dir = None if workdir is None else os.path.join(os.fspath(workdir), "checkpoints")
-    metrics_path = None if workdir is None else os.path.join(os.fspath(workdir), "metrics.jsonl")
-    last_ckpt = None if ckpt_dir is None else ckpt.latest_step(ckpt_dir)
-    if last_ckpt is not None and not resume:
+    ckpt_dir = metrics_path = lock = None
+    if workdir is not None:
+        workdir = os.fspath(workdir)
+        os.makedirs(workdir, exist_ok=True)
+        ckpt_dir = os.path.join(workdir, "checkpoints")
+        metrics_path = os.path.join(workdir, "metrics.jsonl")
+        lock = _WorkdirLock(workdir)
+    try:
+        if ckpt_dir is not None:
+            state = _resume(ckpt_dir, workdir, state, resume, resume_step)
+        return _train_loop(
+            state, steps, steps_per_call, checkpoint_every, log_every, max_to_keep, progress,
+            callback, chunk_fn, compiled, ckpt_dir, metrics_path, leaf_names, mesh, as_user,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resume(ckpt_dir: str, workdir: str, state: dict, resume: bool, resume_step: int | None):
+    """The state to start from: fresh, the newest readable checkpoint, or ``resume_step``."""
+    existing = ckpt.all_steps(ckpt_dir)
+    if existing and not resume:
         raise ValueError(
-            f"workdir {os.fspath(workdir)!r} already holds checkpoint {last_ckpt}; "
+            f"workdir {workdir!r} already holds checkpoint {existing[-1]}; "
             "pass resume=True to continue it or choose another workdir"
         )
-    if last_ckpt is not None:
-        state = ckpt.restore(ckpt_dir, state, last_ckpt)
+    if not existing:
+        if resume_step is not None:
+            raise ValueError(f"resume_step={resume_step}: workdir {workdir!r} has no checkpoint")
+        return state
+    if resume_step is not None:
+        if resume_step not in existing:
+            raise ValueError(f"resume_step={resume_step} is not a checkpoint in {workdir!r}; it "
+                             f"has steps {existing}")
+        restored, at, skipped = ckpt.restore(ckpt_dir, state, resume_step), resume_step, []
+    else:
+        at, restored, skipped = ckpt.restore_newest(ckpt_dir, state)
+    bad = {s for s, _ in skipped}
+    if jax.process_index() == 0:
+        for s in existing:
+            if s > at:
+                into = "checkpoints_unreadable" if s in bad else "checkpoints_superseded"
+                moved = ckpt.set_aside(ckpt_dir, s, os.path.join(workdir, into))
+                warnings.warn(f"resuming from step {at}: checkpoint {s} was moved to {moved}",
+                              RuntimeWarning, stacklevel=3)
+    return restored
+
+
+def _train_loop(state, steps, steps_per_call, checkpoint_every, log_every, max_to_keep,
+                progress, callback, chunk_fn, compiled, ckpt_dir, metrics_path, leaf_names,
+                mesh, as_user) -> TrainResult:
     start = int(state["step"])
     if start > steps:
         raise ValueError(f"steps={steps} is below the resumed checkpoint's step {start}")
     if metrics_path is not None:
-        os.makedirs(os.fspath(workdir), exist_ok=True)
         _truncate_metrics(metrics_path, start)
     log_every = log_every or max(1, steps // 100)
 
@@ -314,7 +529,7 @@ def fit(
         step_counter = parallel.replicate(step_counter, mesh)
     # ``carry`` is the state after ``step`` steps whose losses were checked on the host.
     carry = (step_counter, state["params"], state["opt_state"], state["ema"])
-    step = start
+    step = last_saved = start
     losses: list[np.ndarray] = []
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
@@ -331,7 +546,7 @@ def fit(
 
     # Calls are dispatched one ahead of the host-side checks, so the device never idles while
     # the host fetches losses, logs or checkpoints. A chunk is only accepted (logged, saved,
-    # made the new ``carry``) once its losses are known to be finite.
+    # made the new ``carry``) once its losses and state flags are known to be finite.
     pending: collections.deque = collections.deque()
     dispatched = start
     compile_s = 0.0  # time spent compiling new chunk lengths after timing started
@@ -349,18 +564,18 @@ def fit(
                     compile_s += time.perf_counter() - t0
                 pending.append((dispatched, n, *out))
                 dispatched += n
-            at, n, new_carry, chunk_losses = pending.popleft()
-            chunk_losses = np.asarray(jax.device_get(chunk_losses), np.float64)
-            bad = np.flatnonzero(~np.isfinite(chunk_losses))
-            if bad.size:
+            at, n, new_carry, (chunk_losses, flags) = pending.popleft()
+            chunk_losses, flags = jax.device_get((chunk_losses, flags))
+            chunk_losses = np.asarray(chunk_losses, np.float64)
+            first = _first_non_finite(chunk_losses, np.asarray(flags, bool))
+            if first is not None:
                 pending.clear()
-                losses.append(chunk_losses[: bad[0]])
-                raise NonFiniteLossError(
-                    at + int(bad[0]),
-                    float(chunk_losses[bad[0]]),
-                    None if ckpt_dir is None else ckpt.latest_step(ckpt_dir),
-                    ckpt_dir,
-                )
+                i, leaf = first
+                losses.append(chunk_losses[: i if leaf is None else i + 1])
+                last = None if ckpt_dir is None else ckpt.latest_step(ckpt_dir)
+                if leaf is None:
+                    raise NonFiniteLossError(at + i, float(chunk_losses[i]), last, ckpt_dir)
+                raise NonFiniteStateError(at + i, leaf_names[leaf], last, ckpt_dir)
             carry = new_carry
             step = at + n
             losses.append(chunk_losses)
@@ -386,12 +601,20 @@ def fit(
             if ckpt_dir is not None and (
                 step == steps or (checkpoint_every is not None and step % checkpoint_every == 0)
             ):
-                _save(ckpt_dir, step, carry, max_to_keep)
+                with _interrupts_deferred():  # a Ctrl-C now lands after the save completes
+                    _save(ckpt_dir, step, carry, max_to_keep)
+                    last_saved = step
             if callback is not None:
                 callback(step, float(chunk_losses[-1]))
     except KeyboardInterrupt:
-        if ckpt_dir is not None and step > start:
-            _save(ckpt_dir, step, carry, max_to_keep)
+        if ckpt_dir is not None and step > last_saved:
+            try:  # one guarded save of the last accepted step; the interrupt always propagates
+                with _interrupts_deferred():
+                    _save(ckpt_dir, step, carry, max_to_keep)
+            except Exception as err:  # noqa: BLE001
+                warnings.warn(f"interrupted at step {step}; its checkpoint could not be written "
+                              f"({type(err).__name__}: {err}); the newest on disk is step "
+                              f"{last_saved}", RuntimeWarning, stacklevel=2)
         raise
     finally:
         if bar is not None:
@@ -410,6 +633,20 @@ def fit(
     )
 
 
+def _first_non_finite(losses: np.ndarray, flags: np.ndarray) -> tuple[int, int | None] | None:
+    """``(i, None)`` if loss ``i`` is the first bad value, ``(i, leaf)`` if the state after
+    step ``i`` is (a loss at the same step counts first: it caused the state), else ``None``."""
+    bad_loss = np.flatnonzero(~np.isfinite(losses))
+    bad_state = np.flatnonzero(~flags.all(axis=1)) if flags.size else np.zeros(0, int)
+    i_loss = int(bad_loss[0]) if bad_loss.size else None
+    i_state = int(bad_state[0]) if bad_state.size else None
+    if i_loss is not None and (i_state is None or i_loss <= i_state):
+        return i_loss, None
+    if i_state is not None:
+        return i_state, int(np.flatnonzero(~flags[i_state])[0])
+    return None
+
+
 def _save(ckpt_dir: str, step: int, carry, max_to_keep):
     _, p, opt_state, ema = carry
     state = {"step": np.asarray(step, np.int64), "params": p, "opt_state": opt_state, "ema": ema}
@@ -426,14 +663,31 @@ def _append_metrics(path: str, record: dict):
 
 
 def _truncate_metrics(path: str, step: int):
-    """Drop metrics logged after ``step`` (they belong to a run that is being resumed)."""
+    """Drop metrics logged after ``step`` (they belong to a run that is being resumed) and any
+    line that does not parse (a torn write left by a crash or a full disk), with a warning."""
     if jax.process_index() != 0 or not os.path.exists(path):
         return
-    with open(path) as f:
-        lines = [ln for ln in f if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-    if len(keep) != len(lines):
+    with open(path, "rb") as f:
+        raw = f.read()
+    keep, torn = [], []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            torn.append(number)
+            continue
+        if record.get("step", 0) <= step:
+            keep.append(line + b"\n")
+    if torn:
+        warnings.warn(f"{path}: dropped {len(torn)} unreadable line(s) (line "
+                      f"{', '.join(map(str, torn))}; a write torn by a crash or a full disk)",
+                      RuntimeWarning, stacklevel=4)
+    if b"".join(keep) != raw:
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        with open(tmp, "wb") as f:
             f.writelines(keep)
         os.replace(tmp, path)

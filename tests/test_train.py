@@ -109,16 +109,17 @@ def test_pytree_params_and_full_batch():
 
 def test_nan_stops_with_step_and_keeps_last_checkpoint(tmp_path):
     # The learning rate turns NaN at optimizer count 25: the update of step 25 makes the
-    # parameters NaN, so the loss of step 26 is the first non-finite one.
+    # parameters NaN (its loss is still finite); the engine names that step and the leaf.
     def schedule(count):
         return jnp.where(count < 25, 1e-2, jnp.nan)
 
     key = jax.random.key(0)
     net = MLP(1, 1, width=8, depth=1, key=key)
-    with pytest.raises(opdiff.NonFiniteLossError, match="step 26") as info:
+    with pytest.raises(opdiff.NonFiniteStateError, match="step 25") as info:
         opdiff.fit(_mlp_loss, net, optax.sgd(schedule), _regression_data(), steps=50, key=key,
                    batch_size=16, steps_per_call=4, workdir=tmp_path, checkpoint_every=10)
-    assert info.value.step == 26 and info.value.last_checkpoint == 20
+    assert info.value.step == 25 and info.value.last_checkpoint == 20
+    assert info.value.leaf.startswith("params")
     assert ckpt.all_steps(tmp_path / "checkpoints")[-1] == 20
     # The surviving checkpoint equals a clean 20-step run.
     clean = opdiff.fit(_mlp_loss, MLP(1, 1, width=8, depth=1, key=key), optax.sgd(1e-2),
@@ -156,7 +157,7 @@ def test_resume_continues_exactly_and_truncates_metrics(tmp_path):
     [
         (dict(steps=0), "steps must be a positive int"),
         (dict(steps_per_call=0), "steps_per_call must be a positive int"),
-        (dict(ema_decay=1.5), "ema_decay must be in"),
+        (dict(ema_decay=1.5), r"ema_decay must be a float in \[0, 1\)"),
         (dict(checkpoint_every=5), "checkpoint_every needs a workdir"),
         (dict(resume=True), "resume=True needs the workdir"),
         (dict(batch_size=0), "batch_size must be a positive int"),
