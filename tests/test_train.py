@@ -188,6 +188,49 @@ def test_bad_data_and_types():
                        batch_size=mesh.size + 1, mesh=mesh)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ema_decay="0.5"), "ema_decay must be a float in .* got str '0.5'"),
+        (dict(ema_decay=True), "ema_decay must be a float"),
+        (dict(batch_size=True), "batch_size must be an int or None, got bool"),
+        (dict(batch_size=8.0), "batch_size must be an int or None, got float"),
+        (dict(steps=3.0), "steps must be an int, got float"),
+        (dict(steps="3"), "steps must be an int, got str"),
+        (dict(steps_per_call=np.float32(2)), "steps_per_call must be an int"),
+        (dict(log_every=False), "log_every must be an int or None, got bool"),
+        (dict(resume="yes"), "resume must be a bool, got str"),
+        (dict(progress=1), "progress must be a bool or None"),
+        (dict(callback=3), "callback must be callable"),
+        (dict(key=0), "key must be a PRNG key"),
+        (dict(key=np.zeros(3, np.uint32)), "key must be a PRNG key"),
+        (dict(workdir=3), "workdir must be a path"),
+    ],
+)
+def test_argument_types_raise_type_error_naming_the_argument(kwargs, match):
+    args = dict(steps=10, key=jax.random.key(0), batch_size=8)
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=match):
+        opdiff.fit(quadratic_loss, {"w": jnp.zeros(2)}, optax.sgd(0.1),
+                   (jnp.zeros((16, 2)),), **args)
+
+
+def test_numpy_integers_and_floats_are_accepted():
+    data = jax.random.normal(jax.random.key(1), (16, 2))
+    a = opdiff.fit(quadratic_loss, {"w": jnp.zeros(2)}, optax.sgd(0.1), data,
+                   steps=np.int64(6), steps_per_call=np.int32(3), batch_size=np.int16(8),
+                   ema_decay=np.float32(0.5), key=jax.random.key(0))
+    b = opdiff.fit(quadratic_loss, {"w": jnp.zeros(2)}, optax.sgd(0.1), data,
+                   steps=6, steps_per_call=3, batch_size=8, ema_decay=0.5, key=jax.random.key(0))
+    assert a.step == 6 and type(a.step) is int
+    np.testing.assert_array_equal(a.losses, b.losses)
+    with pytest.raises(ValueError, match="workdir must be a non-empty path"):
+        opdiff.fit(quadratic_loss, {"w": jnp.zeros(2)}, optax.sgd(0.1), (jnp.zeros((16, 2)),),
+                   steps=1, key=jax.random.key(0), workdir="")
+    with pytest.raises(TypeError, match="batch_size must be an int or None, got bool"):
+        opdiff.array_batches((jnp.zeros((4, 1)),), True)
+
+
 def test_callback_and_metrics_file(tmp_path):
     seen = []
     _train(10, steps=30, workdir=tmp_path, callback=lambda s, loss: seen.append((s, loss)),
