@@ -88,6 +88,7 @@ class NonFiniteError(FloatingPointError):
     """
 
     def __init__(self, step: int, what: str, last_checkpoint: int | None, workdir: str | None):
+        # ``what`` ends where the step number goes: "non-finite loss nan at step"
         self.step = step
         self.last_checkpoint = last_checkpoint
         where = (
@@ -95,7 +96,7 @@ class NonFiniteError(FloatingPointError):
             if last_checkpoint is not None
             else "; no checkpoint was written"
         )
-        super().__init__(f"{what} at step {step}{where}")
+        super().__init__(f"{what} {step}{where}")
 
 
 class NonFiniteLossError(NonFiniteError):
@@ -103,7 +104,7 @@ class NonFiniteLossError(NonFiniteError):
 
     def __init__(self, step: int, loss: float, last_checkpoint: int | None, workdir: str | None):
         self.loss = loss
-        super().__init__(step, f"non-finite loss {loss}", last_checkpoint, workdir)
+        super().__init__(step, f"non-finite loss {loss} at step", last_checkpoint, workdir)
 
 
 class NonFiniteStateError(NonFiniteError):
@@ -112,7 +113,8 @@ class NonFiniteStateError(NonFiniteError):
 
     def __init__(self, step: int, leaf: str, last_checkpoint: int | None, workdir: str | None):
         self.leaf = leaf
-        super().__init__(step, f"non-finite {leaf} after the update of", last_checkpoint, workdir)
+        super().__init__(step, f"non-finite {leaf} after the update of step", last_checkpoint,
+                         workdir)
 
 
 class WorkdirBusyError(RuntimeError):
