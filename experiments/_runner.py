@@ -2,11 +2,28 @@
 
     python -m experiments list
     python -m experiments run NAME [--preset smoke|quick|full] [--out DIR] [--set key=value ...]
-    python -m experiments all [--preset ...] [--out DIR] [--strict]
+                                   [--force]
+    python -m experiments all [--preset ...] [--out DIR] [--strict] [--force]
 
-Bad input (unknown experiment or preset, malformed ``--set``, unknown config key, a value of
-the wrong type) exits with status 2 and one line on stderr; a failure inside an experiment
-exits 1 with one line (set ``OPDIFF_TRACEBACK=1`` to see the traceback).
+Bad input exits with status 2 and one line on stderr, before any computation: an unknown
+experiment or preset, a malformed ``--set``, an unknown config key, a value that breaks the
+field's declared rule (its type and range, from the ``Config`` annotations, see
+``experiments/_config.py``: e.g. ``eval_points=0``, ``mlp_lr=-0.01``, ``alpha=nan``, a tuple
+``1,,2`` with an empty element), a relation between fields that the experiment's
+``__post_init__`` refuses, a configuration whose largest array would not fit in this
+machine's memory (e.g. ``mlp_points=1000000000000``), an empty ``--out``. The line names the
+key, the expected and the given value. A failure inside an experiment exits 1 with one line
+(set ``OPDIFF_TRACEBACK=1`` to see the traceback).
+
+Earlier results are never replaced silently: ``run`` refuses an ``--out`` that already holds
+``NAME/results.json`` and ``all`` one that holds any experiment's results (exit 2, before any
+work), unless ``--force`` is given; then the old ``results.json`` is removed first, the run
+writes its figures and a new ``results.json``, and figures of the old run that the new one
+did not draw are deleted. (Refusing, rather than writing a new run folder, keeps the one
+layout ``OUT/NAME/results.json`` that ``summary.md``, the notes and scripts rely on.)
+``results.json``, ``summary.md`` and the figures are written
+atomically (a temporary file in the same folder, then a rename), so an interrupted or failed
+write never leaves a truncated file in place of a complete one.
 """
 
 from __future__ import annotations
@@ -14,13 +31,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import json
 import os
+import secrets
 import sys
 import time
-import typing
 from pathlib import Path
 
 from experiments import EXPERIMENTS
+from experiments import _config
 from experiments._report import Report, dumps, validate
 
 PRESETS = ("smoke", "quick", "full")
@@ -38,50 +57,86 @@ def load(name: str):
     return importlib.import_module(f"experiments.{name}")
 
 
-def _parse_value(key: str, text: str, hint):
-    origin = typing.get_origin(hint)
-    try:
-        if hint is bool:
-            low = text.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if hint in (int, float, str):
-            return hint(text)
-        if origin is tuple:
-            (item, *rest) = typing.get_args(hint)
-            parts = [p for p in text.split(",") if p.strip()]
-            return tuple(_parse_value(key, p.strip(), item) for p in parts)
-    except ValueError:
-        raise UsageError(
-            f"--set {key}={text}: expected {getattr(hint, '__name__', hint)}"
-        ) from None
-    raise UsageError(f"--set {key}: config field of type {hint} cannot be set from the CLI")
-
-
 def make_config(module, preset: str, sets: list[str]):
-    """The preset's config with ``key=value`` overrides applied (types from the dataclass)."""
+    """The preset's config with ``key=value`` overrides applied, validated field by field
+    (types and ranges from the ``Config`` annotations), by its ``__post_init__`` (relations
+    between fields) and by the size guard; any violation is a :class:`UsageError` naming the
+    key."""
     if preset not in module.PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(module.PRESETS)}")
     cfg = module.PRESETS[preset]
-    hints = typing.get_type_hints(type(cfg))
-    changes = {}
+    cls = type(cfg)
+    try:
+        rules = _config.rules(cls)
+    except TypeError as err:  # a Config declaration the rules do not cover: a bug, not input
+        raise TypeError(f"{module.NAME}.Config: {err}") from None
+    changes, texts = {}, {}
     for item in sets:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"malformed --set {item!r}; expected key=value")
-        if key not in hints:
+        if key not in rules:
             raise UsageError(
-                f"unknown config key {key!r} for {module.NAME}; keys: {', '.join(hints)}"
+                f"unknown config key {key!r} for {module.NAME}; keys: {', '.join(rules)}"
             )
-        changes[key] = _parse_value(key, value, hints[key])
+        try:
+            changes[key] = _config.parse_value(cls, key, value)
+            _config.check_value(cls, key, changes[key], text=value)
+        except _config.ConfigError as err:
+            raise UsageError(f"invalid config for {module.NAME}: {err}") from None
+        texts[key] = value
+    for key in rules.keys() - changes.keys():  # the preset's own values (a bug if bad)
+        try:
+            _config.check_value(cls, key, getattr(cfg, key))
+        except _config.ConfigError as err:
+            raise UsageError(f"invalid preset {preset!r} of {module.NAME}: {err}") from None
+    set_note = ", ".join(f"{k}={v}" for k, v in texts.items())
     try:
-        return dataclasses.replace(cfg, **changes)
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"invalid config for {module.NAME}: {err}") from None
+        cfg = dataclasses.replace(cfg, **changes)
+    except Exception as err:  # __post_init__: relations between fields
+        msg = str(err) or type(err).__name__
+        if texts and not any(k in msg for k in texts):
+            msg += f" (after --set {set_note})"
+        raise UsageError(f"invalid config for {module.NAME}: {msg}") from None
+    try:
+        _config.check_size(cfg, getattr(module, "DTYPE", "float32"))
+    except _config.ConfigError as err:
+        where = f"--set {set_note}: " if set_note else f"preset {preset!r}: "
+        raise UsageError(f"invalid config for {module.NAME}: {where}{err}") from None
+    return cfg
+
+
+def check_out(out, names, *, force: bool = False) -> Path:
+    """The output folder ``out`` as a path; a :class:`UsageError` if it is empty or a file, or
+    if it already holds the results of one of the experiments ``names`` and ``force`` is
+    false."""
+    if out is None or not str(out).strip():
+        raise UsageError("--out must name a folder, got an empty string")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if force:
+        return path
+    found = [path / n / "results.json" for n in names if (path / n / "results.json").exists()]
+    if found:
+        what = (f"{found[0]} holds the results of an earlier run" if len(found) == 1 else
+                f"{path} holds the results of {len(found)} earlier runs ({found[0]}, ...)")
+        raise UsageError(f"{what}; pass --force to replace them, or choose another --out")
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    # not tempfile.mkstemp: its files are private (0600); this one gets the usual umask
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _device() -> str:
@@ -92,14 +147,26 @@ def _device() -> str:
     return f"{len(devs)}x {devs[0].platform}:{kind}"
 
 
-def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | None = None) -> dict:
-    """Run experiment ``name`` and write ``OUT/NAME/results.json``; return the record."""
+def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | None = None,
+            *, force: bool = False) -> dict:
+    """Run experiment ``name`` and write ``OUT/NAME/results.json``; return the record.
+
+    Refuses (:class:`UsageError`) to replace the results of an earlier run unless ``force``.
+    """
     module = load(name)
     cfg = make_config(module, preset, sets or [])
+    out_dir = check_out(out, [name], force=force) / name
     import jax
 
-    out_dir = Path(out) / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    old_figures = []
+    old = out_dir / "results.json"
+    if old.exists():  # force: the old record goes first, so it never describes new figures
+        try:
+            old_figures = list(json.loads(old.read_text()).get("figures", []))
+        except (ValueError, AttributeError, OSError):
+            pass
+        old.unlink()
     x64_before = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", module.DTYPE == "float64")
     t0 = time.perf_counter()
@@ -121,10 +188,11 @@ def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | No
         "dtype": module.DTYPE,
     }
     validate(record)
-    text = dumps(record)
-    tmp = out_dir / "results.json.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, out_dir / "results.json")
+    _write_atomic(out_dir / "results.json", dumps(record))
+    for fig in set(old_figures) - set(record["figures"]):
+        stale = out_dir / Path(str(fig)).name
+        if stale.is_file():
+            stale.unlink()
     return record
 
 
@@ -175,10 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default=DEFAULT_PRESET)
     r.add_argument("--out", default=DEFAULT_OUT)
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--force", action="store_true",
+                   help="replace the results of an earlier run in --out")
     a = sub.add_parser("all", help="run every experiment and write OUT/summary.md")
     a.add_argument("--preset", default=DEFAULT_PRESET)
     a.add_argument("--out", default=DEFAULT_OUT)
     a.add_argument("--strict", action="store_true", help="exit 1 if any claim fails")
+    a.add_argument("--force", action="store_true",
+                   help="replace the results of earlier runs in --out")
     return p
 
 
@@ -207,25 +279,30 @@ def main(argv: list[str] | None = None) -> int:
                 m = load(name)
                 print(f"{name:24s} {m.DESCRIPTION}")
             return 0
-        _enable_compilation_cache()
         if args.command == "run":
             module = load(args.name)
             make_config(module, args.preset, args.sets)  # validate before any work
-            record = run_one(args.name, args.preset, args.out, args.sets)
+            check_out(args.out, [args.name], force=args.force)
+            _enable_compilation_cache()
+            record = run_one(args.name, args.preset, args.out, args.sets, force=args.force)
             _print_checks(record)
             print(f"wrote {Path(args.out) / args.name / 'results.json'}")
             return 0
         if args.preset not in PRESETS:
             raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+        for name in EXPERIMENTS:
+            make_config(load(name), args.preset, [])
+        out = check_out(args.out, EXPERIMENTS, force=args.force)
+        _enable_compilation_cache()
         records = []
         for name in EXPERIMENTS:
-            record = run_one(name, args.preset, args.out)
+            record = run_one(name, args.preset, out, force=args.force)
             _print_checks(record)
             records.append(record)
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "summary.md").write_text(summary_markdown(records))
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "summary.md", summary_markdown(records))
         failed = sum(not c["holds"] for r in records for c in r["checks"])
-        print(f"wrote {Path(args.out) / 'summary.md'}: {failed} claim(s) failed")
+        print(f"wrote {out / 'summary.md'}: {failed} claim(s) failed")
         return 1 if (failed and args.strict) else 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -29,6 +29,7 @@ from opdiff import plotting
 from opdiff.approx import chebyshev, fourier, relu
 from opdiff.nets import MLP
 
+from experiments._config import AboveOne, AtLeastTwo, Count, NonNegInt, Positive, Seed
 from experiments._report import Report
 
 NAME = "approx_classics"
@@ -38,20 +39,20 @@ DTYPE = "float64"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    cheb_degrees: tuple[int, ...] = tuple(range(4, 124, 4))
-    cheb_rho_bound: float = 1.2  # rho' < (1+sqrt 26)/5 for the rigorous Bernstein bound
-    eval_points: int = 4001
-    fourier_a: float = 1.5
-    fourier_orders: tuple[int, ...] = tuple(range(0, 26))
-    fourier_samples: int = 256
-    yarotsky_depths: tuple[int, ...] = tuple(range(1, 13))
-    mlp_widths: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
-    mlp_depth: int = 1
-    mlp_points: int = 512
-    mlp_steps: int = 4000
-    mlp_lr: float = 1e-2
-    steps_per_call: int = 200
+    seed: Seed = 0
+    cheb_degrees: tuple[Count, ...] = tuple(range(4, 124, 4))
+    cheb_rho_bound: AboveOne = 1.2  # rho' < (1+sqrt 26)/5 for the rigorous Bernstein bound
+    eval_points: Count = 4001
+    fourier_a: AboveOne = 1.5
+    fourier_orders: tuple[NonNegInt, ...] = tuple(range(0, 26))
+    fourier_samples: Count = 256
+    yarotsky_depths: tuple[Count, ...] = tuple(range(1, 13))
+    mlp_widths: tuple[Count, ...] = (2, 4, 8, 16, 32, 64)
+    mlp_depth: Count = 1
+    mlp_points: AtLeastTwo = 512
+    mlp_steps: Count = 4000
+    mlp_lr: Positive = 1e-2
+    steps_per_call: Count = 200
 
     def __post_init__(self):
         if min(self.cheb_degrees, default=0) < 1:
@@ -60,8 +61,23 @@ class Config:
             raise ValueError(f"cheb_rho_bound must be in (1, {chebyshev.RUNGE_RHO:.4f})")
         if self.fourier_a <= 1.0:
             raise ValueError("fourier_a must be > 1")
+        if 2 * max(self.fourier_orders, default=0) + 1 > self.fourier_samples:
+            raise ValueError(f"fourier_samples must be >= 2 max(fourier_orders) + 1 = "
+                             f"{2 * max(self.fourier_orders, default=0) + 1} (no aliasing), "
+                             f"got {self.fourier_samples}")
         if min(self.mlp_widths, default=0) < 1 or self.mlp_depth < 1 or self.mlp_steps < 1:
             raise ValueError("mlp_widths, mlp_depth and mlp_steps must be positive")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "eval_points * max(cheb_degrees)": self.eval_points * (max(self.cheb_degrees) + 1),
+            "16 * fourier_samples * (2 * max(fourier_orders) + 1)":
+                16 * self.fourier_samples * (2 * max(self.fourier_orders) + 1),
+            "2 ** (max(yarotsky_depths) + 3)": 2 ** min(max(self.yarotsky_depths) + 3, 10_000),
+            "mlp_points * max(mlp_widths)": self.mlp_points * max(self.mlp_widths),
+        }
 
 
 PRESETS = {

@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -96,6 +97,7 @@ from opdiff.operators import catalog, integral
 from opdiff.theory import checks
 from opdiff.theory import deeponet as th
 
+from experiments._config import AtLeastTwo, Count, NonNegInt, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "deeponet_antiderivative"
@@ -111,37 +113,37 @@ SENSOR_CONSTANT = 0.4  # E max|u - u_m| ~ c / ((m-1)^2 l^2), reference §4.5 [C]
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    length_scale: float = 0.2
-    n_grid: int = 1000
-    n_sensors: int = 100
+    seed: Seed = 0
+    length_scale: Positive = 0.2
+    n_grid: Annotated[int, Range(lo=4)] = 1000
+    n_sensors: AtLeastTwo = 100
     interp: str = "cubic"
     # unaligned (triplet) run
-    n_train: int = 10000
-    n_test: int = 100000
-    p: int = 40
-    width: int = 40
-    branch_depth: int = 1
-    trunk_depth: int = 1
-    steps: int = 50000
-    lr: float = 1e-3
+    n_train: Count = 10000
+    n_test: Count = 100000
+    p: Count = 40
+    width: Count = 40
+    branch_depth: Count = 1
+    trunk_depth: Count = 1
+    steps: Count = 50000
+    lr: Positive = 1e-3
     schedule: str = "constant"
-    final_lr_fraction: float = 1e-2
-    batch_size: int = 0  # 0: full batch
-    eval_every: int = 1000
-    steps_per_call: int = 100
-    mse_threshold: float = 1e-6
+    final_lr_fraction: Annotated[float, Range(0, 1, lo_open=True)] = 1e-2
+    batch_size: NonNegInt = 0  # 0: full batch
+    eval_every: Count = 1000
+    steps_per_call: Count = 100
+    mse_threshold: Positive = 1e-6
     # aligned run (DeepXDE's antiderivative_aligned)
-    aligned_train_funcs: int = 150
-    aligned_test_funcs: int = 1000
-    aligned_points: int = 100
-    aligned_steps: int = 10000
-    aligned_eval_every: int = 1000
-    aligned_rel_l2_threshold: float = 5e-2
+    aligned_train_funcs: Count = 150
+    aligned_test_funcs: Count = 1000
+    aligned_points: Count = 100
+    aligned_steps: Count = 10000
+    aligned_eval_every: Count = 1000
+    aligned_rel_l2_threshold: Positive = 5e-2
     # held-out functions on the full grid: PCA floor and sensor error
-    floor_funcs: int = 2000
-    floor_max_p: int = 60
-    n_examples: int = 3
+    floor_funcs: AtLeastTwo = 2000
+    floor_max_p: Count = 60
+    n_examples: Count = 3
 
     def __post_init__(self):
         for name in ("n_train", "n_test", "p", "width", "branch_depth", "trunk_depth", "steps",
@@ -163,6 +165,19 @@ class Config:
             raise ValueError(f"schedule must be one of {ol.SCHEDULES}")
         if not (self.lr > 0 and self.mse_threshold > 0 and self.aligned_rel_l2_threshold > 0):
             raise ValueError("lr and the thresholds must be > 0")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_grid ** 2": self.n_grid ** 2,
+            "max(n_train, n_test) * max(n_sensors, width)":
+                max(self.n_train, self.n_test) * max(self.n_sensors, self.width),
+            "floor_funcs * n_grid": self.floor_funcs * self.n_grid,
+            "max(aligned_train_funcs, aligned_test_funcs) * aligned_points * width":
+                (max(self.aligned_train_funcs, self.aligned_test_funcs) * self.aligned_points
+                 * self.width),
+        }
 
 
 PRESETS = {

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -70,6 +71,7 @@ from opdiff.theory import checks
 from opdiff.theory import deeponet as th
 
 from experiments import _deeponet_common as C
+from experiments._config import AtLeastTwo, Count, NonNegative, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "deeponet_basis_floor"
@@ -88,25 +90,26 @@ REFERENCE_FLOORS = {"matern": {10: 1.6e-2, 40: 2.0e-3},
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    p_values: tuple[int, ...] = (2, 4, 8, 16, 20, 24, 32, 64)
-    n_seeds: int = 1
-    n_train: int = 5000
-    n_test: int = 1000
-    n_grid: int = 1001  # fine grid of the GRF and of the labels
-    n_points: int = 101  # output points = sensors (every (n_grid-1)/(n_points-1)-th point)
-    matern_length_scale: float = 0.2
-    f_max: float = 10.0
-    width: int = 64  # branch and trunk hidden width
-    depth: int = 2  # branch and trunk hidden layers
-    steps: int = 2500
-    batch_size: int = 32
-    lr: float = 3e-3
-    steps_per_call: int = 250
-    floor_rtol: float = 1e-3  # float32 rounding of the predictions; no Monte-Carlo slack
-    mc_z: float = 3.0  # standard errors of slack against population floors
-    bind_factor: float = 2.0
-    reference_rtol: float = 0.1
+    seed: Seed = 0
+    p_values: tuple[Count, ...] = (2, 4, 8, 16, 20, 24, 32, 64)
+    n_seeds: Count = 1
+    n_train: Count = 5000
+    n_test: AtLeastTwo = 1000
+    n_grid: AtLeastTwo = 1001  # fine grid of the GRF and of the labels
+    # output points = sensors (every (n_grid-1)/(n_points-1)-th point)
+    n_points: Annotated[int, Range(lo=3)] = 101
+    matern_length_scale: Positive = 0.2
+    f_max: Positive = 10.0
+    width: Count = 64  # branch and trunk hidden width
+    depth: Count = 2  # branch and trunk hidden layers
+    steps: Count = 2500
+    batch_size: Count = 32
+    lr: Positive = 3e-3
+    steps_per_call: Count = 250
+    floor_rtol: NonNegative = 1e-3  # float32 rounding of the predictions; no Monte-Carlo slack
+    mc_z: NonNegative = 3.0  # standard errors of slack against population floors
+    bind_factor: Positive = 2.0
+    reference_rtol: NonNegative = 0.1
 
     def __post_init__(self):
         if not self.p_values or min(self.p_values) < 1:
@@ -117,6 +120,16 @@ class Config:
             raise ValueError("n_points - 1 must divide n_grid - 1")
         if self.n_seeds < 1 or self.n_test < 2 or self.steps < 1:
             raise ValueError("n_seeds, steps must be >= 1 and n_test >= 2")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_grid ** 2": self.n_grid ** 2,
+            "(n_train + n_test) * n_grid": (self.n_train + self.n_test) * self.n_grid,
+            "len(p_values) * n_seeds * max(n_train, n_test) * n_points":
+                len(self.p_values) * self.n_seeds * max(self.n_train, self.n_test) * self.n_points,
+        }
 
 
 PRESETS = {

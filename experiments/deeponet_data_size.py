@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -42,6 +43,7 @@ from opdiff.nets import DeepONet
 from opdiff.theory import deeponet as th
 
 from experiments import _deeponet_common as C
+from experiments._config import AtLeastTwo, Count, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "deeponet_data_size"
@@ -51,20 +53,20 @@ DTYPE = "float32"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_values: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)
-    n_seeds: int = 2
-    n_test: int = 1000
-    length_scale: float = 0.2
-    n_grid: int = 1001
-    n_points: int = 101  # output points and sensors
-    p: int = 40
-    width: int = 40
-    depth: int = 1
-    steps: int = 8000
-    batch_size: int = 32
-    lr: float = 3e-3
-    steps_per_call: int = 250
+    seed: Seed = 0
+    n_values: tuple[Count, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)
+    n_seeds: Count = 2
+    n_test: AtLeastTwo = 1000
+    length_scale: Positive = 0.2
+    n_grid: AtLeastTwo = 1001
+    n_points: Annotated[int, Range(lo=3)] = 101  # output points and sensors
+    p: Count = 40
+    width: Count = 40
+    depth: Count = 1
+    steps: Count = 8000
+    batch_size: Count = 32
+    lr: Positive = 3e-3
+    steps_per_call: Count = 250
     literature_rate: tuple[float, ...] = (-4.0, -0.5)  # Lu et al. 2021: orders 1/2 to 4
 
     def __post_init__(self):
@@ -76,6 +78,17 @@ class Config:
             raise ValueError("n_seeds, steps must be >= 1 and n_test >= 2")
         if len(self.literature_rate) != 2:
             raise ValueError("literature_rate must be a pair (low, high)")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_grid ** 2": self.n_grid ** 2,
+            "(n_seeds * max(n_values) + n_test) * n_grid":
+                (self.n_seeds * max(self.n_values) + self.n_test) * self.n_grid,
+            "len(n_values) * n_seeds * n_test * n_points":
+                len(self.n_values) * self.n_seeds * self.n_test * self.n_points,
+        }
 
 
 PRESETS = {

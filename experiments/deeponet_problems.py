@@ -90,7 +90,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +103,7 @@ from opdiff.operators import catalog
 from opdiff.theory import checks
 from opdiff.theory import deeponet as th
 
+from experiments._config import AtLeastTwo, Count, HalfOpenUnit, NonNegative, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "deeponet_problems"
@@ -129,59 +130,59 @@ def _burgers_variance(n: int) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    seed: Seed = 0
     problems: tuple[str, ...] = PROBLEMS
-    length_scale: float = 0.2
-    n_sensors: int = 100
-    final_lr_fraction: float = 1e-2
-    steps_per_call: int = 100
-    n_examples: int = 3
-    floor_rtol: float = 1e-3
-    data_chunk: int = 100  # functions per solver call (sizes that divide by it compile once)
+    length_scale: Positive = 0.2
+    n_sensors: AtLeastTwo = 100
+    final_lr_fraction: Annotated[float, Range(0, 1, lo_open=True)] = 1e-2
+    steps_per_call: Count = 100
+    n_examples: Count = 3
+    floor_rtol: HalfOpenUnit = 1e-3
+    data_chunk: Count = 100  # functions per solver call (sizes that divide by it compile once)
     # ODE problems: unaligned triplets, one grid point per training function
-    ode_grid: int = 1000
-    ode_substeps: int = 1
-    ode_n_train: int = 10000
-    ode_n_test: int = 1000
-    ode_p: int = 40
-    ode_width: int = 40
-    ode_depth: int = 1
-    ode_steps: int = 50000
-    ode_batch_size: int = 1000
-    ode_lr: float = 3e-3
-    ode_output_bound: float = 5.0  # nonlinear ODE: condition on max|s| <= this (see docstring)
-    pendulum_k: float = 1.0
-    nonlinear_ode_rel_l2_threshold: float = 3e-2
-    pendulum_rel_l2_threshold: float = 1e-2
+    ode_grid: AtLeastTwo = 1000
+    ode_substeps: Count = 1
+    ode_n_train: Count = 10000
+    ode_n_test: AtLeastTwo = 1000
+    ode_p: Count = 40
+    ode_width: Count = 40
+    ode_depth: Count = 1
+    ode_steps: Count = 50000
+    ode_batch_size: Count = 1000
+    ode_lr: Positive = 3e-3
+    ode_output_bound: Positive = 5.0  # nonlinear ODE: condition on max|s| <= this (see docstring)
+    pendulum_k: Positive = 1.0
+    nonlinear_ode_rel_l2_threshold: Positive = 3e-2
+    pendulum_rel_l2_threshold: Positive = 1e-2
     # diffusion-reaction: P random (x, t) points per training function
-    dr_nx: int = 100
-    dr_nt: int = 100
-    dr_D: float = 0.01
-    dr_k: float = 0.01
-    dr_n_train: int = 5000
-    dr_points_per_func: int = 100
-    dr_n_test: int = 200
-    dr_p: int = 100
-    dr_width: int = 100
-    dr_depth: int = 2
-    dr_steps: int = 120000
-    dr_batch_size: int = 10000
-    dr_lr: float = 1e-3
-    dr_rel_l2_threshold: float = 2e-2
+    dr_nx: Annotated[int, Range(lo=3)] = 100
+    dr_nt: Count = 100
+    dr_D: Positive = 0.01
+    dr_k: NonNegative = 0.01
+    dr_n_train: Count = 5000
+    dr_points_per_func: Count = 100
+    dr_n_test: AtLeastTwo = 200
+    dr_p: Count = 100
+    dr_width: Count = 100
+    dr_depth: Count = 2
+    dr_steps: Count = 120000
+    dr_batch_size: Count = 10000
+    dr_lr: Positive = 1e-3
+    dr_rel_l2_threshold: Positive = 2e-2
     # Burgers: aligned (every function on all points)
-    burgers_n: int = 128
-    burgers_nu: float = 0.05
-    burgers_t: float = 0.5
-    burgers_nt: int = 200
-    burgers_n_train: int = 1000
-    burgers_n_test: int = 200
-    burgers_p: int = 100
-    burgers_width: int = 100
-    burgers_depth: int = 2
-    burgers_steps: int = 50000
-    burgers_batch_size: int = 50
-    burgers_lr: float = 1e-3
-    burgers_rel_l2_threshold: float = 5e-2
+    burgers_n: Annotated[int, Range(lo=8)] = 128
+    burgers_nu: Positive = 0.05
+    burgers_t: Positive = 0.5
+    burgers_nt: Count = 200
+    burgers_n_train: Count = 1000
+    burgers_n_test: AtLeastTwo = 200
+    burgers_p: Count = 100
+    burgers_width: Count = 100
+    burgers_depth: Count = 2
+    burgers_steps: Count = 50000
+    burgers_batch_size: Count = 50
+    burgers_lr: Positive = 1e-3
+    burgers_rel_l2_threshold: Positive = 5e-2
 
     def __post_init__(self):
         unknown = [p for p in self.problems if p not in PROBLEMS]
@@ -209,6 +210,20 @@ class Config:
                 raise ValueError(f"{name} must be > 0")
         if not 0 < self.final_lr_fraction <= 1 or not 0 <= self.floor_rtol < 1:
             raise ValueError("final_lr_fraction must be in (0, 1] and floor_rtol in [0, 1)")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "ode_grid ** 2": self.ode_grid ** 2,
+            "max(ode_n_train, ode_n_test) * ode_grid":
+                max(self.ode_n_train, self.ode_n_test) * self.ode_grid,
+            "max(data_chunk, dr_n_test) * dr_nx * dr_nt":
+                max(self.data_chunk, self.dr_n_test) * self.dr_nx * self.dr_nt,
+            "dr_n_train * dr_points_per_func": self.dr_n_train * self.dr_points_per_func,
+            "max(burgers_n_train, burgers_n_test) * burgers_n":
+                max(self.burgers_n_train, self.burgers_n_test) * self.burgers_n,
+        }
 
 
 PRESETS = {

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import numpy as np
@@ -60,6 +61,7 @@ from opdiff.theory import checks
 from opdiff.theory import deeponet as th
 
 from experiments import _deeponet_common as C
+from experiments._config import MAY_BE_EMPTY, AtLeastTwo, Count, NonNegative, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "deeponet_sensors"
@@ -69,31 +71,31 @@ DTYPE = "float32"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    length_scale: float = 0.05
-    m_values: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32, 48)
+    seed: Seed = 0
+    length_scale: Positive = 0.05
+    m_values: tuple[AtLeastTwo, ...] = (4, 6, 8, 12, 16, 24, 32, 48)
     # theory only (numpy), on top of m_values
-    kappa_m_values: tuple[int, ...] = (64, 96, 128)
-    n_seeds: int = 2
-    n_train: int = 4000
-    n_test: int = 1000
-    n_grid: int = 1001
-    n_points: int = 101
-    p: int = 40
-    width: int = 64
-    depth: int = 2
-    steps: int = 3500
-    batch_size: int = 32
-    lr: float = 3e-3
-    steps_per_call: int = 250
-    kappa_c: float = 0.4  # the constant of sensor_error_estimate
-    asymptotic_ml: float = 1.0  # kappa / plug-in slopes fitted where (m - 1) * l >= this
-    slope_tol: float = 0.25
-    c_range: tuple[float, ...] = (0.3, 0.6)
-    sensor_limited: float = 2.0  # sensor-limited m: Bayes floor >= this * network error
-    track_factor: float = 1.5  # error / Bayes floor allowed over the sensor-limited range
-    rate_tol: float = 0.5  # |slope + 2| allowed for the DeepONet over that range
-    mc_z: float = 3.0
+    kappa_m_values: Annotated[tuple[AtLeastTwo, ...], MAY_BE_EMPTY] = (64, 96, 128)
+    n_seeds: Count = 2
+    n_train: Count = 4000
+    n_test: AtLeastTwo = 1000
+    n_grid: AtLeastTwo = 1001
+    n_points: Annotated[int, Range(lo=3)] = 101
+    p: Count = 40
+    width: Count = 64
+    depth: Count = 2
+    steps: Count = 3500
+    batch_size: Count = 32
+    lr: Positive = 3e-3
+    steps_per_call: Count = 250
+    kappa_c: Positive = 0.4  # the constant of sensor_error_estimate
+    asymptotic_ml: NonNegative = 1.0  # kappa / plug-in slopes fitted where (m - 1) * l >= this
+    slope_tol: Positive = 0.25
+    c_range: tuple[Positive, ...] = (0.3, 0.6)
+    sensor_limited: Positive = 2.0  # sensor-limited m: Bayes floor >= this * network error
+    track_factor: Positive = 1.5  # error / Bayes floor allowed over the sensor-limited range
+    rate_tol: Positive = 0.5  # |slope + 2| allowed for the DeepONet over that range
+    mc_z: NonNegative = 3.0
 
     def __post_init__(self):
         if not self.m_values or min(self.m_values) < 2 or min(self.kappa_m_values, default=2) < 2:
@@ -104,6 +106,18 @@ class Config:
             raise ValueError("length_scale must be > 0 and c_range a pair")
         if self.n_seeds < 1 or self.n_test < 2 or self.steps < 1:
             raise ValueError("n_seeds, steps must be >= 1 and n_test >= 2")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_grid ** 2": self.n_grid ** 2,
+            "(n_train + n_test) * n_grid": (self.n_train + self.n_test) * self.n_grid,
+            "len(m_values) * n_seeds * n_test * n_points":
+                len(self.m_values) * self.n_seeds * self.n_test * self.n_points,
+            "n_grid * max(m_values + kappa_m_values)":
+                self.n_grid * max(self.m_values + self.kappa_m_values),
+        }
 
 
 PRESETS = {

@@ -180,6 +180,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -195,6 +196,9 @@ from opdiff.theory.diffusion import kl_diagonal
 
 from experiments._diffusion_common import radial_mean
 from experiments._learned_common import generate
+from experiments._config import (
+    MAY_BE_EMPTY, AboveOne, AtLeastTwo, Count, HalfOpenUnit, Positive, Seed,
+)
 from experiments._report import Report
 
 NAME = "denoiser_vs_mmse"
@@ -212,33 +216,33 @@ LABELS = {"unet": "U-Net", "operator_skip": "DeepONet (skip)",
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    size: int = 8
+    seed: Seed = 0
+    size: AtLeastTwo = 8
     unet: bool = True
     alpha: float = 2.5
-    n_train: int = 20000
-    n_test: int = 2000
-    n_levels: int = 8
+    n_train: Count = 20000
+    n_test: AtLeastTwo = 2000
+    n_levels: AtLeastTwo = 8
     weighting: str = "sigma2"
-    batch_size: int = 128
-    ema_decay: float = 0.995
-    unet_channels: tuple[int, ...] = (16, 32)
-    unet_emb_dim: int = 32
-    unet_steps: int = 1000
-    unet_lr: float = 2e-3
-    operator_skips: tuple[bool, ...] = (True, False)
-    operator_p: int = 32
-    operator_width: int = 256
-    operator_depth: int = 2
-    operator_steps: int = 2000
-    operator_lr: float = 2e-3
-    n_samples: int = 1000
+    batch_size: Count = 128
+    ema_decay: HalfOpenUnit = 0.995
+    unet_channels: tuple[Count, ...] = (16, 32)
+    unet_emb_dim: Count = 32
+    unet_steps: Count = 1000
+    unet_lr: Positive = 2e-3
+    operator_skips: Annotated[tuple[bool, ...], MAY_BE_EMPTY] = (True, False)
+    operator_p: Count = 32
+    operator_width: Count = 256
+    operator_depth: Count = 2
+    operator_steps: Count = 2000
+    operator_lr: Positive = 2e-3
+    n_samples: AtLeastTwo = 1000
     samplers: tuple[str, ...] = ("pf_heun", "ancestral")
-    sample_steps: int = 20
-    n_boot: int = 2000
-    goal: float = 1.1
-    eval_batch: int = 2048
-    n_show: int = 6
+    sample_steps: Count = 20
+    n_boot: Count = 2000
+    goal: AboveOne = 1.1
+    eval_batch: Count = 2048
+    n_show: Count = 6
 
     def __post_init__(self):
         for name in ("size", "n_train", "n_test", "n_levels", "batch_size", "unet_emb_dim",
@@ -273,6 +277,20 @@ class Config:
                 s not in samplers.SAMPLERS or s in ("pc", "exponential") for s in self.samplers):
             raise ValueError(f"samplers must be distinct entries of {samplers.SAMPLERS} "
                              f"(not pc/exponential), got {self.samplers}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "(n_train + n_test) * size ** 2": (self.n_train + self.n_test) * self.size ** 2,
+            "size ** 4": self.size ** 4,
+            "n_boot * size ** 2": self.n_boot * self.size ** 2,
+            "n_samples * size ** 2": self.n_samples * self.size ** 2,
+            "max(batch_size, eval_batch) * size ** 2 * max(unet_channels)":
+                max(self.batch_size, self.eval_batch) * self.size ** 2 * max(self.unet_channels),
+            "max(operator_width, operator_p) * size ** 2":
+                max(self.operator_width, self.operator_p) * self.size ** 2,
+        }
 
 
 PRESETS = {

@@ -148,6 +148,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -161,6 +162,9 @@ from opdiff.nets import classifier as clf_mod
 
 from experiments import _learned_common as lc
 from experiments._diffusion_common import kl
+from experiments._config import (
+    Count, HalfOpenUnit, NonNegInt, OpenUnit, Positive, Probability, Range, Seed,
+)
 from experiments._report import Report
 
 NAME = "digits_diffusion"
@@ -179,29 +183,29 @@ COLOURS = {"gaussian": "tab:grey", "white": "k", "pink": "tab:pink", "heat": "ta
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    seed: Seed = 0
     processes: tuple[str, ...] = ("white", "pink", "heat")
     conditional: bool = True
-    channels: tuple[int, ...] = (16, 32)
-    emb_dim: int = 32
-    train_steps: int = 500
-    batch_size: int = 64
-    lr: float = 2e-3
-    ema_decay: float = 0.99
-    label_dropout: float = 0.1
+    channels: tuple[Count, ...] = (16, 32)
+    emb_dim: Count = 32
+    train_steps: Count = 500
+    batch_size: Count = 64
+    lr: Positive = 2e-3
+    ema_decay: HalfOpenUnit = 0.99
+    label_dropout: HalfOpenUnit = 0.1
     sampler: str = "ancestral"
-    sample_steps: int = 20
-    n_samples: int = 500
-    n_bpd: int = 32
-    bpd_rtol: float = 1e-4
-    classifier_steps: int = 500
-    acc_min: float = 0.5
+    sample_steps: Count = 20
+    n_samples: Annotated[int, Range(lo=20)] = 500
+    n_bpd: NonNegInt = 32
+    bpd_rtol: OpenUnit = 1e-4
+    classifier_steps: Count = 500
+    acc_min: Probability = 0.5
     fashion: bool = False
-    fashion_channels: tuple[int, ...] = (32, 64, 128)
-    fashion_train_steps: int = 20000
-    fashion_batch_size: int = 128
-    fashion_max_train: int = 60000
-    fashion_n_bpd: int = 297
+    fashion_channels: tuple[Count, ...] = (32, 64, 128)
+    fashion_train_steps: Count = 20000
+    fashion_batch_size: Count = 128
+    fashion_max_train: Count = 60000
+    fashion_n_bpd: NonNegInt = 297
 
     def __post_init__(self):
         if not self.processes or len(set(self.processes)) != len(self.processes) or any(
@@ -231,6 +235,17 @@ class Config:
             raise ValueError(f"bpd_rtol must be in (0, 1), got {self.bpd_rtol}")
         if not 0 <= self.acc_min <= 1:
             raise ValueError(f"acc_min must be in [0, 1], got {self.acc_min}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_samples * 8 ** 2 * max(channels)": self.n_samples * 8 ** 2 * max(self.channels),
+            "batch_size * 8 ** 2 * max(channels)": self.batch_size * 8 ** 2 * max(self.channels),
+            "(n_samples + fashion_batch_size) * 28 ** 2 * max(fashion_channels) (fashion)":
+                (self.fashion * (self.n_samples + self.fashion_batch_size) * 28 ** 2
+                 * max(self.fashion_channels)),
+        }
 
 
 PRESETS = {

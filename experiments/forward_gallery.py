@@ -68,6 +68,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +81,7 @@ from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import processes
 from opdiff.functions import PeriodicPowerLawField
 
+from experiments._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "forward_gallery"
@@ -95,18 +97,18 @@ SHORT = {"vp": "white VP", "heat": "heat diss.", "blurring": "blurring", "pink":
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_frames: int = 10
-    digit_index: int = 0
-    field_size: int = 64
+    seed: Seed = 0
+    n_frames: AtLeastTwo = 10
+    digit_index: Annotated[int, Range(0, 1797, hi_open=True)] = 0
+    field_size: Annotated[int, Range(lo=8)] = 64
     field_alpha: float = 2.5
-    field_k0: float = 1.0
-    n_draws: int = 2000
-    false_alarm: float = 1e-3  # family-wise false-alarm probability of the Bonferroni bounds
-    chi2_z_max: float = 5.0
-    mean_tol: float = 1e-5
-    energy_floor: float = 1e-9  # relative energy below which float32 round-off dominates
-    chunk: int = 500  # draws per sample() call (memory)
+    field_k0: NonNegative = 1.0
+    n_draws: Annotated[int, Range(lo=20)] = 2000
+    false_alarm: OpenUnit = 1e-3  # family-wise false-alarm probability of the Bonferroni bounds
+    chi2_z_max: Positive = 5.0
+    mean_tol: Positive = 1e-5
+    energy_floor: OpenUnit = 1e-9  # relative energy below which float32 round-off dominates
+    chunk: Count = 500  # draws per sample() call (memory)
 
     def __post_init__(self):
         if self.n_frames < 2:
@@ -124,6 +126,15 @@ class Config:
             raise ValueError(f"false_alarm must be in (0, 1), got {self.false_alarm}")
         if not (self.chi2_z_max > 0 and self.mean_tol > 0 and 0 < self.energy_floor < 1):
             raise ValueError("chi2_z_max and mean_tol must be > 0, energy_floor in (0, 1)")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "chunk * n_frames * field_size ** 2":
+                min(self.chunk, self.n_draws) * self.n_frames * self.field_size ** 2,
+            "n_draws * n_frames * 8 ** 2": self.n_draws * self.n_frames * 8 ** 2,
+        }
 
 
 PRESETS = {

@@ -124,6 +124,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -136,6 +137,7 @@ from opdiff.diffusion.training import train_denoiser
 from opdiff.nets.preconditioned import check_labels
 
 from experiments import _learned_common as common
+from experiments._config import Count, NonNegative, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "guidance"
@@ -146,29 +148,29 @@ DTYPE = "float32"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    gammas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+    seed: Seed = 0
+    gammas: tuple[NonNegative, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
     # the learned sweep (part 2)
-    train_steps: int = 1000
-    batch_size: int = 128
-    lr: float = 2e-3
-    label_dropout: float = 0.15
-    channels: tuple[int, ...] = (16, 32)
-    emb_dim: int = 32
-    classifier_steps: int = 1000
-    n_per_gamma: int = 300
+    train_steps: Count = 1000
+    batch_size: Count = 128
+    lr: Positive = 2e-3
+    label_dropout: OpenUnit = 0.15
+    channels: tuple[Count, ...] = (16, 32)
+    emb_dim: Count = 32
+    classifier_steps: Count = 1000
+    n_per_gamma: Annotated[int, Range(lo=20)] = 300
     method: str = "ancestral"
-    sample_steps: int = 20
-    grid_gammas: tuple[float, ...] = (0.0, 1.0, 3.0, 6.0)
-    grid_cols: int = 6
+    sample_steps: Count = 20
+    grid_gammas: tuple[NonNegative, ...] = (0.0, 1.0, 3.0, 6.0)
+    grid_cols: Count = 6
     # the exact mixture (part 1)
-    mixture_radius: float = 1.5
-    mixture_sd: tuple[float, float] = (0.8, 0.4)
-    mixture_n: int = 1000
-    mixture_ref_n: int = 20000
+    mixture_radius: Positive = 1.5
+    mixture_sd: tuple[Positive, Positive] = (0.8, 0.4)
+    mixture_n: Count = 1000
+    mixture_ref_n: Count = 20000
     mixture_methods: tuple[str, ...] = ("ancestral", "pf_heun")
-    mixture_steps: tuple[int, ...] = (200, 50)
-    z_tol: float = 5.0
+    mixture_steps: tuple[Count, ...] = (200, 50)
+    z_tol: Positive = 5.0
 
     def __post_init__(self):
         g = self.gammas
@@ -199,6 +201,17 @@ class Config:
                              f"non-empty and of one length, got {self.mixture_methods}, {self.mixture_steps}")
         if self.mixture_radius <= 0 or len(self.mixture_sd) != 2 or min(self.mixture_sd) <= 0:
             raise ValueError("mixture_radius must be > 0 and mixture_sd two values > 0")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_per_gamma * len(gammas) * 8 ** 2 * max(channels)":
+                self.n_per_gamma * len(self.gammas) * 8 ** 2 * max(self.channels),
+            "batch_size * 8 ** 2 * max(channels)": self.batch_size * 8 ** 2 * max(self.channels),
+            "10 * max(mixture_n, mixture_ref_n) * 2":
+                10 * max(self.mixture_n, self.mixture_ref_n) * 2,
+        }
 
 
 PRESETS = {

@@ -58,6 +58,7 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +73,7 @@ from opdiff.operators import heat
 from opdiff.theory import checks
 from opdiff.theory import deeponet as deeponet_theory
 
+from experiments._config import Count, NonNegative, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "heat_operator"
@@ -81,28 +83,28 @@ DTYPE = "float32"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n: int = 64  # grid points = sensors = query points
+    seed: Seed = 0
+    n: Annotated[int, Range(lo=8)] = 64  # grid points = sensors = query points
     alpha: float = 3.0
-    k0: float = 1.0
-    nu: float = 0.05
-    times: tuple[float, ...] = (0.005, 0.02)
-    deltas: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
-    p_backward: int = 48
-    p_forward: tuple[int, ...] = (4, 8, 12)
-    branch_width: int = 128
-    branch_depth: int = 2
-    trunk_width: int = 64
-    trunk_depth: int = 2
-    trunk_harmonics: int = 16
+    k0: NonNegative = 1.0
+    nu: Positive = 0.05
+    times: tuple[Positive, ...] = (0.005, 0.02)
+    deltas: tuple[Positive, ...] = (1e-3, 1e-2, 1e-1)
+    p_backward: Count = 48
+    p_forward: tuple[Count, ...] = (4, 8, 12)
+    branch_width: Count = 128
+    branch_depth: Count = 2
+    trunk_width: Count = 64
+    trunk_depth: Count = 2
+    trunk_harmonics: Count = 16
     whiten: bool = True
     activation: str = "gelu"
-    steps: int = 3000
-    forward_steps: int = 1500
-    batch_size: int = 128
-    lr: float = 3e-3
-    steps_per_call: int = 100
-    n_test: int = 2000
+    steps: Count = 3000
+    forward_steps: Count = 1500
+    batch_size: Count = 128
+    lr: Positive = 3e-3
+    steps_per_call: Count = 100
+    n_test: Count = 2000
 
     def __post_init__(self):
         if self.n < 8 or self.n % 2:
@@ -129,6 +131,17 @@ class Config:
             raise ValueError(f"trunk_harmonics must be <= n/2 = {self.n // 2}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "len(times) * len(deltas) * n_test * n":
+                len(self.times) * len(self.deltas) * self.n_test * self.n,
+            "len(times) * len(deltas) * n ** 2": len(self.times) * len(self.deltas) * self.n ** 2,
+            "batch_size * max(branch_width, trunk_width) * n":
+                self.batch_size * max(self.branch_width, self.trunk_width) * self.n,
+        }
 
 
 PRESETS = {

@@ -163,6 +163,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -175,6 +176,7 @@ from opdiff.diffusion import oracle, samplers
 from opdiff.diffusion.training import train_denoiser
 
 from experiments import _learned_common as lc
+from experiments._config import AtLeastTwo, Count, HalfOpenUnit, NonNegInt, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "inverse_heat_restoration"
@@ -196,31 +198,31 @@ LABELS = {"observation": "Observation", "naive": "Naive inverse", "bicubic": "Bi
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    seed: Seed = 0
     datasets: tuple[str, ...] = ("digits",)
-    n_test: int = 297
+    n_test: AtLeastTwo = 297
     model: str = "unet"
-    deeponet_p: int = 64
-    deeponet_width: int = 256
-    channels: tuple[int, ...] = (16, 32)
-    emb_dim: int = 32
-    train_steps: int = 1500
-    fashion_train_steps: int = 40000
-    batch_size: int = 128
-    lr: float = 1e-3
-    ema_decay: float = 0.995
-    blur_widths: tuple[float, ...] = (0.7, 1.0, 1.5)
+    deeponet_p: Count = 64
+    deeponet_width: Count = 256
+    channels: tuple[Count, ...] = (16, 32)
+    emb_dim: Count = 32
+    train_steps: Count = 1500
+    fashion_train_steps: Count = 40000
+    batch_size: Count = 128
+    lr: Positive = 1e-3
+    ema_decay: HalfOpenUnit = 0.995
+    blur_widths: tuple[Annotated[float, Range(lo=0.5, lo_open=True)], ...] = (0.7, 1.0, 1.5)
     upsample: str = "nearest"
-    t_grid: int = 2001
-    n_samples: int = 3
-    sample_steps: int = 20
+    t_grid: Annotated[int, Range(lo=3)] = 2001
+    n_samples: Count = 3
+    sample_steps: Count = 20
     sampler: str = "ancestral"
     gaussian_reference: bool = True
     prng: str = "rbg"
-    image_index: int = 0
-    n_show: int = 3
-    mc_z: float = 2.0
-    ratio_band: tuple[float, ...] = (1.5, 2.5)
+    image_index: NonNegInt = 0
+    n_show: Count = 3
+    mc_z: Positive = 2.0
+    ratio_band: tuple[Positive, ...] = (1.5, 2.5)
 
     def __post_init__(self):
         if not self.datasets or any(d not in DATASETS for d in self.datasets) \
@@ -258,6 +260,16 @@ class Config:
         if len(self.ratio_band) != 2 or not 0 < self.ratio_band[0] < self.ratio_band[1]:
             raise ValueError(f"ratio_band must be (lo, hi) with 0 < lo < hi, got "
                              f"{self.ratio_band}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "len(blur_widths) * n_test * n_samples * 28 ** 2":
+                (len(self.blur_widths) + 1) * self.n_test * self.n_samples * 28 ** 2,
+            "batch_size * 28 ** 2 * max(channels)": self.batch_size * 28 ** 2 * max(self.channels),
+            "t_grid * 28 ** 2": self.t_grid * 28 ** 2,
+        }
 
 
 PRESETS = {

@@ -97,6 +97,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
@@ -104,6 +105,7 @@ from opdiff import images, plotting
 from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import oracle, processes, samplers
 
+from experiments._config import MAY_BE_EMPTY, AtLeastTwo, Count, Positive, Range, Seed
 from experiments._report import Report
 from experiments._diffusion_common import exact_law, kl, monte_carlo_agreement, radial_mean
 
@@ -124,20 +126,20 @@ STYLE = {"white": ("k", "o"), "pink": ("tab:pink", "s"), "brown": ("tab:brown", 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0  # unused: everything is exact (kept for the house pattern)
-    size: int = 32
-    alphas: tuple[float, ...] = (1.0, 2.0, 2.5, 3.0)
+    seed: Seed = 0  # unused: everything is exact (kept for the house pattern)
+    size: Annotated[int, Range(lo=4)] = 32
+    alphas: Annotated[tuple[float, ...], MAY_BE_EMPTY] = (1.0, 2.0, 2.5, 3.0)
     digits: bool = True
     processes: tuple[str, ...] = PROCESSES
     samplers: tuple[str, ...] = ("ancestral", "ddim", "pf_heun", "dpm_solver_2",
                                  "euler_maruyama")
-    steps: tuple[int, ...] = (5, 10, 20, 50, 100, 200)
-    budgets: tuple[int, ...] = (10, 50, 200)
-    spectrum_steps: int = 20
+    steps: tuple[Count, ...] = (5, 10, 20, 50, 100, 200)
+    budgets: tuple[Count, ...] = (10, 50, 200)
+    spectrum_steps: Count = 20
     spectrum_samplers: tuple[str, ...] = ("ancestral", "pf_heun")
-    init_steps: int = 4096
-    heat_fine_blur_min: float = 0.05
-    flat_tol: float = 1e-6
+    init_steps: AtLeastTwo = 4096
+    heat_fine_blur_min: Positive = 0.05
+    flat_tol: Positive = 1e-6
 
     def __post_init__(self):
         if self.size < 4:
@@ -164,6 +166,14 @@ class Config:
             raise ValueError("spectrum_steps must be >= 1 and init_steps >= 2")
         if not (self.heat_fine_blur_min > 0 and self.flat_tol > 0):
             raise ValueError("heat_fine_blur_min and flat_tol must be > 0")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "size ** 2 * max(init_steps, max(steps), max(budgets))":
+                self.size ** 2 * max(self.init_steps, max(self.steps), max(self.budgets)),
+        }
 
 
 PRESETS = {

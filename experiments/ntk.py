@@ -58,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +70,7 @@ from opdiff import plotting
 from opdiff.approx import ntk
 from opdiff.theory import checks
 
+from experiments._config import MAY_BE_EMPTY, Count, NonNegative, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "ntk"
@@ -89,23 +91,23 @@ def _positive_ints(name, values, *, allow_empty=False):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    input_dim: int = 5
-    n_train: int = 20
-    n_test: int = 50
+    seed: Seed = 0
+    input_dim: Count = 5
+    n_train: Count = 20
+    n_test: Count = 50
     activation: str = "relu"
-    sigma_w: float = 1.0
-    sigma_b: float = 0.0
-    seeds: int = 5
-    widths: tuple[int, ...] = (64, 256, 1024, 4096, 16384)
-    depth2_seeds: int = 8
-    depth2_widths: tuple[int, ...] = (128, 512, 2048)
+    sigma_w: Positive = 1.0
+    sigma_b: NonNegative = 0.0
+    seeds: Count = 5
+    widths: tuple[Count, ...] = (64, 256, 1024, 4096, 16384)
+    depth2_seeds: Count = 8
+    depth2_widths: Annotated[tuple[Count, ...], MAY_BE_EMPTY] = (128, 512, 2048)
     train_activations: tuple[str, ...] = ("relu", "erf")
-    train_widths: tuple[int, ...] = (64, 256, 1024, 4096)
-    train_steps: int = 500
-    lr_scale: float = 1.0
-    slope_tol: float = 0.1
-    drift_slope_tol: float = 0.1
+    train_widths: tuple[Count, ...] = (64, 256, 1024, 4096)
+    train_steps: Count = 500
+    lr_scale: Annotated[float, Range(0, 2, lo_open=True, hi_open=True)] = 1.0
+    slope_tol: Positive = 0.1
+    drift_slope_tol: Positive = 0.1
 
     def __post_init__(self):
         for name in ("input_dim", "n_train", "n_test", "seeds", "depth2_seeds", "train_steps"):
@@ -132,6 +134,18 @@ class Config:
         for name in ("slope_tol", "drift_slope_tol"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "seeds * (n_train + n_test) * max(widths + train_widths) * (input_dim + 2)":
+                (self.seeds * (self.n_train + self.n_test) * max(self.widths + self.train_widths)
+                 * (self.input_dim + 2)),
+            "depth2_seeds * max(depth2_widths) ** 2":
+                self.depth2_seeds * max(self.depth2_widths, default=0) ** 2,
+            "(n_train + n_test) ** 2": (self.n_train + self.n_test) ** 2,
+        }
 
 
 PRESETS = {

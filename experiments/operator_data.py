@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,7 @@ import numpy as np
 from opdiff import functions, plotting
 from opdiff.operators import burgers, heat, integral, ode, reaction_diffusion
 
+from experiments._config import AtLeastTwo, Count, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "operator_data"
@@ -39,27 +41,27 @@ DTYPE = "float64"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_examples: int = 3
-    grf_grid: int = 40
-    grf_samples: int = 20000
-    grf_length_scale: float = 0.2
-    ode_grid: int = 41
-    ode_substeps: tuple[int, ...] = (1, 2, 4, 8)
-    trapezoid_grids: tuple[int, ...] = (17, 33, 65, 129, 257)
-    dr_nt: tuple[int, ...] = (10, 20, 40, 80)
-    dr_nx: tuple[int, ...] = (11, 21, 41, 81)
-    burgers_nu: float = 0.05
-    burgers_n: int = 256
-    burgers_t: float = 0.25
-    burgers_nt: tuple[int, ...] = (20, 40, 80, 160)
-    heat_n: int = 128
-    heat_nu: float = 0.05
-    heat_t: float = 0.02
+    seed: Seed = 0
+    n_examples: Count = 3
+    grf_grid: AtLeastTwo = 40
+    grf_samples: Annotated[int, Range(lo=100)] = 20000
+    grf_length_scale: Positive = 0.2
+    ode_grid: AtLeastTwo = 41
+    ode_substeps: tuple[Count, ...] = (1, 2, 4, 8)
+    trapezoid_grids: tuple[AtLeastTwo, ...] = (17, 33, 65, 129, 257)
+    dr_nt: tuple[Count, ...] = (10, 20, 40, 80)
+    dr_nx: tuple[Annotated[int, Range(lo=3)], ...] = (11, 21, 41, 81)
+    burgers_nu: Positive = 0.05
+    burgers_n: Annotated[int, Range(lo=4)] = 256
+    burgers_t: Positive = 0.25
+    burgers_nt: tuple[Count, ...] = (20, 40, 80, 160)
+    heat_n: Annotated[int, Range(lo=4)] = 128
+    heat_nu: Positive = 0.05
+    heat_t: Positive = 0.02
     heat_alpha: float = 3.0
-    heat_delta: float = 1e-3
-    heat_deltas: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
-    heat_samples: int = 2000
+    heat_delta: Positive = 1e-3
+    heat_deltas: tuple[Positive, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+    heat_samples: Annotated[int, Range(lo=10)] = 2000
 
     def __post_init__(self):
         if self.grf_samples < 100 or self.heat_samples < 10:
@@ -69,6 +71,19 @@ class Config:
                 raise ValueError(f"{name} needs at least two values to fit an order")
         if self.heat_delta <= 0 or min(self.heat_deltas) <= 0:
             raise ValueError("heat_delta and heat_deltas must be positive")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "grf_samples * grf_grid": self.grf_samples * self.grf_grid,
+            "grf_grid ** 2": self.grf_grid ** 2,
+            "heat_samples * heat_n": self.heat_samples * self.heat_n,
+            "16 * ode_grid * max(ode_substeps)": 16 * self.ode_grid * max(self.ode_substeps),
+            "max(trapezoid_grids)": max(self.trapezoid_grids),
+            "128 * max(dr_nx) * max(dr_nt)": 128 * max(self.dr_nx) * max(self.dr_nt),
+            "burgers_n * max(burgers_nt)": self.burgers_n * max(self.burgers_nt),
+        }
 
 
 PRESETS = {

@@ -60,6 +60,7 @@ from opdiff.approx import fourier
 from opdiff.nets import random_features as rf
 from opdiff.theory import approximation as th
 
+from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Seed
 from experiments._report import Report
 
 NAME = "rf_bandlimit"
@@ -75,30 +76,30 @@ TARGETS = {"smooth": SMOOTH, "rough": ROUGH}
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    bandwidths: tuple[float, ...] = (0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 200.0)
-    widths: tuple[int, ...] = (25, 50, 100, 200, 400)
-    n_train: int = 1000
-    n_test: int = 300
-    n_seeds: int = 3
-    ridge: float = 1e-10  # relative: alpha = ridge * trace(A^T A) / N
+    seed: Seed = 0
+    bandwidths: tuple[Positive, ...] = (0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 200.0)
+    widths: tuple[Count, ...] = (25, 50, 100, 200, 400)
+    n_train: Count = 1000
+    n_test: AtLeastTwo = 300
+    n_seeds: Count = 3
+    ridge: Positive = 1e-10  # relative: alpha = ridge * trace(A^T A) / N
     sweep_method: str = "cholesky"  # fit_sweep's solver; checked against a QR refit
-    sweep_tolerance: float = 1e-4  # max rel. deviation of the sweep from the QR refit
-    plateau_max_bandwidth: float = 1.0  # (d): lambda <= this must plateau
-    large_bandwidth: float = 100.0  # (d): this lambda must improve > 10x
-    plateau_ratio: float = 0.5
-    large_gain: float = 10.0
+    sweep_tolerance: OpenUnit = 1e-4  # max rel. deviation of the sweep from the QR refit
+    plateau_max_bandwidth: Positive = 1.0  # (d): lambda <= this must plateau
+    large_bandwidth: Positive = 100.0  # (d): this lambda must improve > 10x
+    plateau_ratio: OpenUnit = 0.5
+    large_gain: AboveOne = 10.0
     # torus part
-    torus_a: float = 1.5
-    torus_bands: tuple[int, ...] = (2, 4, 6, 8)
-    torus_features: int = 150
-    torus_grid: int = 4096
-    torus_fine_grid: int = 2**16
-    torus_rtol: float = 1e-8
-    offlattice_factor: float = 100.0
+    torus_a: AboveOne = 1.5
+    torus_bands: tuple[Count, ...] = (2, 4, 6, 8)
+    torus_features: Count = 150
+    torus_grid: Count = 4096
+    torus_fine_grid: Count = 2**16
+    torus_rtol: OpenUnit = 1e-8
+    offlattice_factor: AboveOne = 100.0
     # ridgelet proxy quadrature
-    proxy_omega_max: float = 8.0
-    proxy_quad: int = 200
+    proxy_omega_max: Positive = 8.0
+    proxy_quad: Count = 200
 
     def __post_init__(self):
         if not self.bandwidths or min(self.bandwidths) <= 0:
@@ -146,6 +147,16 @@ class Config:
             raise ValueError(f"torus_rtol must be in (0, 1), got {self.torus_rtol}")
         if self.proxy_omega_max <= 0 or self.proxy_quad < 1:
             raise ValueError("proxy_omega_max must be > 0 and proxy_quad >= 1")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_seeds * (n_train + n_test) * max(widths)":
+                self.n_seeds * (self.n_train + self.n_test) * max(self.widths),
+            "torus_fine_grid * torus_features": self.torus_fine_grid * self.torus_features,
+            "proxy_quad ** 2": self.proxy_quad ** 2,
+        }
 
 
 PRESETS = {

@@ -54,6 +54,9 @@ from opdiff import plotting
 from opdiff.nets import random_features as rf
 from opdiff.theory import approximation as th
 
+from experiments._config import (
+    AboveOne, AtLeastTwo, Count, NonNegInt, NonNegative, OpenUnit, Positive, Seed,
+)
 from experiments._report import Report
 
 NAME = "rf_nsdim"
@@ -76,24 +79,24 @@ NP_ACTIVATIONS = {
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    bandwidth: float = 10.0
-    tau: float = 1e-8
-    widths: tuple[int, ...] = (10, 20, 50, 100, 250, 500, 1000)
-    n_quad: int = 1000
+    seed: Seed = 0
+    bandwidth: Positive = 10.0
+    tau: OpenUnit = 1e-8
+    widths: tuple[Count, ...] = (10, 20, 50, 100, 250, 500, 1000)
+    n_quad: AtLeastTwo = 1000
     activations: tuple[str, ...] = ("sigmoid", "tanh", "sin", "relu")
-    saturation_tol: int = 2
-    relu_growth: float = 0.1
-    lw_bands: tuple[float, ...] = (20.0, 50.0, 100.0)
-    lw_taus: tuple[float, ...] = (1e-4, 1e-8, 1e-12)
-    lw_features: int = 1000
-    lw_quad: int = 500
-    lw_tol: float = 5.0
-    sweep_bandwidths: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0)
-    sweep_features: int = 600
-    sweep_quad: int = 500
-    precision_taus: tuple[float, ...] = (1e-2, 1e-4, 1e-6, 1e-8, 1e-12)
-    precision_features: int = 400
+    saturation_tol: NonNegInt = 2
+    relu_growth: OpenUnit = 0.1
+    lw_bands: tuple[AboveOne, ...] = (20.0, 50.0, 100.0)
+    lw_taus: tuple[OpenUnit, ...] = (1e-4, 1e-8, 1e-12)
+    lw_features: Count = 1000
+    lw_quad: AtLeastTwo = 500
+    lw_tol: NonNegative = 5.0
+    sweep_bandwidths: tuple[Positive, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0)
+    sweep_features: Count = 600
+    sweep_quad: AtLeastTwo = 500
+    precision_taus: tuple[OpenUnit, ...] = (1e-2, 1e-4, 1e-6, 1e-8, 1e-12)
+    precision_features: Count = 400
 
     def __post_init__(self):
         if not self.bandwidth > 0 or not self.sweep_bandwidths or min(self.sweep_bandwidths) <= 0:
@@ -128,6 +131,16 @@ class Config:
         if not self.lw_bands or min(self.lw_bands) <= 1:
             raise ValueError(f"lw_bands must be > 1 (Landau-Widom needs ln c > 0), got "
                              f"{self.lw_bands}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "2 * n_quad * max(widths)": 2 * self.n_quad * max(self.widths),
+            "lw_quad * lw_features": self.lw_quad * self.lw_features,
+            "sweep_quad * sweep_features": self.sweep_quad * self.sweep_features,
+            "n_quad * precision_features": self.n_quad * self.precision_features,
+        }
 
 
 PRESETS = {

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +52,7 @@ from opdiff import plotting
 from opdiff.nets import random_features as rf
 from opdiff.theory import approximation as th
 
+from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "rf_rates"
@@ -61,21 +63,21 @@ DTYPE = "float64"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    s: float = 0.5  # Gaussian width
-    radius: float = 1.0  # B_r = [-r, r]
-    n_quad: int = 96  # exact to round-off here: |omega| < ~11 for every draw
-    widths: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
-    n_seeds: int = 300
-    n_seeds_ls: int = 20
-    delta: float = 0.05
-    slope_tol: float = 0.1
-    z_max: float = 4.0
-    sigmoid_bandwidth: float = 10.0
-    sigmoid_widths: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128)
-    barron_fft_n: int = 2**14
-    barron_fft_half_width: float = 40.0
-    n_heldout: int = 2000  # midpoint grid for the held-out L2(uniform) errors
+    seed: Seed = 0
+    s: Positive = 0.5  # Gaussian width
+    radius: Positive = 1.0  # B_r = [-r, r]
+    n_quad: Annotated[int, Range(lo=8)] = 96  # exact to round-off: |omega| < ~11 for every draw
+    widths: tuple[Count, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+    n_seeds: AtLeastTwo = 300
+    n_seeds_ls: Count = 20
+    delta: OpenUnit = 0.05
+    slope_tol: Positive = 0.1
+    z_max: Positive = 4.0
+    sigmoid_bandwidth: Positive = 10.0
+    sigmoid_widths: tuple[Count, ...] = (2, 4, 8, 16, 32, 64, 128)
+    barron_fft_n: Annotated[int, Range(lo=16)] = 2**14
+    barron_fft_half_width: Positive = 40.0
+    n_heldout: AtLeastTwo = 2000  # midpoint grid for the held-out L2(uniform) errors
 
     def __post_init__(self):
         if not (self.s > 0 and self.radius > 0 and self.sigmoid_bandwidth > 0):
@@ -97,6 +99,18 @@ class Config:
             raise ValueError(f"n_heldout must be >= 2, got {self.n_heldout}")
         if self.barron_fft_n < 16 or self.barron_fft_half_width <= 0:
             raise ValueError("barron_fft_n must be >= 16 and barron_fft_half_width > 0")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_seeds * sum(widths)": self.n_seeds * sum(self.widths),
+            "max(widths) * max(n_quad, n_heldout)":
+                max(self.widths) * max(self.n_quad, self.n_heldout),
+            "n_seeds_ls * sum(sigmoid_widths) * max(n_quad, n_heldout)":
+                self.n_seeds_ls * sum(self.sigmoid_widths) * max(self.n_quad, self.n_heldout),
+            "barron_fft_n": self.barron_fft_n,
+        }
 
 
 PRESETS = {

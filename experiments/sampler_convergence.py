@@ -119,6 +119,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +129,7 @@ from opdiff import plotting
 from opdiff.diffusion import oracle, processes, samplers
 from opdiff.theory import diffusion as th
 
+from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "sampler_convergence"
@@ -150,34 +152,34 @@ from experiments._diffusion_common import (  # noqa: E402,F401,I001
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0  # unused: everything is exact (kept for the house pattern)
-    size: int = 64  # field side: d = size**2
+    seed: Seed = 0  # unused: everything is exact (kept for the house pattern)
+    size: Annotated[int, Range(lo=4)] = 64  # field side: d = size**2
     alpha: float = 2.5
     samplers: tuple[str, ...] = samplers.SAMPLERS
-    steps: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640)
-    order_points: int = 4
-    order_tol: float = 0.3
-    pc_ratio: float = 1.0
-    max_nfe_target: int = 20
+    steps: tuple[Count, ...] = (5, 10, 20, 40, 80, 160, 320, 640)
+    order_points: AtLeastTwo = 4
+    order_tol: Positive = 0.3
+    pc_ratio: Positive = 1.0
+    max_nfe_target: Count = 20
     # (2) bounds
-    chen_T: float = 8.0
-    chen_t_min: float = 1e-6
-    chen_steps: tuple[int, ...] = (20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240)
-    tsweep_h: float = 0.01
-    tsweep_T: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
-    benton_T: float = 4.0
-    benton_delta: float = 1e-3
-    benton_steps: tuple[int, ...] = (20, 40, 80, 160, 320, 640, 1280)
-    dim_sizes: tuple[int, ...] = (8, 16, 32, 64)
-    dim_steps: int = 640
-    dim_exponent_max: float = 1.1
+    chen_T: Positive = 8.0
+    chen_t_min: Positive = 1e-6
+    chen_steps: tuple[Count, ...] = (20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240)
+    tsweep_h: Positive = 0.01
+    tsweep_T: tuple[Positive, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+    benton_T: AboveOne = 4.0
+    benton_delta: OpenUnit = 1e-3
+    benton_steps: tuple[Count, ...] = (20, 40, 80, 160, 320, 640, 1280)
+    dim_sizes: tuple[Annotated[int, Range(lo=4)], ...] = (8, 16, 32, 64)
+    dim_steps: Count = 640
+    dim_exponent_max: Positive = 1.1
     # (3) split
     split_samplers: tuple[str, ...] = ("euler_maruyama", "ancestral", "ddim", "pf_heun",
                                        "dpm_solver_2")
-    split_nfe: int = 20
-    score_delta: float = 0.1
-    girsanov_steps: tuple[int, ...] = (10, 40, 160, 640)
-    n_score_t: int = 2000
+    split_nfe: AtLeastTwo = 20
+    score_delta: Positive = 0.1
+    girsanov_steps: tuple[Count, ...] = (10, 40, 160, 640)
+    n_score_t: Annotated[int, Range(lo=10)] = 2000
 
     def __post_init__(self):
         if self.size < 4:
@@ -214,6 +216,17 @@ class Config:
             raise ValueError("max_nfe_target, dim_steps must be >= 1 and split_nfe >= 2")
         if self.n_score_t < 10:
             raise ValueError(f"n_score_t must be >= 10, got {self.n_score_t}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_score_t * size ** 2": self.n_score_t * self.size ** 2,
+            "max(size, max(dim_sizes)) ** 2 * len(samplers)":
+                max(self.size, max(self.dim_sizes)) ** 2 * len(self.samplers),
+            "max(chen_steps + benton_steps + girsanov_steps + steps)":
+                max(self.chen_steps + self.benton_steps + self.girsanov_steps + self.steps),
+        }
 
 
 PRESETS = {

@@ -84,6 +84,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -95,6 +96,7 @@ from opdiff import images, plotting, spectra
 from opdiff.diffusion import processes
 from opdiff.functions import PeriodicPowerLawField
 
+from experiments._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "spectral_autoregression"
@@ -109,23 +111,23 @@ FASHION_MISSING = "not installed (apt-get install dataset-fashion-mnist)"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    n_times: int = 20
-    n_curves: int = 6
-    n_digits: int = 1797
-    n_fashion: int = 2000
+    seed: Seed = 0
+    n_times: Annotated[int, Range(lo=3)] = 20
+    n_curves: AtLeastTwo = 6
+    n_digits: Annotated[int, Range(20, 1797)] = 1797
+    n_fashion: Annotated[int, Range(lo=20)] = 2000
     fashion_root: str = images.FASHION_MNIST_ROOT
-    field_size: int = 64
-    n_field: int = 500
-    field_alpha: float = 2.5
-    field_k0: float = 0.1
-    alpha_tol: float = 0.3
+    field_size: Annotated[int, Range(lo=16)] = 64
+    n_field: Annotated[int, Range(lo=20)] = 500
+    field_alpha: Positive = 2.5
+    field_k0: NonNegative = 0.1
+    alpha_tol: Positive = 0.3
     fashion_alpha_range: tuple[float, ...] = (1.0, 4.0)
-    cutoff_rtol: float = 0.1
-    cutoff_heat_annuli: float = 1.0
-    false_alarm: float = 1e-3
-    fit_points: int = 20
-    chunk: int = 500
+    cutoff_rtol: Positive = 0.1
+    cutoff_heat_annuli: Positive = 1.0
+    false_alarm: OpenUnit = 1e-3
+    fit_points: AtLeastTwo = 20
+    chunk: Count = 500
 
     def __post_init__(self):
         if self.n_times < 3 or not 2 <= self.n_curves <= self.n_times:
@@ -148,6 +150,16 @@ class Config:
                              "fit_points >= 2")
         if not 0 < self.false_alarm < 1:
             raise ValueError(f"false_alarm must be in (0, 1), got {self.false_alarm}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "n_field * field_size ** 2": self.n_field * self.field_size ** 2,
+            "n_fashion * 28 ** 2": self.n_fashion * 28 ** 2,
+            "n_times * min(chunk, n_field) * field_size ** 2":
+                self.n_times * min(self.chunk, self.n_field) * self.field_size ** 2,
+        }
 
 
 PRESETS = {

@@ -80,6 +80,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -89,6 +90,7 @@ from opdiff.approx import bases
 from opdiff.approx import sampling as S
 from opdiff.theory import checks
 
+from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 from experiments._report import Report
 
 NAME = "wls_sampling"
@@ -115,20 +117,20 @@ _TARGET_MAX_M = {"runge": 60, "exp_sin": 12}
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seed: int = 0
+    seed: Seed = 0
     target: str = "runge"
-    ms: tuple[int, ...] = (5, 10, 20)
-    n_over_m: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
-    draws: int = 2000
-    log_factor: float = 3.0
-    opt_ratio_bound: float = 3.0
-    interp_ms: tuple[int, ...] = (5, 10, 20)
-    interp_draws: int = 20000
-    interp_rtol: float = 0.1
-    rb_points: int = 3
-    hist_m: int = 10
-    hist_bins: int = 40
-    n_quad: int = 512
+    ms: tuple[AtLeastTwo, ...] = (5, 10, 20)
+    n_over_m: tuple[Annotated[float, Range(lo=1)], ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+    draws: AtLeastTwo = 2000
+    log_factor: Positive = 3.0
+    opt_ratio_bound: Positive = 3.0
+    interp_ms: tuple[Count, ...] = (5, 10, 20)
+    interp_draws: AtLeastTwo = 20000
+    interp_rtol: OpenUnit = 0.1
+    rb_points: Count = 3
+    hist_m: Count = 10
+    hist_bins: AtLeastTwo = 40
+    n_quad: Annotated[int, Range(lo=64)] = 512
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -159,6 +161,16 @@ class Config:
         if self.hist_bins < 2 or self.n_quad < 64:
             raise ValueError(f"hist_bins must be >= 2 and n_quad >= 64, got {self.hist_bins}, "
                              f"{self.n_quad}")
+
+    def array_sizes(self) -> dict[str, float]:
+        """Element counts of the largest arrays, by expression (the size guard of
+        ``experiments/_config.py``)."""
+        return {
+            "draws * max(ms) ** 2 * max(n_over_m)":
+                self.draws * max(self.ms) ** 2 * max(self.n_over_m),
+            "interp_draws * max(interp_ms) ** 2": self.interp_draws * max(self.interp_ms) ** 2,
+            "n_quad * max(ms + interp_ms)": self.n_quad * max(self.ms + self.interp_ms),
+        }
 
 
 PRESETS = {

@@ -68,13 +68,34 @@ def error_panel(
 
 
 def save(fig, path, *, pdf: bool = False) -> list[str]:
-    """Write ``fig`` to ``path`` (PNG, 150 dpi) and optionally a PDF beside it; return names."""
+    """Write ``fig`` to ``path`` (PNG, 150 dpi) and optionally a PDF beside it; return names.
+
+    Each file is written atomically: to a temporary file in the same folder, then renamed over
+    ``path``, so a failed or interrupted write (a full disk, an exception while drawing) leaves
+    the previous file, or none, never a truncated one.
+    """
     from pathlib import Path
 
     path = Path(path)
-    fig.savefig(path, dpi=150)
+    # the format of the name (PNG for .png), as savefig would infer it from a path
+    _save_atomic(fig, path, format=path.suffix.lstrip(".").lower() or "png", dpi=150)
     names = [path.name]
     if pdf:
-        fig.savefig(path.with_suffix(".pdf"))
+        _save_atomic(fig, path.with_suffix(".pdf"), format="pdf")
         names.append(path.with_suffix(".pdf").name)
     return names
+
+
+def _save_atomic(fig, path, *, format: str, **kwargs) -> None:
+    import os
+    import secrets
+
+    # not tempfile.mkstemp: its files are private (0600); this one gets the usual umask
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format=format, **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

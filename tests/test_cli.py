@@ -60,7 +60,10 @@ def test_set_overrides_reach_the_config(tmp_path):
         (["run", "approx_classics", "--set", "seed"], "malformed --set 'seed'"),
         (["run", "approx_classics", "--set", "nope=1"], "unknown config key 'nope'"),
         (["run", "approx_classics", "--set", "seed=abc"], "--set seed=abc: expected int"),
-        (["run", "approx_classics", "--set", "fourier_a=0.5"], "fourier_a must be > 1"),
+        (["run", "approx_classics", "--set", "fourier_a=0.5"],
+         "--set fourier_a=0.5: expected float > 1, got 0.5"),
+        (["run", "approx_classics", "--set", "cheb_rho_bound=2"],  # __post_init__'s relation
+         "cheb_rho_bound must be in (1, 1.2198)"),
         (["all", "--preset", "huge"], "unknown preset 'huge'"),
         ([], "expected a command"),
         (["frobnicate"], "invalid choice"),
