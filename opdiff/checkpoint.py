@@ -104,7 +104,9 @@ def _name(i: int) -> str:
 def _host(leaf: Any) -> np.ndarray | None:
     """The leaf as a contiguous host array, or ``None`` where it is not fully on this host."""
     if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
-        return None  # a shard of a multi-process array: not checksummed here
+        if not leaf.is_fully_replicated:
+            return None  # a shard of a multi-process array: not checksummed here
+        leaf = leaf.addressable_data(0)  # every process holds the whole (replicated) value
     return np.ascontiguousarray(np.asarray(leaf))
 
 

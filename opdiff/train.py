@@ -454,7 +454,9 @@ def fit(
                 def run(carry):
                     return jax.lax.scan(one_step, carry, None, length=n)
 
-            compiled[n] = jax.jit(run)
+            # Replicated outputs: on a multi-process mesh only those can be read on the host.
+            out_sharding = None if mesh is None else parallel.replicated_sharding(mesh)
+            compiled[n] = jax.jit(run, out_shardings=out_sharding)
         return compiled[n]
 
     # --- state, checkpoints and resume -----------------------------------------------------
@@ -465,8 +467,9 @@ def fit(
         "ema": None if ema_decay is None else jax.tree.map(jnp.asarray, theta),
     }
     leaf_names = _leaf_names(state["params"], state["opt_state"], state["ema"])
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
+    if mesh is not None:  # "step" stays a host int64, the dtype _save writes and resume expects
+        state = {"step": state["step"],
+                 **parallel.replicate({k: v for k, v in state.items() if k != "step"}, mesh)}
     ckpt_dir = metrics_path = lock = None
     if workdir is not None:
         workdir = os.fspath(workdir)

@@ -46,13 +46,8 @@ def _env() -> dict:
     return env
 
 
-def _run_pair(tmp_path: Path, name: str, *args: str, known_bug: tuple[str, str] | None = None
-              ) -> list[dict]:
-    """Run the script as processes 0 and 1 of one job; return both outputs.
-
-    ``known_bug=(text, reason)``: if a process fails with ``text`` in its output, xfail with
-    ``reason`` instead of failing (any other failure still fails).
-    """
+def _run_pair(tmp_path: Path, name: str, *args: str) -> list[dict]:
+    """Run the script as processes 0 and 1 of one job; return both outputs."""
     port = _free_port()
     outs = [tmp_path / f"{name}{i}.npz" for i in range(2)]
     logs = [tmp_path / f"{name}{i}.log" for i in range(2)]
@@ -78,9 +73,6 @@ def _run_pair(tmp_path: Path, name: str, *args: str, known_bug: tuple[str, str] 
                 p.kill()
             p.wait()
     codes = [p.returncode for p in procs]
-    if codes != [0, 0] and known_bug is not None:
-        if any(known_bug[0] in log.read_text() for log in logs):
-            pytest.xfail(known_bug[1])
     if codes != [0, 0]:
         tails = "\n".join(f"--- process {i} (exit {codes[i]}):\n{logs[i].read_text()[-3000:]}"
                           for i in range(len(procs)))
@@ -150,25 +142,13 @@ def test_two_processes_match_one_process(tmp_path, reference):
         assert "passed values different from process 0's" in str(o["mismatch"])
 
 
-# fit(mesh=..., resume=True) at commit 374d633: parallel.replicate turns the template's host
-# int64 "step" into a jax int32 (x64 off, as jax.device_put does), while _save writes an int64,
-# and checkpoint.restore now refuses the dtype difference. One process with a mesh fails the
-# same way. The fix (keep "step" on the host) belongs in opdiff/train.py; see
-# notes/multihost.md. Only this exact failure is an xfail; once fixed, the test just passes.
-STEP_DTYPE_BUG = (
-    "leaf ['step'] has shape () and dtype int64, the template's ['step'] expects () and int32",
-    "fit(mesh=..., resume=True) refuses its own checkpoint: train.py replicates the int64 "
-    "'step' of the resume template to int32 (see notes/multihost.md)",
-)
-
-
 def test_two_processes_checkpoint_then_resume(tmp_path, reference):
     work = str(tmp_path / "work")
     first = _run_pair(tmp_path, "first", "--steps", "20", "--workdir", work)
     _skip_if_unsupported(first)
     assert {"10", "20"} <= set(os.listdir(os.path.join(work, "checkpoints")))
     p0, p1 = _run_pair(tmp_path, "resumed", "--steps", str(STEPS), "--workdir", work,
-                       "--resume", known_bug=STEP_DTYPE_BUG)
+                       "--resume")
     assert len(p0["losses"]) == STEPS - 20  # continued from the step-20 checkpoint
     np.testing.assert_allclose(first[0]["losses"], reference["losses"][:20], rtol=1e-5)
     np.testing.assert_allclose(p0["losses"], reference["losses"][20:], rtol=1e-5)
