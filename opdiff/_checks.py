@@ -1,14 +1,29 @@
-"""Argument checks shared by the image models, the trainer and the guidance (no imports from
-the rest of opdiff, so any module may use them)."""
+"""Argument checks shared by the public entry points of opdiff (no imports from the rest of
+opdiff, so any module may use them).
+
+Every check raises a ``ValueError`` or ``TypeError`` whose message names the argument, what was
+expected and what was given. Value checks (NaN, ±inf, ranges) run only on concrete values;
+traced values (inside ``jax.jit``, ``vmap``, ``grad``) pass unchecked, so the checked functions
+stay traceable.
+"""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-__all__ = ["check_images", "check_labels"]
+__all__ = [
+    "check_finite_array",
+    "check_finite_scalar",
+    "check_images",
+    "check_labels",
+    "check_positive_int",
+    "is_traced",
+]
 
 
 def check_images(name: str, x, shape: tuple[int, ...]) -> Array:
@@ -48,3 +63,153 @@ def check_labels(name: str, y, n: int, n_classes: int | None, *, allow_null: boo
                          + (f" ({n_classes} = no label)" if allow_null else "")
                          + f", got values in [{yc.min()}, {yc.max()}]")
     return jnp.asarray(y, jnp.int32)
+
+
+# --- scalars, arrays and counts at the public API boundary --------------------------------------
+#
+# Value checks run only on concrete values. Inside ``jax.jit``/``vmap``/``grad`` an argument is a
+# Tracer and its value is unknown at trace time, so it passes unchecked (shape checks, where a
+# caller has them, still apply). A large concrete ``jax.Array`` is reduced where it lives and
+# only a flag comes back to the host; the offending values are fetched only for the message.
+
+_SMALL = 1024  # concrete jax arrays up to this size are checked on the host
+
+_TRACED = (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
+           jax.errors.TracerBoolConversionError)
+
+
+def is_traced(x) -> bool:
+    """True when ``x`` is an abstract value (inside ``jit``, ``vmap``, ``grad``, ...)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high}"
+    return ""
+
+
+def _outside(v, low, high, low_open, high_open, tol):
+    """Mask of entries of ``v`` (NumPy or jax) outside the closed/open interval, widened by
+    ``tol`` on each side; NaN counts as outside."""
+    ok = v == v  # False at NaN
+    if low is not None:
+        ok = ok & ((v > low - tol) if low_open else (v >= low - tol))
+    if high is not None:
+        ok = ok & ((v < high + tol) if high_open else (v <= high + tol))
+    return ~ok
+
+
+def check_finite_scalar(name: str, value, *, low: float | None = None, high: float | None = None,
+                        low_open: bool = False, high_open: bool = False, tol: float = 0.0,
+                        what: str | None = None):
+    """``value`` as a Python ``float``: a finite real scalar in the given interval.
+
+    Args:
+        name: the argument's name, for the message.
+        low, high: bounds (``None``: unbounded on that side); ``low_open``/``high_open`` make
+            them strict.
+        tol: slack added to each bound before comparing (for rounded times); the message shows
+            the bounds as given.
+        what: the expectation in words, verb included, as in ``"{name} must {what}, got ..."``
+            (default: ``"be a finite real number"`` and the interval).
+
+    Returns:
+        ``float(value)``, or ``value`` itself when it is traced (unchecked).
+
+    Raises:
+        TypeError: for a ``bool`` or anything that is not a real number (or a size-1 array).
+        ValueError: for NaN, ±inf or a value outside the interval.
+    """
+    if is_traced(value):
+        return value
+    expect = what or " ".join(s for s in ("be a finite real number",
+                                          _interval(low, high, low_open, high_open)) if s)
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must {expect}, got {type(value).__name__} {value!r}")
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not (jnp.issubdtype(dtype, jnp.integer)
+                                  or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{name} must {expect}, got dtype {dtype}")
+    if dtype is not None and getattr(value, "size", 1) != 1:
+        raise TypeError(f"{name} must {expect} (a scalar), got shape {tuple(value.shape)}")
+    try:
+        v = float(value)
+    except _TRACED:
+        return value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must {expect}, got {type(value).__name__} {value!r}") from None
+    if not math.isfinite(v) or _outside(np.float64(v), low, high, low_open, high_open, tol):
+        raise ValueError(f"{name} must {expect}, got {v!r}")
+    return v
+
+
+def check_finite_array(name: str, x, *, low: float | None = None, high: float | None = None,
+                       low_open: bool = False, high_open: bool = False, tol: float = 0.0,
+                       what: str | None = None):
+    """Check that a concrete array (or scalar) is real, has no NaN/±inf entry and lies in the
+    given interval; return ``x`` unchanged (traced values pass unchecked).
+
+    Args: as :func:`check_finite_scalar`.
+
+    Raises:
+        TypeError: for a non-numeric (or, with bounds, complex) dtype.
+        ValueError: naming the first offending entry, when one is NaN, ±inf or out of range.
+    """
+    if is_traced(x):
+        return x
+    bounded = low is not None or high is not None
+    arr = x if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x)
+    dt = arr.dtype
+    exact = dt == np.bool_ or jnp.issubdtype(dt, jnp.integer)
+    if not (exact or jnp.issubdtype(dt, jnp.floating)
+            or (not bounded and jnp.issubdtype(dt, jnp.complexfloating))):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {dt}")
+    if exact and not bounded:
+        return x  # always finite
+    if isinstance(arr, jax.Array) and arr.size <= _SMALL:
+        arr = np.asarray(arr)  # a few numbers: one small copy beats device reductions
+    try:
+        if isinstance(arr, jax.Array):
+            with jax.ensure_compile_time_eval():
+                bad = ~jnp.isfinite(arr)
+                if bounded:
+                    bad = bad | _outside(arr, low, high, low_open, high_open, tol)
+                any_bad = bool(jnp.any(bad))
+        else:
+            bad = ~np.isfinite(arr)
+            if bounded:
+                with np.errstate(invalid="ignore"):
+                    bad = bad | _outside(arr, low, high, low_open, high_open, tol)
+            any_bad = bool(bad.any())
+    except _TRACED:
+        return x
+    if not any_bad:
+        return x
+    arr, bad = np.asarray(arr), np.asarray(bad)
+    expect = what or ("be finite" + (f" and {_interval(low, high, low_open, high_open)}"
+                                     if bounded else ""))
+    idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+    where = f" at index [{', '.join(map(str, idx))}]" if arr.ndim else ""
+    first = arr[idx].item()
+    count = f" ({int(bad.sum())} of {arr.size} entries)" if arr.size > 1 else ""
+    raise ValueError(f"{name} must {expect}, got {first!r}{where}{count}")
+
+
+def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum``: a Python or NumPy integer, never a ``bool`` or a
+    float (even an integral one).
+
+    Raises:
+        ValueError: otherwise, naming the argument, the bound and the value given.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int >= {minimum}, got "
+                         f"{type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)

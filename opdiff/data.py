@@ -25,6 +25,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
+import struct
+import zipfile
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -150,6 +154,17 @@ def _shape2(name, arr):
     return shape
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _count(name: str, value) -> int:
+    """A Python or NumPy int >= 1 (never a bool or a float)."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def _as_points(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     return x[:, None] if x.ndim == 1 else x
@@ -159,10 +174,7 @@ def _generate(space, operator: OperatorSpec, n_funcs: int, sensors, interp: str,
               chunk: int, dtype, on_nonfinite: str):
     from opdiff import functions
 
-    if not isinstance(n_funcs, int) or n_funcs < 1:
-        raise ValueError(f"n_funcs must be a positive int, got {n_funcs!r}")
-    if not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    n_funcs, chunk = _count("n_funcs", n_funcs), _count("chunk", chunk)
     if on_nonfinite not in ("raise", "drop"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'drop', got {on_nonfinite!r}")
     sensors = np.asarray(sensors, np.float64)
@@ -237,16 +249,19 @@ def make_aligned(
             those functions; the count is recorded as ``metadata["dropped_nonfinite"]``.
 
     Raises:
-        ValueError: for non-positive sizes, sensors outside the domain, more points than the
-            operator provides, or non-finite generated values.
+        ValueError: for sizes that are not positive ints (bools and floats are refused, NumPy
+            ints accepted), sensors outside the domain or not finite, more points than the
+            operator provides, an unknown ``interp`` or ``on_nonfinite``, or non-finite
+            generated values (with ``on_nonfinite="raise"``).
     """
     sensors, inputs, outputs, dropped = _generate(space, operator, n_funcs, sensors, interp, key,
                                                   chunk, dtype, on_nonfinite)
     points = np.asarray(operator.output_points)
     if n_points is not None:
         total = points.shape[0]
-        if not isinstance(n_points, int) or not 1 <= n_points <= total:
+        if not _is_int(n_points) or not 1 <= n_points <= total:
             raise ValueError(f"n_points must be an int in [1, {total}], got {n_points!r}")
+        n_points = int(n_points)
         idx = np.sort(np.asarray(jax.random.choice(
             jax.random.fold_in(key, 2**31 - 1), total, (n_points,), replace=False)))
         points, outputs = points[idx], outputs[:, idx]
@@ -273,9 +288,11 @@ def make_unaligned(
 
     Args: as :func:`make_aligned`, with ``points_per_func`` query points per function
     (``on_nonfinite="drop"`` leaves ``points_per_func`` rows per *kept* function).
+
+    Raises:
+        ValueError: as :func:`make_aligned`, and if ``points_per_func`` is not a positive int.
     """
-    if not isinstance(points_per_func, int) or points_per_func < 1:
-        raise ValueError(f"points_per_func must be a positive int, got {points_per_func!r}")
+    points_per_func = _count("points_per_func", points_per_func)
     sensors, inputs, outputs, dropped = _generate(space, operator, n_funcs, sensors, interp, key,
                                                   chunk, dtype, on_nonfinite)
     points = np.asarray(operator.output_points)
@@ -297,8 +314,24 @@ def make_unaligned(
 # --- files ------------------------------------------------------------------------------------
 
 
+_ARRAYS = ("inputs", "sensors", "points", "outputs")
+_LAYOUTS = {"aligned": AlignedDataset, "unaligned": UnalignedDataset}
+# What NumPy and zipfile raise for a file that exists but is not a readable archive (a
+# truncated or corrupted zip, an empty file, a .npy or pickle, a member that is not an array).
+# (zipfile raises RuntimeError for a member flagged as encrypted.)
+_CORRUPT = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError, pickle.UnpicklingError, struct.error)
+
+
 def save(path: str | os.PathLike, dataset: AlignedDataset | UnalignedDataset) -> None:
-    """Write ``dataset`` to ``path`` (``.npz``), atomically (temporary file, then rename)."""
+    """Write ``dataset`` to ``path`` (``.npz``), atomically (temporary file, then rename).
+
+    Raises:
+        TypeError: if ``dataset`` is not an :class:`AlignedDataset` or :class:`UnalignedDataset`.
+    """
+    if not isinstance(dataset, (AlignedDataset, UnalignedDataset)):
+        raise TypeError(f"dataset must be an AlignedDataset or UnalignedDataset, got "
+                        f"{type(dataset).__name__}")
     path = os.fspath(path)
     layout = "aligned" if isinstance(dataset, AlignedDataset) else "unaligned"
     meta = dict(dataset.metadata, format=FORMAT, layout=layout)
@@ -314,22 +347,95 @@ def save(path: str | os.PathLike, dataset: AlignedDataset | UnalignedDataset) ->
     os.replace(tmp, path)
 
 
+class _NotNpz(ValueError):
+    """A file NumPy can read that is not an ``.npz`` archive."""
+
+
+def _read_npz(path: str, keys, *, allow_pickle: bool = False
+              ) -> tuple[list[str], dict[str, Any]]:
+    """The names in the ``.npz`` at ``path`` and the members among ``keys``, read into memory.
+
+    A missing or unreadable file keeps its ``OSError`` (``FileNotFoundError``, ...); a file
+    that is not a readable ``.npz`` archive gives a ``ValueError`` naming it and the problem.
+    """
+    member = None
+    with open(path, "rb") as f:  # file-system errors propagate unchanged
+        try:
+            obj = np.load(f, allow_pickle=allow_pickle)
+            if not isinstance(obj, np.lib.npyio.NpzFile):
+                what = ("a single .npy array" if isinstance(obj, np.ndarray)
+                        else f"a pickled {type(obj).__name__}")
+                raise _NotNpz(f"it holds {what}, not a .npz archive of named arrays")
+            with obj as z:
+                files, arrays = list(z.files), {}
+                for member in (k for k in keys if k in files):
+                    arrays[member] = z[member]
+                return files, arrays
+        except _CORRUPT as e:
+            f.seek(0)
+            head = f.read(6)
+            zip_level = (zipfile.BadZipFile, zlib.error, struct.error, EOFError, OSError)
+            if isinstance(e, _NotNpz):
+                problem = str(e)
+            elif member is not None and not isinstance(e, zip_level):
+                problem = f"array {member!r} cannot be read ({type(e).__name__}: {e})"
+            elif not head:
+                problem = "the file is empty"
+            elif head.startswith(b"PK"):
+                problem = f"truncated or corrupted zip archive ({type(e).__name__}: {e})"
+            elif head != b"\x93NUMPY":
+                problem = f"it starts with {head!r}, neither a zip nor a .npy header"
+            else:
+                problem = f"corrupted .npy data ({type(e).__name__}: {e})"
+            raise ValueError(f"{path!r} is not a readable .npz archive: {problem}") from e
+
+
+def _parse_metadata(path: str, raw) -> dict:
+    raw = np.asarray(raw)
+    if raw.ndim != 0 or raw.dtype.kind not in "US":
+        raise ValueError(f"{path!r}: metadata must be a JSON string (a 0-d str array), got an "
+                         f"array of dtype {raw.dtype} and shape {raw.shape}")
+    try:
+        text = raw[()].decode("utf-8") if raw.dtype.kind == "S" else str(raw[()])
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path!r}: metadata is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path!r}: metadata must be a JSON object, got "
+                         f"{type(meta).__name__} {meta!r:.80}")
+    return meta
+
+
 def load(path: str | os.PathLike) -> AlignedDataset | UnalignedDataset:
     """Read a dataset written by :func:`save` (never unpickles).
 
     Raises:
-        ValueError: if the file is not an opdiff dataset.
+        FileNotFoundError: (or another ``OSError``) if the file cannot be opened.
+        ValueError: naming the file and the problem, if it is not a valid opdiff dataset: an
+            empty, truncated or corrupted file, not an ``.npz`` archive (a ``.npy``, random
+            bytes, pickled data), missing arrays, metadata that is not a JSON object, another
+            format, a ``layout`` other than ``"aligned"``/``"unaligned"``, arrays that are not
+            real numeric, or arrays whose shapes disagree with the layout or hold NaN/inf.
     """
-    with np.load(os.fspath(path), allow_pickle=False) as z:
-        missing = {"inputs", "sensors", "points", "outputs", "metadata"} - set(z.files)
-        if missing:
-            raise ValueError(f"{os.fspath(path)!r} is not an opdiff dataset: missing {sorted(missing)}")
-        meta = json.loads(str(z["metadata"]))
-        arrays = {k: z[k] for k in ("inputs", "sensors", "points", "outputs")}
+    p = os.fspath(path)
+    files, arrays = _read_npz(p, _ARRAYS + ("metadata",))
+    missing = sorted(set(_ARRAYS + ("metadata",)) - set(files))
+    if missing:
+        raise ValueError(f"{p!r} is not an opdiff dataset: missing {missing} (has {files})")
+    meta = _parse_metadata(p, arrays.pop("metadata"))
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r}: unknown format {meta.get('format')!r}")
-    cls = AlignedDataset if meta.get("layout") == "aligned" else UnalignedDataset
-    return cls(**arrays, metadata=meta)
+        raise ValueError(f"{p!r}: unknown format {meta.get('format')!r}, expected {FORMAT!r}")
+    layout = meta.get("layout")
+    if layout not in _LAYOUTS:
+        raise ValueError(f"{p!r}: unknown layout {layout!r}, expected one of {tuple(_LAYOUTS)}")
+    for name in _ARRAYS:
+        dt = arrays[name].dtype
+        if dt == np.bool_ or not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)):
+            raise ValueError(f"{p!r}: {name} must be a real numeric array, got dtype {dt}")
+    try:
+        return _LAYOUTS[layout](**arrays, metadata=meta)
+    except ValueError as e:
+        raise ValueError(f"{p!r}: invalid {layout} dataset: {e}") from e
 
 
 def load_deepxde_unaligned(path: str | os.PathLike, split: str = "train") -> UnalignedDataset:
@@ -338,19 +444,28 @@ def load_deepxde_unaligned(path: str | os.PathLike, split: str = "train") -> Una
 
     The sensors are not stored in this format; they are set to ``m`` equispaced points on
     [0, 1], DeepXDE's antiderivative convention, and recorded as assumed in the metadata.
+
+    Raises:
+        ValueError: for a bad ``split``, or (naming the file) a file that is not a readable
+            ``.npz``, lacks the keys, or holds arrays of the wrong shapes or non-finite values.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    p = os.fspath(path)
     keys = (f"X_{split}0", f"X_{split}1", f"y_{split}")
-    with np.load(os.fspath(path), allow_pickle=False) as z:
-        missing = [k for k in keys if k not in z.files]
-        if missing:
-            raise ValueError(f"{os.fspath(path)!r} lacks DeepXDE keys {missing}; has {z.files}")
-        u, y, s = (np.asarray(z[k]) for k in keys)
-    outputs = s[:, 0] if s.ndim == 2 and s.shape[1] == 1 else s
-    m = u.shape[1]
-    return UnalignedDataset(u, np.linspace(0.0, 1.0, m), _as_points(y), outputs,
-                            {"source": "deepxde-unaligned", "sensors_assumed": True})
+    files, arrays = _read_npz(p, keys)
+    missing = [k for k in keys if k not in files]
+    if missing:
+        raise ValueError(f"{p!r} lacks DeepXDE keys {missing}; has {files}")
+    u, y, s = (arrays[k] for k in keys)
+    try:
+        if u.ndim != 2:
+            raise ValueError(f"{keys[0]} must be 2-D (n, m), got shape {u.shape}")
+        outputs = s[:, 0] if s.ndim == 2 and s.shape[1] == 1 else s
+        return UnalignedDataset(u, np.linspace(0.0, 1.0, u.shape[1]), _as_points(y), outputs,
+                                {"source": "deepxde-unaligned", "sensors_assumed": True})
+    except ValueError as e:
+        raise ValueError(f"{p!r}: invalid DeepXDE unaligned data: {e}") from e
 
 
 def load_deepxde_aligned(path: str | os.PathLike, *, allow_pickle: bool = False) -> AlignedDataset:
@@ -361,19 +476,26 @@ def load_deepxde_aligned(path: str | os.PathLike, *, allow_pickle: bool = False)
     therefore refused unless the caller passes ``allow_pickle=True`` for a file they trust.
 
     Raises:
-        ValueError: if ``allow_pickle`` is not set, or the file does not have this layout.
+        ValueError: if ``allow_pickle`` is not set, or (naming the file) the file is not a
+            readable ``.npz`` or does not have this layout.
     """
     if allow_pickle is not True:
         raise ValueError(
             "DeepXDE's aligned format stores X as a pickled object array; loading it can "
             "execute code from the file. Pass allow_pickle=True only for files you trust."
         )
-    with np.load(os.fspath(path), allow_pickle=allow_pickle) as z:
-        if "X" not in z.files or "y" not in z.files:
-            raise ValueError(f"{os.fspath(path)!r} lacks DeepXDE aligned keys X, y; has {z.files}")
-        x, y = z["X"], np.asarray(z["y"])
-    if len(x) != 2:
-        raise ValueError(f"X must hold (branch inputs, trunk inputs), got {len(x)} items")
-    u, pts = np.asarray(x[0], np.float64), _as_points(np.asarray(x[1], np.float64))
-    return AlignedDataset(u, np.linspace(0.0, 1.0, u.shape[1]), pts, y,
-                          {"source": "deepxde-aligned", "sensors_assumed": True})
+    p = os.fspath(path)
+    files, arrays = _read_npz(p, ("X", "y"), allow_pickle=allow_pickle)
+    if "X" not in files or "y" not in files:
+        raise ValueError(f"{p!r} lacks DeepXDE aligned keys X, y; has {files}")
+    x, y = arrays["X"], np.asarray(arrays["y"])
+    try:
+        if x.ndim != 1 or len(x) != 2:
+            raise ValueError(f"X must hold (branch inputs, trunk inputs), got shape {x.shape}")
+        u, pts = np.asarray(x[0], np.float64), _as_points(np.asarray(x[1], np.float64))
+        if u.ndim != 2:
+            raise ValueError(f"X[0] (branch inputs) must be 2-D (n, m), got shape {u.shape}")
+        return AlignedDataset(u, np.linspace(0.0, 1.0, u.shape[1]), pts, y,
+                              {"source": "deepxde-aligned", "sensors_assumed": True})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{p!r}: invalid DeepXDE aligned data: {e}") from e

@@ -175,11 +175,16 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
     :class:`opdiff.functions.PeriodicPowerLawField` the DC coefficient is kept
     (:math:`\lambda_0=ck_0^{-\alpha}`), so the law is non-degenerate. ``mean`` is the pixel
     mean (it lives in the DC coefficient).
+
+    Raises:
+        ValueError: unless ``k0 > 0`` and ``variance > 0`` are finite and ``alpha`` and
+            ``mean`` are finite (NaN and ±inf are refused).
     """
     shape = _shape(shape)
-    if not (k0 > 0 and variance > 0 and math.isfinite(alpha)):
-        raise ValueError(f"need k0 > 0, variance > 0 and finite alpha, got k0={k0}, "
-                         f"variance={variance}, alpha={alpha}")
+    if not (math.isfinite(k0) and k0 > 0 and math.isfinite(variance) and variance > 0
+            and math.isfinite(alpha) and math.isfinite(mean)):
+        raise ValueError(f"need k0 > 0, variance > 0 (both finite) and finite alpha and mean, "
+                         f"got k0={k0}, variance={variance}, alpha={alpha}, mean={mean}")
     # cycles per longest side: the same physical frequency gets the same power on any grid
     cycles2 = _basis.laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2
     lam = (cycles2 + k0**2) ** (-alpha / 2)

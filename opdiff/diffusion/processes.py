@@ -56,6 +56,11 @@ oracle measures the gap to the data separately.
 Times are scalars; every coefficient array has the sample ``shape`` (broadcastable arrays are
 expanded). Processes are immutable and hashable by identity, so they can be static arguments
 of ``jax.jit``.
+
+Every public method of a time ``t`` refuses, with a ``ValueError`` naming ``t``, a concrete
+time that is NaN, ±inf or outside :math:`[0,T]` (a relative slack of ``1e-6`` absorbs the
+rounding of ``T`` to float32); a traced ``t`` (under ``jit``, ``vmap``, ``grad``) is not
+checked, so the methods stay traceable.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.diffusion import basis as _basis
 
 __all__ = [
@@ -86,6 +92,7 @@ __all__ = [
 SCHEDULES = ("vp", "sub_vp", "ve", "cosine", "constant")
 BLURS = ("none", "log", "sin2")
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "blue": -1.0, "brown": 2.0}
+_TIME_RTOL = 1e-6  # relative slack on T in the time checks (float32 rounding of T)
 
 
 def _pos(name, value, *, allow_zero=False):
@@ -243,6 +250,12 @@ class Process:
                 f"got {tuple(x.shape)}")
         return x
 
+    def check_time(self, t, name: str = "t"):
+        """``t`` unchanged if every entry is finite and in :math:`[0,T]` (up to a relative
+        ``1e-6``), else a ``ValueError`` naming ``name``. Traced values pass unchecked."""
+        return check_finite_array(name, t, low=0.0, high=self.T, tol=self.T * _TIME_RTOL,
+                                  what=f"lie in [0, T={self.T}] and be finite")
+
     # ------------------------------------------------------------------ schedules
     def _log_alpha_sigma(self, t):
         """Scalar :math:`(\\log\\alpha(t),\\sigma(t))`."""
@@ -261,8 +274,8 @@ class Process:
             return 0.5 * jax.nn.log_sigmoid(logsnr), jnp.sqrt(jax.nn.sigmoid(-logsnr))
         return jnp.zeros_like(t), self.sigma * jnp.ones_like(t)
 
-    def heat_time(self, t) -> Array:
-        r"""The heat time :math:`\tau(t)=\sigma_B(t)^2/2` (0 without blur)."""
+    # The public methods of t check a concrete t once, then call these unchecked versions.
+    def _heat_time(self, t):
         t = jnp.asarray(t)
         if self.blur == "none":
             return jnp.zeros_like(t)
@@ -272,25 +285,19 @@ class Process:
             sb = self.blur_max * jnp.sin(0.5 * jnp.pi * t / self.T) ** 2
         return 0.5 * sb**2
 
-    def log_scale(self, t) -> Float[Array, "*shape"]:
-        r""":math:`\log a_t(k)` for every coefficient."""
+    def _log_scale(self, t):
         t = jnp.asarray(t, dtype=jnp.result_type(float))
         log_a, _ = self._log_alpha_sigma(t)
         out = log_a * jnp.ones(self.shape, t.dtype)
         if self.blur != "none":
             lam = jnp.asarray(self._lam, t.dtype)
-            decay = -lam * self.heat_time(t)
+            decay = -lam * self._heat_time(t)
             if self.d_min > 0:
                 decay = jnp.logaddexp(math.log1p(-self.d_min) + decay, math.log(self.d_min))
             out = out + decay
         return out
 
-    def scale(self, t) -> Float[Array, "*shape"]:
-        """:math:`a_t(k)`."""
-        return jnp.exp(self.log_scale(t))
-
-    def std(self, t) -> Float[Array, "*shape"]:
-        """:math:`s_t(k)`."""
+    def _std(self, t):
         t = jnp.asarray(t, dtype=jnp.result_type(float))
         _, sig = self._log_alpha_sigma(t)
         out = sig * jnp.ones(self.shape, t.dtype)
@@ -298,53 +305,92 @@ class Process:
             out = out * jnp.sqrt(jnp.asarray(self.noise_power, t.dtype))
         return out
 
+    def heat_time(self, t) -> Array:
+        r"""The heat time :math:`\tau(t)=\sigma_B(t)^2/2` (0 without blur).
+
+        Raises:
+            ValueError: for a concrete ``t`` that is not finite or lies outside ``[0, T]``
+                (a traced ``t`` is not checked).
+        """
+        return self._heat_time(self.check_time(t))
+
+    def log_scale(self, t) -> Float[Array, "*shape"]:
+        r""":math:`\log a_t(k)` for every coefficient.
+
+        Raises:
+            ValueError: for a concrete ``t`` that is not finite or lies outside ``[0, T]``
+                (a traced ``t`` is not checked); the same for :meth:`scale`, :meth:`std`,
+                :meth:`variance`, :meth:`drift`, :meth:`diffusion2` and :meth:`level`.
+        """
+        return self._log_scale(self.check_time(t))
+
+    def scale(self, t) -> Float[Array, "*shape"]:
+        """:math:`a_t(k)`; ``t`` is checked as in :meth:`log_scale`."""
+        return jnp.exp(self.log_scale(t))
+
+    def std(self, t) -> Float[Array, "*shape"]:
+        """:math:`s_t(k)`; ``t`` is checked as in :meth:`log_scale`."""
+        return self._std(self.check_time(t))
+
     def variance(self, t) -> Float[Array, "*shape"]:
-        """:math:`s_t(k)^2`."""
+        """:math:`s_t(k)^2`; ``t`` is checked as in :meth:`log_scale`."""
         return self.std(t) ** 2
 
     def drift(self, t) -> Float[Array, "*shape"]:
-        r""":math:`f_t(k)=\frac{d}{dt}\log a_t(k)` (forward-mode autodiff of the schedule)."""
-        t = jnp.asarray(t, dtype=jnp.result_type(float))
-        return jax.jvp(self.log_scale, (t,), (jnp.ones_like(t),))[1]
+        r""":math:`f_t(k)=\frac{d}{dt}\log a_t(k)` (forward-mode autodiff of the schedule); ``t``
+        is checked as in :meth:`log_scale`."""
+        t = jnp.asarray(self.check_time(t), dtype=jnp.result_type(float))
+        return jax.jvp(self._log_scale, (t,), (jnp.ones_like(t),))[1]
 
     def diffusion2(self, t) -> Float[Array, "*shape"]:
-        r""":math:`g_t(k)^2=\frac{d}{dt}s_t^2-2f_ts_t^2`."""
-        t = jnp.asarray(t, dtype=jnp.result_type(float))
-        s2, ds2 = jax.jvp(self.variance, (t,), (jnp.ones_like(t),))
-        return ds2 - 2 * self.drift(t) * s2
+        r""":math:`g_t(k)^2=\frac{d}{dt}s_t^2-2f_ts_t^2`; ``t`` is checked as in
+        :meth:`log_scale`."""
+        t = jnp.asarray(self.check_time(t), dtype=jnp.result_type(float))
+        s2, ds2 = jax.jvp(lambda u: self._std(u) ** 2, (t,), (jnp.ones_like(t),))
+        f = jax.jvp(self._log_scale, (t,), (jnp.ones_like(t),))[1]
+        return ds2 - 2 * f * s2
 
     def level(self, t) -> Array:
         r"""A scalar noise level increasing in :math:`t`, used to place time grids:
         :math:`\sigma(t)/\alpha(t)` — or the heat time :math:`\tau(t)` for a constant-noise
-        (heat dissipation) process."""
-        t = jnp.asarray(t, dtype=jnp.result_type(float))
+        (heat dissipation) process. ``t`` is checked as in :meth:`log_scale`."""
+        t = jnp.asarray(self.check_time(t), dtype=jnp.result_type(float))
         if self.schedule == "constant":
-            return self.heat_time(t)
+            return self._heat_time(t)
         log_a, sig = self._log_alpha_sigma(t)
         return sig * jnp.exp(-log_a)
 
     # ------------------------------------------------------------------ marginals
     def marginal(self, x0: Float[Array, "*shape"], t) -> tuple[Array, Array]:
-        """Mean (sample space) and per-coefficient std of :math:`x_t\\mid x_0` for one sample."""
+        """Mean (sample space) and per-coefficient std of :math:`x_t\\mid x_0` for one sample.
+
+        Raises:
+            ValueError: if ``x0`` does not have the sample shape, or a concrete ``t`` is not
+                finite or lies outside ``[0, T]`` (a traced ``t`` is not checked).
+            TypeError: if ``x0`` is not floating-point.
+        """
         x0 = self.check_sample("x0", x0, batched=False)
-        mean = self.from_basis(self.scale(t).astype(x0.dtype) * self.to_basis(x0))
-        return mean, self.std(t).astype(x0.dtype)
+        t = self.check_time(t)
+        mean = self.from_basis(jnp.exp(self._log_scale(t)).astype(x0.dtype) * self.to_basis(x0))
+        return mean, self._std(t).astype(x0.dtype)
 
     def sample(self, key: PRNGKeyArray, x0: Float[Array, "batch *shape"], t) -> Array:
         """Draw :math:`x_t\\sim q(x_t\\mid x_0)` for a batch ``x0`` ``[B, *shape]`` at time ``t``
-        (a scalar or one time per sample, ``[B]``)."""
+        (a scalar or one time per sample, ``[B]``).
+
+        Raises:
+            ValueError: if ``x0`` is not ``[B, *shape]``, ``t`` has another shape, or a
+                concrete ``t`` holds NaN, ±inf or a time outside ``[0, T]`` (a traced ``t`` is
+                not checked).
+            TypeError: if ``x0`` is not floating-point.
+        """
         x0 = self.check_sample("x0", x0)
-        t = jnp.asarray(t, dtype=x0.dtype)
+        t = jnp.asarray(self.check_time(t), dtype=x0.dtype)
         if t.ndim not in (0, 1) or (t.ndim == 1 and t.shape[0] != x0.shape[0]):
             raise ValueError(f"t must be a scalar or have shape [{x0.shape[0]}], got {t.shape}")
-        try:
-            t_np = np.asarray(t)
-        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-            t_np = None
-        if t_np is not None and (np.any(t_np < 0) or np.any(t_np > self.T * (1 + 1e-9))):
-            raise ValueError(f"t must lie in [0, T={self.T}], got {t_np}")
-        a = jax.vmap(self.scale)(jnp.broadcast_to(t, x0.shape[:1])).astype(x0.dtype)
-        s = jax.vmap(self.std)(jnp.broadcast_to(t, x0.shape[:1])).astype(x0.dtype)
+        tb = jnp.broadcast_to(t, x0.shape[:1])
+        a = jax.vmap(lambda u: jnp.exp(self._log_scale(u)))(tb).astype(x0.dtype)
+        s = jax.vmap(self._std)(tb).astype(x0.dtype)
         eps = jax.random.normal(key, x0.shape, x0.dtype)
         return self.from_basis(a * self.to_basis(x0) + s * eps)
 
@@ -356,6 +402,10 @@ class Process:
         and the lowest frequencies forever, so its prior must come from data: IHDM draws
         blurred training images; the Gaussian equivalent is :math:`N(a_T\mu,a_T^2\Lambda+
         s_T^2)`, which needs the data's coefficient ``mean`` and ``var``.
+
+        Raises:
+            ValueError: if the heat-dissipation prior lacks ``mean`` or ``var``, or (when
+                concrete) ``mean`` holds NaN/±inf or ``var`` is negative or not finite.
         """
         T = jnp.asarray(self.T, dtype=jnp.result_type(float))
         s2 = self.variance(T)
@@ -368,11 +418,17 @@ class Process:
         if mean is None or var is None:
             raise ValueError(
                 f"the prior of {self.name!r} needs the data's coefficient mean and var")
+        check_finite_array("mean", mean)
+        check_finite_array("var", var, low=0.0, what="be finite and >= 0")
         a = self.scale(T)
         return a * jnp.asarray(mean), a**2 * jnp.asarray(var) + s2
 
     def sample_prior(self, key: PRNGKeyArray, n: int, mean=None, var=None, dtype=jnp.float32):
-        """``n`` draws from :meth:`prior`, in sample space ``[n, *shape]``."""
+        """``n`` draws from :meth:`prior`, in sample space ``[n, *shape]``.
+
+        Raises:
+            ValueError: if ``n`` is not an int >= 1, or as :meth:`prior`.
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         m, w = self.prior(mean, var)
@@ -431,8 +487,19 @@ def blurring(shape, *, basis="dct", blur_max=None, d_min=1e-3, logsnr_max=10.0, 
 def noise_power_law(shape, basis: str, exponent: float, k0: float = 1.0) -> np.ndarray:
     r"""A noise power spectrum :math:`c_k^2\propto(|k|^2+k_0^2)^{-\gamma/2}` of mean one, with
     :math:`|k|` the radial frequency in cycles per (longest) image side (``exponent`` :math:`\gamma`:
-    0 white, 1 pink, −1 blue, 2 brown)."""
+    0 white, 1 pink, −1 blue, 2 brown).
+
+    Raises:
+        ValueError: for the identity basis, a non-finite ``exponent``, a ``k0`` that is not
+            finite and >= 0, or ``k0 = 0`` with ``exponent > 0`` (infinite power at DC).
+        TypeError: if ``exponent`` or ``k0`` is not a real number.
+    """
     shape = _shape(shape)
+    exponent = check_finite_scalar("exponent", exponent)
+    k0 = check_finite_scalar("k0", k0, low=0.0, what="be a finite number >= 0")
+    if k0 == 0 and exponent > 0:
+        raise ValueError(f"k0 must be > 0 for a power law with exponent {exponent} > 0 (the DC "
+                         f"power (0 + k0^2)^(-exponent/2) is infinite), got k0={k0}")
     if _basis.check_basis(basis) == "identity":
         raise ValueError("a coloured (power-law) noise needs a frequency basis: basis 'dft' or "
                          "'dct', got 'identity'")
@@ -451,6 +518,11 @@ def coloured(shape, noise="pink", *, basis="dft", k0=1.0, beta_min=0.1, beta_max
             :math:`\gamma` of :func:`noise_power_law`), or an array of the sample shape — the
             noise power per coefficient, e.g. the data spectrum for "equal SNR" (Falck et al.
             2025): then every frequency has the same SNR at every time.
+
+    Raises:
+        ValueError: for an unknown colour name, a non-finite exponent or ``k0`` (see
+            :func:`noise_power_law`), or a noise array of the wrong shape or not finite and
+            positive.
     """
     shape = _shape(shape)
     if isinstance(noise, str):
@@ -459,7 +531,9 @@ def coloured(shape, noise="pink", *, basis="dft", k0=1.0, beta_min=0.1, beta_max
                              f"got {noise!r}")
         name, power = noise, noise_power_law(shape, basis, NOISE_COLOURS[noise], k0)
     elif np.ndim(noise) == 0:
-        name, power = f"gamma={float(noise):g}", noise_power_law(shape, basis, float(noise), k0)
+        gamma = check_finite_scalar("noise", noise,
+                                    what="be a colour name, a finite exponent or an array")
+        name, power = f"gamma={gamma:g}", noise_power_law(shape, basis, gamma, k0)
     else:
         name, power = "custom", np.asarray(noise, dtype=np.float64)
     return Process(f"coloured-{name}", shape, basis, "vp", beta_min=beta_min, beta_max=beta_max,

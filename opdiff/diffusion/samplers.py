@@ -167,7 +167,12 @@ def log_snr_grid(process: Process, n_steps: int) -> np.ndarray:
 
 
 def karras_grid(process: Process, n_steps: int, rho: float = 7.0) -> np.ndarray:
-    """Karras et al. (2022): uniform in :math:`\\mathrm{level}^{1/\\rho}`."""
+    """Karras et al. (2022): uniform in :math:`\\mathrm{level}^{1/\\rho}`.
+
+    Raises:
+        ValueError: if ``n_steps`` is not a positive int or ``rho`` is not finite and > 0.
+        TypeError: if ``rho`` is not a real number.
+    """
     n_steps = _check_steps(n_steps)
     if not _real("rho", rho) > 0:
         raise ValueError(f"rho must be positive, got {rho}")
@@ -204,12 +209,20 @@ def _check_method(method):
 def _real(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
     return float(value)
 
 
 def check_options(method: str, *, predictor: str = "ancestral", n_corrector: int = 1,
                   snr: float = 0.16, eta: float = 0.0) -> None:
-    """Clear errors for a bad sampler name or option (shared with the oracle)."""
+    """Clear errors for a bad sampler name or option (shared with the oracle).
+
+    Raises:
+        ValueError: for an unknown method or predictor, a negative ``n_corrector``, ``snr``
+            not finite and > 0, or ``eta`` not in [0, 1] (NaN and ±inf included).
+        TypeError: if ``snr`` or ``eta`` is not a real number.
+    """
     _check_method(method)
     if not isinstance(predictor, str) or predictor not in SAMPLERS or predictor == "pc":
         raise ValueError(f"predictor must be a single-step method of {SAMPLERS[:-1]}, "
@@ -225,8 +238,15 @@ def check_options(method: str, *, predictor: str = "ancestral", n_corrector: int
 
 def log_level_between(process: Process, t0: float, t1: float, n_steps: int) -> np.ndarray:
     """``n_steps + 1`` times from ``t0`` to ``t1`` uniform in log :meth:`Process.level`
-    (uniform in t where the level is 0 at ``t0``)."""
+    (uniform in t where the level is 0 at ``t0``).
+
+    Raises:
+        ValueError: if ``n_steps`` is not a positive int, or ``t0`` or ``t1`` is not finite or
+            lies outside ``[0, T]``.
+    """
     n_steps = _check_steps(n_steps)
+    process.check_time(t0, "t0")
+    process.check_time(t1, "t1")
     t, lev = _level_table(process)
     l0, l1 = np.interp([t0, t1], t, lev)
     if l0 <= 0:
@@ -395,6 +415,13 @@ def sample(
             step-size function of ``t``.
         denoise: return :math:`\\hat D(x_{t_0},t_0)` instead of :math:`x_{t_0}` (score_sde's
             ``noise_removal``).
+
+    Raises:
+        ValueError: for a bad method or option (:func:`check_options`: ``snr`` finite and
+            > 0, ``eta`` in [0, 1]), ``x_T`` not ``[B, *shape]``, a bad time grid
+            (:func:`check_grid`: 1-D, finite, increasing, in [0, T]), or a stochastic method
+            without ``key``.
+        TypeError: if ``x_T`` is not floating-point or ``ts`` is traced.
     """
     check_options(method, predictor=predictor, n_corrector=n_corrector, snr=snr, eta=eta)
     x_T = process.check_sample("x_T", x_T)

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.nets._compat import nnx
 from opdiff.nets.mlp import ACTIVATIONS, INITIALIZERS, MLP
 
@@ -96,13 +97,17 @@ class DeepONet(nnx.Module):
         activation: name from :data:`opdiff.nets.mlp.ACTIVATIONS` (the paper: ``"relu"``).
         stacked: ``p`` separate branch nets instead of one.
         fourier_features: number ``F`` of random Fourier features in front of the trunk
-            (0: none); ``fourier_scale`` is the standard deviation of their frequencies.
+            (0: none); ``fourier_scale`` is the standard deviation of their frequencies, a
+            finite number > 0.
         kernel_init: ``"glorot_normal"`` (the paper's) or another name of
             :data:`opdiff.nets.mlp.INITIALIZERS`.
         key: PRNG key for every initial weight.
 
     Raises:
-        ValueError: if a size is not a positive int or a name is unknown.
+        ValueError: if a size is not a positive int (``fourier_features``: >= 0), a name is
+            unknown, or ``fourier_scale`` is NaN, ±inf or <= 0 (checked whenever it is
+            concrete, with or without Fourier features).
+        TypeError: if ``fourier_scale`` is not a real number.
     """
 
     def __init__(
@@ -129,6 +134,8 @@ class DeepONet(nnx.Module):
         self.p = _check_int("p", p)
         self.n_outputs = _check_int("n_outputs", n_outputs)
         _check_int("fourier_features", fourier_features, minimum=0)
+        check_finite_scalar("fourier_scale", fourier_scale, low=0.0, low_open=True,
+                            what="be a finite number > 0")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if kernel_init not in INITIALIZERS:
@@ -213,6 +220,10 @@ class PODDeepONet(nnx.Module):
             :func:`opdiff.theory.deeponet.pca`), frozen.
         branch_width, branch_depth, activation, kernel_init: the branch MLP.
         key: PRNG key for the branch weights.
+
+    Raises:
+        ValueError: if ``n_sensors`` is not an int >= 1, the shapes of ``mean`` and ``modes``
+            disagree, or (when concrete) either holds NaN or ±inf.
     """
 
     def __init__(self, n_sensors: int, mean, modes, *, branch_width: int = 40,
@@ -227,6 +238,8 @@ class PODDeepONet(nnx.Module):
         if mean.shape != modes.shape[1:]:
             raise ValueError(f"mean must have shape ({modes.shape[1]},) like the modes' points, "
                              f"got {mean.shape}")
+        check_finite_array("modes", modes)
+        check_finite_array("mean", mean)
         self.p = int(modes.shape[0])
         self.modes = Frozen(modes)
         self.mean = Frozen(mean)

@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff._checks import check_finite_array, check_finite_scalar, check_positive_int
 from opdiff.approx import lstsq
-from opdiff.approx.lstsq import _concrete
 from opdiff.nets._compat import nnx
 from opdiff.nets.deeponet import Frozen
 
@@ -82,14 +82,23 @@ def _check_activation(activation: str) -> Callable[[Array], Array]:
 
 
 def _check_positive(name: str, value) -> None:
-    v = _concrete(value)
-    if v is not None and not v > 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    """A finite scalar > 0 (a traced value, e.g. a bandwidth under ``vmap``, is not checked)."""
+    check_finite_scalar(name, value, low=0.0, low_open=True, what="be > 0 and finite")
 
 
 def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_positive_int(name, value)
+
+
+def _check_ridge(ridge) -> None:
+    check_finite_scalar("ridge", ridge, low=0.0, what="be >= 0 and finite")
+
+
+def _check_data(**arrays) -> None:
+    """Every concrete array given (``None`` skipped) is free of NaN and ±inf."""
+    for name, value in arrays.items():
+        if value is not None:
+            check_finite_array(name, value)
 
 
 def sample_hidden(
@@ -119,6 +128,13 @@ def sample_hidden(
 
     Returns:
         :class:`Hidden` with ``weights`` ``(N, d)`` and ``biases`` ``(N,)``.
+
+    Raises:
+        ValueError: if ``n_features`` or ``dim`` is not an int >= 1 (NumPy integers are
+            accepted, bools and floats are not); if ``bandwidth`` or ``bias_bandwidth`` is not
+            finite and > 0 (checked when concrete: a traced bandwidth passes unchecked); for an
+            unknown ``distribution`` or ``bias``, or ``integer=True`` without ``"box"``.
+        TypeError: if ``bandwidth`` or ``bias_bandwidth`` is not a real scalar.
     """
     _check_count("n_features", n_features)
     _check_count("dim", dim)
@@ -195,7 +211,17 @@ def fit(
 
     See :func:`opdiff.approx.lstsq.solve` for ``ridge``, ``weights`` and ``method``; plain
     least squares with fewer samples than features is refused there with a clear error.
+
+    Raises:
+        ValueError: if ``x``, ``y`` or ``weights`` holds NaN or ±inf, ``weights`` is negative
+            somewhere, or ``ridge`` is not finite and >= 0 (value checks run on concrete
+            inputs only; under ``jit`` the traced values pass unchecked); for a bad shape or
+            an unknown activation or method.
     """
+    _check_data(x=x, y=y)
+    if weights is not None:
+        check_finite_array("weights", weights, low=0.0, what="be finite and >= 0")
+    _check_ridge(ridge)
     A = design_matrix(hidden, x, activation)
     return lstsq.solve(A, y, weights=weights, ridge=ridge, method=method)
 
@@ -236,6 +262,12 @@ def fit_sweep(
 
     Returns:
         RMS test errors, shape ``(len(bandwidths), n_seeds)``.
+
+    Raises:
+        ValueError: if ``n_features`` or ``n_seeds`` is not an int >= 1; if ``bandwidths`` is
+            not a non-empty 1-D array of finite values > 0; if ``x``, ``y``, ``x_test`` or
+            ``y_test`` holds NaN or ±inf; if ``ridge`` is not finite and >= 0; for plain least
+            squares with fewer samples than features, a bad shape or an unknown name.
     """
     _check_count("n_features", n_features)
     _check_count("n_seeds", n_seeds)
@@ -243,16 +275,16 @@ def fit_sweep(
     bandwidths = jnp.asarray(bandwidths)
     if bandwidths.ndim != 1 or bandwidths.size < 1:
         raise ValueError(f"bandwidths must be a non-empty 1-D array, got shape {bandwidths.shape}")
-    if not bool(jnp.all(bandwidths > 0)):
-        raise ValueError(f"bandwidths must all be > 0, got {bandwidths}")
+    check_finite_array("bandwidths", bandwidths, low=0.0, low_open=True,
+                       what="all be > 0 and finite")
+    _check_data(x=x, y=y, x_test=x_test, y_test=y_test)
+    _check_ridge(ridge)
     x = jnp.asarray(x)
     dim = 1 if x.ndim == 1 else x.shape[-1]
     x, x_test = _as_batch(x, dim), _as_batch(x_test, dim)
     if ridge == 0.0 and method != "svd" and x.shape[0] < n_features:
         raise ValueError(f"plain least squares needs n >= N: got {x.shape[0]} samples for "
                          f"{n_features} features; pass ridge > 0 or method='svd'")
-    if not ridge >= 0.0:
-        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
     return _fit_sweep(key, x, jnp.asarray(y), x_test, jnp.asarray(y_test), bandwidths,
                       n_features=n_features, n_seeds=n_seeds, activation=activation,
                       distribution=distribution, bias=bias, integer=integer, ridge=float(ridge),
@@ -293,6 +325,10 @@ class RandomFeatureNet(nnx.Module):
         out_features: output dimension.
         activation, distribution, bias, bias_bandwidth, integer: see :func:`sample_hidden`.
         param_dtype: dtype of every array.
+
+    Raises:
+        ValueError: as :func:`sample_hidden` (``bandwidth`` and ``bias_bandwidth`` finite and
+            > 0, sizes ints >= 1), and if ``out_features`` is not an int >= 1.
     """
 
     def __init__(self, in_features: int, n_features: int, *, bandwidth: float,
@@ -324,7 +360,12 @@ class RandomFeatureNet(nnx.Module):
     def solve(self, x: Float[Array, "n d"], y: Float[Array, "n *out"], *, ridge: float = 0.0,
               weights: Float[Array, " n"] | None = None, method: str = "qr"
               ) -> RandomFeatureNet:
-        """Set the output layer to the exact least-squares solution (in place); return self."""
+        """Set the output layer to the exact least-squares solution (in place); return self.
+
+        Raises:
+            ValueError: as :func:`fit` (non-finite ``x``, ``y`` or ``weights``, negative
+                weights, ``ridge`` not finite and >= 0), or ``y`` of the wrong shape.
+        """
         y = jnp.asarray(y)
         y2 = y[:, None] if y.ndim == 1 else y
         if y2.shape[1:] != self.coef.shape[1:]:
