@@ -7,7 +7,7 @@ device of every process and the same mesh spans them all. Every process runs the
 with the same values (key, data, initial parameters); :func:`replicate` checks that they agree
 and builds global arrays from each process's local copy, so no data crosses the network except
 the collectives XLA inserts (the gradient all-reduce). On CPU the cross-process collectives are
-gloo over TCP (jax's default ``jax_cpu_collectives_implementation``); see ``notes/multihost.md``.
+gloo over TCP (jax's default ``jax_cpu_collectives_implementation``); see ``notes/reliability.md``.
 """
 
 from __future__ import annotations
