@@ -1,0 +1,259 @@
+r"""Claims: a measurement set against what theory says, with the verdict computed here.
+
+Every experiment states its results as :class:`Claim`\ s made by one of five constructors, so a
+verdict is never written by hand:
+
+==================  ========================================================  ===============
+constructor         holds iff                                                 tightness
+==================  ========================================================  ===============
+:func:`upper_bound` :math:`m_i \le b_i(1+\mathrm{rtol})` for every i          :math:`\max m_i/b_i` (≤ 1)
+:func:`lower_bound` :math:`m_i \ge b_i(1-\mathrm{rtol})` for every i          :math:`\min m_i/b_i` (≥ 1)
+:func:`within`      :math:`|m_i-e_i| \le \mathrm{atol}+\mathrm{rtol}|e_i|`    worst error / tolerance (≤ 1)
+:func:`rate`        fitted exponent :math:`\hat p \le p+z\,\mathrm{se}(\hat p)` smallest valid constant
+:func:`finding`     value and standard error are finite (a measured fact)     —
+==================  ========================================================  ===============
+
+A bound known only up to a constant, :math:`e(n)\le C n^{p}`, is checked by its *rate*: the
+least-squares slope of :math:`\log e` on :math:`\log n` must not be larger (slower decay) than
+:math:`p` by more than ``z`` standard errors, and the smallest constant that makes the bound hold
+over the whole range, :math:`C^*=\max_i e_i n_i^{-p}`, is reported -- never a constant fitted
+at one point.
+
+Also here, once for the whole library: :func:`loglog_slope` (with its standard error) and
+:func:`mean_se`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "KINDS",
+    "Claim",
+    "finding",
+    "loglog_slope",
+    "lower_bound",
+    "mean_se",
+    "rate",
+    "upper_bound",
+    "within",
+]
+
+KINDS = ("upper_bound", "lower_bound", "equality", "rate", "finding")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One statement an experiment makes, with its computed verdict.
+
+    Attributes:
+        statement: the claim in words ("test MSE >= PCA floor at every p").
+        kind: one of :data:`KINDS`.
+        measured: the measured value(s) (a float, or a list of floats).
+        bound: what theory says (bound, floor, exact value, theoretical exponent; ``None`` for a
+            finding).
+        tightness: how close the measurement is to the bound (see the module table).
+        holds: the verdict.
+        detail: extra numbers (standard error, fitted slope, constant, tolerances).
+    """
+
+    statement: str
+    kind: str
+    measured: Any
+    bound: Any
+    tightness: float | None
+    holds: bool
+    detail: dict = dataclasses.field(default_factory=dict)
+
+    def as_record(self) -> dict:
+        """A JSON-ready dict (floats as floats, non-finite as strings)."""
+        return {
+            "claim": self.statement,
+            "kind": self.kind,
+            "measured": _plain(self.measured),
+            "bound": _plain(self.bound),
+            "tightness": _plain(self.tightness),
+            "holds": bool(self.holds),
+            "detail": {k: _plain(v) for k, v in self.detail.items()},
+        }
+
+
+def _plain(x: Any) -> Any:
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim:
+        return [_plain(v) for v in arr.tolist()]
+    v = float(arr)
+    return v if math.isfinite(v) else repr(v)
+
+
+def _values(name: str, x: Any) -> np.ndarray:
+    """``x`` as a 1-D float64 array without NaN (``inf`` is allowed: a diverged measurement)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {x!r}")
+    arr = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D array, got shape "
+                         f"{np.shape(x)}")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} must not contain NaN, got {x!r}")
+    return arr
+
+
+def _scalar_or_list(arr: np.ndarray, like: Any) -> Any:
+    return float(arr[0]) if np.ndim(like) == 0 else arr.tolist()
+
+
+def _tol(name: str, value: float, *, below_one: bool = False) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0 and (value < 1 or not below_one)):
+        raise ValueError(f"{name} must be finite and >= 0{' and < 1' if below_one else ''}, "
+                         f"got {value!r}")
+    return value
+
+
+def _ratio(m: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, np.where(m == 0, 1.0, np.inf * np.sign(m)), m / b)
+
+
+def upper_bound(statement: str, measured, bound, *, rtol: float = 0.0) -> Claim:
+    r"""``measured <= bound`` (elementwise, ``bound`` broadcast), with relative slack ``rtol``.
+
+    Use for a bound with explicit constants (an error never above its ceiling). ``rtol`` is the
+    statistical slack of a Monte-Carlo measurement (a few standard errors, relative), not room
+    to make a failing claim pass.
+
+    Returns:
+        A :class:`Claim` of kind ``upper_bound``; tightness :math:`\max_i m_i/b_i`.
+    """
+    rtol = _tol("rtol", rtol)
+    m = _values("measured", measured)
+    b = np.broadcast_to(_values("bound", bound), m.shape)
+    holds = bool(np.all(m <= b * (1.0 + rtol)))
+    return Claim(statement, "upper_bound", _scalar_or_list(m, measured),
+                 _scalar_or_list(b, bound), float(np.max(_ratio(m, b))), holds, {"rtol": rtol})
+
+
+def lower_bound(statement: str, measured, floor, *, rtol: float = 0.0) -> Claim:
+    r"""``measured >= floor`` (elementwise, ``floor`` broadcast), with relative slack ``rtol``.
+
+    Use for floors: no estimator beats the MMSE, no rank-p model beats the PCA floor.
+
+    Returns:
+        A :class:`Claim` of kind ``lower_bound``; tightness :math:`\min_i m_i/b_i`.
+    """
+    rtol = _tol("rtol", rtol, below_one=True)
+    m = _values("measured", measured)
+    b = np.broadcast_to(_values("floor", floor), m.shape)
+    holds = bool(np.all(m >= b * (1.0 - rtol)))
+    return Claim(statement, "lower_bound", _scalar_or_list(m, measured),
+                 _scalar_or_list(b, floor), float(np.min(_ratio(m, b))), holds, {"rtol": rtol})
+
+
+def within(statement: str, measured, exact, *, rtol: float = 0.0, atol: float = 0.0) -> Claim:
+    r"""``|measured - exact| <= atol + rtol |exact|`` elementwise: an equality to a tolerance.
+
+    Returns:
+        A :class:`Claim` of kind ``equality``; tightness = worst error / its tolerance (``inf``
+        when both tolerances are 0 and the values differ).
+    """
+    rtol, atol = _tol("rtol", rtol), _tol("atol", atol)
+    m = _values("measured", measured)
+    e = np.broadcast_to(_values("exact", exact), m.shape)
+    err = np.abs(m - e)
+    tol = atol + rtol * np.abs(e)
+    holds = bool(np.all(err <= tol))
+    tight = float(np.max(_ratio(err, tol)))
+    return Claim(statement, "equality", _scalar_or_list(m, measured), _scalar_or_list(e, exact),
+                 tight, holds, {"rtol": rtol, "atol": atol, "max_abs_error": float(err.max())})
+
+
+def loglog_slope(x, y) -> tuple[float, float]:
+    r"""Least-squares slope of :math:`\log y` on :math:`\log x` and its standard error.
+
+    .. math:: \hat p=\frac{\sum(u_i-\bar u)(v_i-\bar v)}{\sum(u_i-\bar u)^2},\qquad
+        \mathrm{se}(\hat p)=\sqrt{\frac{\sum r_i^2/(n-2)}{\sum(u_i-\bar u)^2}}
+
+    with :math:`u=\log x`, :math:`v=\log y`, residuals :math:`r`; the standard error is ``nan``
+    for two points.
+
+    Raises:
+        ValueError: fewer than two points, shapes that differ, non-positive or non-finite
+            values, or all ``x`` equal.
+    """
+    x, y = _values("x", x), _values("y", y)
+    if x.shape != y.shape or x.size < 2:
+        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.size} and {y.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and x.min() > 0 and y.min() > 0):
+        raise ValueError("x and y must be finite and > 0 for a log-log fit")
+    u, v = np.log(x), np.log(y)
+    du = u - u.mean()
+    sxx = float(du @ du)
+    if sxx == 0.0:
+        raise ValueError("x must take at least two distinct values")
+    slope = float(du @ (v - v.mean())) / sxx
+    if x.size == 2:
+        return slope, float("nan")
+    resid = v - v.mean() - slope * du
+    return slope, math.sqrt(float(resid @ resid) / (x.size - 2) / sxx)
+
+
+def rate(statement: str, errors, sizes, exponent: float, *, z: float = 2.0) -> Claim:
+    r"""A bound :math:`e(n)\le C n^{p}` with an unknown constant, checked by its rate.
+
+    Holds iff the fitted exponent is no larger than :math:`p` (``exponent``) by more than ``z``
+    standard errors: :math:`\hat p\le p+z\,\mathrm{se}(\hat p)` (with two points, ``se`` is
+    unknown and :math:`\hat p\le p` is required). For a rate of decay :math:`p<0`: the error
+    decays at least as fast as the theory says. Reports the smallest valid constant
+    :math:`C^*=\max_i e_i n_i^{-p}` (the tightness) -- never a constant fitted at one point.
+
+    Returns:
+        A :class:`Claim` of kind ``rate``: ``measured`` = fitted exponent, ``bound`` = ``p``,
+        ``detail`` with ``se``, ``constant``, ``z``.
+    """
+    z = _tol("z", z)
+    exponent = float(exponent)
+    if not math.isfinite(exponent):
+        raise ValueError(f"exponent must be finite, got {exponent!r}")
+    e, n = _values("errors", errors), _values("sizes", sizes)
+    slope, se = loglog_slope(n, e)
+    slack = 0.0 if math.isnan(se) else z * se
+    constant = float(np.max(e * n ** (-exponent)))
+    return Claim(statement, "rate", slope, exponent, constant, bool(slope <= exponent + slack),
+                 {"se": se, "z": z, "constant": constant})
+
+
+def finding(statement: str, value, se) -> Claim:
+    """A measured fact without a theorem behind it: the value and its standard error.
+
+    It holds when both are finite (a measurement was made); whether it is stable is shown by
+    repeating it with another seed, not by a threshold here.
+
+    Returns:
+        A :class:`Claim` of kind ``finding`` with ``bound=None``.
+    """
+    v, s = _values("value", value), _values("se", se)
+    holds = bool(np.all(np.isfinite(v)) and np.all(np.isfinite(s)) and np.all(s >= 0))
+    return Claim(statement, "finding", _scalar_or_list(v, value), None, None, holds,
+                 {"se": _scalar_or_list(s, se)})
+
+
+def mean_se(samples, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | float]:
+    r"""Sample mean and its standard error :math:`s/\sqrt n` (``ddof=1``) along ``axis``.
+
+    Raises:
+        ValueError: fewer than two samples along ``axis``.
+    """
+    a = np.asarray(samples, dtype=np.float64)
+    n = a.shape[axis] if a.ndim else 1
+    if n < 2:
+        raise ValueError(f"mean_se needs at least 2 samples along axis {axis}, got {n}")
+    mean = a.mean(axis=axis)
+    se = a.std(axis=axis, ddof=1) / math.sqrt(n)
+    return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)
