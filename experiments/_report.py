@@ -1,4 +1,15 @@
-"""The result record every experiment returns, and its JSON form."""
+"""The result record every experiment returns, its JSON form, and the saved results.
+
+Two experiment shapes run side by side while experiments move to the second:
+
+* legacy: ``run(cfg, out_dir) -> Report`` (metrics, bounds, checks with a verdict, figures);
+* current: ``run(cfg, key) -> results`` (a dict of arrays, scalars, strings, lists),
+  ``claims(cfg, results) -> list[opdiff.claims.Claim]``, ``plot(results, out_dir) -> [file
+  names]``. The runner saves ``results`` (:func:`save_results`: JSON for everything small, one
+  ``results.npz`` for the arrays, no pickle), reloads them (:func:`load_results`), and only then
+  evaluates the claims and draws, so ``python -m experiments plot NAME`` redraws every figure
+  from the saved files alone.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +33,9 @@ SCHEMA_KEYS = (
     "jax_version",
     "dtype",
 )
-CHECK_KEYS = ("claim", "measured", "bound", "holds")
+CHECK_KEYS = ("claim", "measured", "bound", "holds")  # every check has these
+CLAIM_KEYS = ("claim", "kind", "measured", "bound", "tightness", "holds", "detail")  # current
+ARRAYS_FILE = "results.npz"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +98,82 @@ def validate(record: dict) -> None:
             raise ValueError(f"results.json[{k!r}] must be an object")
     if not isinstance(record["checks"], list) or not record["checks"]:
         raise ValueError("results.json['checks'] must be a non-empty list")
+    from opdiff.claims import KINDS
+
     for c in record["checks"]:
-        if set(c) != set(CHECK_KEYS) or not isinstance(c["holds"], bool):
-            raise ValueError(f"malformed check {c!r}: needs {CHECK_KEYS} with a boolean holds")
+        if set(c) not in (set(CHECK_KEYS), set(CLAIM_KEYS)) or not isinstance(c["holds"], bool):
+            raise ValueError(f"malformed check {c!r}: needs {CHECK_KEYS} (or {CLAIM_KEYS}) with a "
+                             f"boolean holds")
+        if "kind" in c and c["kind"] not in KINDS:
+            raise ValueError(f"malformed check {c!r}: kind must be one of {KINDS}")
+
+
+_ARRAY, _FLOAT = "__array__", "__float__"  # placeholders in the JSON form of the results
+
+
+def split_results(results: dict, prefix: str = "") -> tuple[Any, dict[str, np.ndarray]]:
+    """``results`` as (JSON-ready tree, arrays): every array with ``ndim >= 1`` goes to the
+    arrays under its ``/``-joined key path and is replaced by ``{"__array__": path}``; a
+    non-finite float becomes ``{"__float__": "nan"|"inf"|"-inf"}``, so the round trip through
+    :func:`join_results` is exact."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(obj, path):
+        if isinstance(obj, dict):
+            for k in obj:
+                if not isinstance(k, str) or "/" in k or not k:
+                    raise ValueError(f"results keys must be non-empty strings without '/', got "
+                                     f"{k!r} at {path or 'the top'}")
+            return {k: walk(v, f"{path}/{k}" if path else k) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [walk(v, f"{path}/{i}") for i, v in enumerate(obj)]
+        if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+            arr = np.asarray(obj)
+            if arr.ndim:
+                if arr.dtype == object:
+                    raise TypeError(f"results[{path!r}] is an object array; save numbers")
+                arrays[path] = arr
+                return {_ARRAY: path}
+            obj = arr.item()
+        if isinstance(obj, (bool, np.bool_)):
+            return bool(obj)
+        if isinstance(obj, (int, np.integer)):
+            return int(obj)
+        if isinstance(obj, (float, np.floating)):
+            x = float(obj)
+            return x if math.isfinite(x) else {_FLOAT: repr(x)}
+        if obj is None or isinstance(obj, str):
+            return obj
+        raise TypeError(f"results[{path!r}] is a {type(obj).__name__}; results hold arrays, "
+                        f"numbers, strings, lists and dicts only")
+
+    if not isinstance(results, dict):
+        raise TypeError(f"run must return a dict of results, got {type(results).__name__}")
+    return walk(results, prefix), arrays
+
+
+def join_results(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The inverse of :func:`split_results`."""
+    if isinstance(tree, dict):
+        if set(tree) == {_ARRAY}:
+            return arrays[tree[_ARRAY]]
+        if set(tree) == {_FLOAT}:
+            return float(tree[_FLOAT])
+        return {k: join_results(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [join_results(v, arrays) for v in tree]
+    return tree
+
+
+def load_results(out_dir) -> tuple[dict, dict]:
+    """``(record, results)`` of a saved run in ``out_dir`` (``results.json`` and, if the run had
+    arrays, ``results.npz``; nothing is unpickled)."""
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    record = json.loads((out_dir / "results.json").read_text())
+    arrays = {}
+    if (out_dir / ARRAYS_FILE).exists():
+        with np.load(out_dir / ARRAYS_FILE, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return record, join_results(record["results"], arrays)

@@ -4,6 +4,7 @@
     python -m experiments run NAME [--preset smoke|quick|full] [--out DIR] [--set key=value ...]
                                    [--force]
     python -m experiments all [--preset ...] [--out DIR] [--strict] [--force]
+    python -m experiments plot NAME [--out DIR]     # redraw figures from the saved results
 
 Bad input exits with status 2 and one line on stderr, before any computation: an unknown
 experiment or preset, a malformed ``--set``, an unknown config key, a value that breaks the
@@ -40,7 +41,8 @@ from pathlib import Path
 
 from experiments import EXPERIMENTS
 from experiments import _config
-from experiments._report import Report, dumps, validate
+from experiments._report import (ARRAYS_FILE, Report, dumps, join_results, load_results,
+                                 split_results, validate)
 
 PRESETS = ("smoke", "quick", "full")
 DEFAULT_PRESET = "quick"
@@ -167,26 +169,22 @@ def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | No
         except (ValueError, AttributeError, OSError):
             pass
         old.unlink()
+    (out_dir / ARRAYS_FILE).unlink(missing_ok=True)
     x64_before = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", module.DTYPE == "float64")
     t0 = time.perf_counter()
     try:
-        report: Report = module.run(cfg, out_dir)
+        if is_current_shape(module):
+            record = _run_current(module, name, cfg, out_dir, t0)
+        else:
+            report: Report = module.run(cfg, out_dir)
+            record = _record(module, name, preset, cfg, t0, metrics=report.metrics,
+                             bounds=report.bounds,
+                             checks=[dataclasses.asdict(c) for c in report.checks],
+                             figures=list(report.figures))
     finally:
         jax.config.update("jax_enable_x64", x64_before)
-    record = {
-        "name": name,
-        "preset": preset,
-        "config": dataclasses.asdict(cfg),
-        "metrics": report.metrics,
-        "bounds": report.bounds,
-        "checks": [dataclasses.asdict(c) for c in report.checks],
-        "figures": list(report.figures),
-        "runtime_s": time.perf_counter() - t0,
-        "device": _device(),
-        "jax_version": jax.__version__,
-        "dtype": module.DTYPE,
-    }
+    record["preset"] = preset
     validate(record)
     _write_atomic(out_dir / "results.json", dumps(record))
     for fig in set(old_figures) - set(record["figures"]):
@@ -196,7 +194,55 @@ def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | No
     return record
 
 
+def is_current_shape(module) -> bool:
+    """Whether ``module`` has the ``run(cfg, key)`` / ``claims`` / ``plot`` shape."""
+    return callable(getattr(module, "claims", None)) and callable(getattr(module, "plot", None))
+
+
+def _record(module, name, preset, cfg, t0, **parts) -> dict:
+    import jax
+
+    return {"name": name, "preset": preset, "config": dataclasses.asdict(cfg), **parts,
+            "runtime_s": time.perf_counter() - t0, "device": _device(),
+            "jax_version": jax.__version__, "dtype": module.DTYPE}
+
+
+def _run_current(module, name, cfg, out_dir: Path, t0: float) -> dict:
+    """run -> save -> reload -> claims -> plot: claims and figures see only saved results."""
+    import jax
+    import numpy as np
+
+    results = module.run(cfg, jax.random.key(cfg.seed))
+    tree, arrays = split_results(results)
+    if arrays:
+        tmp = out_dir / f".{ARRAYS_FILE}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, out_dir / ARRAYS_FILE)
+    results = join_results(tree, arrays)
+    checks = [c.as_record() for c in module.claims(cfg, results)]
+    figures = list(module.plot(results, out_dir))
+    return _record(module, name, None, cfg, t0, metrics={}, bounds={}, results=tree,
+                   checks=checks, figures=figures)
+
+
+def redraw(name: str, out: str | os.PathLike) -> list[str]:
+    """Draw the figures of experiment ``name`` again from ``OUT/NAME/results.json`` (+ .npz)."""
+    module = load(name)
+    if not is_current_shape(module):
+        raise UsageError(f"{name} still draws inside run (it has no plot(results, out_dir) yet); "
+                         f"rerun it instead")
+    out_dir = Path(out) / name
+    if not (out_dir / "results.json").exists():
+        raise UsageError(f"no saved results of {name} in {out_dir}; run it first")
+    record, results = load_results(out_dir)
+    if "results" not in record:
+        raise UsageError(f"{out_dir / 'results.json'} was written by an older runner; rerun {name}")
+    return list(module.plot(results, out_dir))
+
+
 def _fmt(v) -> str:
+    if v is None:
+        return "–"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
@@ -208,14 +254,16 @@ def summary_markdown(records: list[dict]) -> str:
     lines = [
         "# opdiff results summary",
         "",
-        "| experiment | claim | measured | bound | holds |",
-        "|---|---|---|---|---|",
+        "| experiment | claim | kind | measured | bound | tightness | holds |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in records:
         for c in r["checks"]:
             mark = "yes" if c["holds"] else "**NO**"
+            tight = c.get("tightness")
             lines.append(
-                f"| {r['name']} | {c['claim']} | {_fmt(c['measured'])} | {_fmt(c['bound'])} | {mark} |"
+                f"| {r['name']} | {c['claim']} | {c.get('kind', '–')} | {_fmt(c['measured'])} | "
+                f"{_fmt(c['bound'])} | {'–' if tight is None else _fmt(tight)} | {mark} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -245,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--force", action="store_true",
                    help="replace the results of an earlier run in --out")
+    d = sub.add_parser("plot", help="redraw an experiment's figures from its saved results")
+    d.add_argument("name")
+    d.add_argument("--out", default=DEFAULT_OUT)
     a = sub.add_parser("all", help="run every experiment and write OUT/summary.md")
     a.add_argument("--preset", default=DEFAULT_PRESET)
     a.add_argument("--out", default=DEFAULT_OUT)
@@ -273,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("expected a command: list, run NAME, or all")
+            raise UsageError("expected a command: list, run NAME, plot NAME, or all")
         if args.command == "list":
             for name in EXPERIMENTS:
                 m = load(name)
                 print(f"{name:24s} {m.DESCRIPTION}")
+            return 0
+        if args.command == "plot":
+            for fig in redraw(args.name, args.out):
+                print(f"wrote {Path(args.out) / args.name / fig}")
             return 0
         if args.command == "run":
             module = load(args.name)

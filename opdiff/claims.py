@@ -117,9 +117,13 @@ def _tol(name: str, value: float, *, below_one: bool = False) -> float:
     return value
 
 
-def _ratio(m: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b == 0, np.where(m == 0, 1.0, np.inf * np.sign(m)), m / b)
+def _extreme_ratio(m: np.ndarray, b: np.ndarray, pick) -> float | None:
+    """``pick`` (max or min) of ``m / b`` over the entries with ``b != 0``; ``None`` if none."""
+    nz = b != 0
+    if not nz.any():
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(pick(m[nz] / b[nz]))
 
 
 def upper_bound(statement: str, measured, bound, *, rtol: float = 0.0) -> Claim:
@@ -130,14 +134,15 @@ def upper_bound(statement: str, measured, bound, *, rtol: float = 0.0) -> Claim:
     to make a failing claim pass.
 
     Returns:
-        A :class:`Claim` of kind ``upper_bound``; tightness :math:`\max_i m_i/b_i`.
+        A :class:`Claim` of kind ``upper_bound``; tightness :math:`\max_i m_i/b_i` over the
+        nonzero bounds (``None`` if every bound is 0, e.g. "slope <= 0").
     """
     rtol = _tol("rtol", rtol)
     m = _values("measured", measured)
     b = np.broadcast_to(_values("bound", bound), m.shape)
     holds = bool(np.all(m <= b * (1.0 + rtol)))
     return Claim(statement, "upper_bound", _scalar_or_list(m, measured),
-                 _scalar_or_list(b, bound), float(np.max(_ratio(m, b))), holds, {"rtol": rtol})
+                 _scalar_or_list(b, bound), _extreme_ratio(m, b, np.max), holds, {"rtol": rtol})
 
 
 def lower_bound(statement: str, measured, floor, *, rtol: float = 0.0) -> Claim:
@@ -153,7 +158,7 @@ def lower_bound(statement: str, measured, floor, *, rtol: float = 0.0) -> Claim:
     b = np.broadcast_to(_values("floor", floor), m.shape)
     holds = bool(np.all(m >= b * (1.0 - rtol)))
     return Claim(statement, "lower_bound", _scalar_or_list(m, measured),
-                 _scalar_or_list(b, floor), float(np.min(_ratio(m, b))), holds, {"rtol": rtol})
+                 _scalar_or_list(b, floor), _extreme_ratio(m, b, np.min), holds, {"rtol": rtol})
 
 
 def within(statement: str, measured, exact, *, rtol: float = 0.0, atol: float = 0.0) -> Claim:
@@ -169,7 +174,8 @@ def within(statement: str, measured, exact, *, rtol: float = 0.0, atol: float = 
     err = np.abs(m - e)
     tol = atol + rtol * np.abs(e)
     holds = bool(np.all(err <= tol))
-    tight = float(np.max(_ratio(err, tol)))
+    tight = float(np.max(np.where(tol > 0, err / np.where(tol > 0, tol, 1.0),
+                                  np.where(err > 0, np.inf, 0.0))))
     return Claim(statement, "equality", _scalar_or_list(m, measured), _scalar_or_list(e, exact),
                  tight, holds, {"rtol": rtol, "atol": atol, "max_abs_error": float(err.max())})
 

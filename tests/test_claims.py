@@ -19,6 +19,9 @@ def test_upper_bound_holds_fails_and_reports_tightness():
     assert not bad.holds and bad.tightness == pytest.approx(1.1)
     assert claims.upper_bound("MC slack", 1.04, 1.0, rtol=0.05).holds
     assert not claims.upper_bound("diverged", math.inf, 1.0).holds
+    slope = claims.upper_bound("slope <= 0", -0.4, 0.0)
+    assert slope.holds and slope.tightness is None
+    assert not claims.upper_bound("slope <= 0", 0.1, 0.0).holds
 
 
 def test_lower_bound_holds_fails_and_reports_tightness():
