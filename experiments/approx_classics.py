@@ -3,15 +3,15 @@ r"""Classic anchors of approximation theory, each measured against its formula.
     python -m experiments run approx_classics            # ~30 s on a 2-core CPU
     python -m experiments run approx_classics --preset full
 
-1. Chebyshev interpolation of Runge's :math:`1/(1+25x^2)`: sup error vs degree :math:`n` against
-   the rate :math:`\rho^{-n}`, :math:`\rho=(1+\sqrt{26})/5`, and against the rigorous
-   Bernstein-ellipse bound :math:`4M\rho'^{-n}/(\rho'-1)` for a :math:`\rho'<\rho`.
-2. Truncated Fourier series of :math:`1/(a-\cos x)`: :math:`L^2` error against the exact tail
-   :math:`2r^{2(N+1)}/((a^2-1)(1-r^2))`.
-3. Yarotsky's sawtooth network for :math:`x^2`: sup error against :math:`2^{-2m-2}` (exact).
-4. Shallow ReLU MLPs trained on Runge's function with the opdiff engine: grid RMS error vs width
-   against the best error any continuous piecewise-linear function with ``width + 1`` pieces
-   can reach on that grid (a floor no network of that width can beat).
+1. Chebyshev interpolation of Runge's :math:`1/(1+25x^2)`: sup error vs degree against the rate
+   :math:`\rho^{-n}`, :math:`\rho=(1+\sqrt{26})/5`, and the Bernstein-ellipse bound
+   :math:`4M\rho'^{-n}/(\rho'-1)`, :math:`\rho'<\rho` (:mod:`opdiff.approx.chebyshev`).
+2. Truncated Fourier series of :math:`1/(a-\cos x)`: squared :math:`L^2` error against the exact
+   tail (:mod:`opdiff.approx.fourier`).
+3. Yarotsky's sawtooth network for :math:`x^2`: sup error against :math:`2^{-2m-2}`.
+4. Shallow ReLU MLPs trained on Runge's function with :func:`opdiff.fit`: grid RMS error vs width
+   against the best error any continuous piecewise-linear function with ``(W+1)^L`` pieces
+   reaches on that grid (:mod:`opdiff.approx.relu`). Numbers: ``notes/approx_classics.md``.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-import opdiff
+from opdiff import claims as cl
 from opdiff import plotting
 from opdiff.approx import chebyshev, fourier, relu
-from opdiff.nets import MLP
 
 from experiments._config import AboveOne, AtLeastTwo, Count, NonNegInt, Positive, Seed
-from experiments._report import Report
 
 NAME = "approx_classics"
 DESCRIPTION = "Chebyshev/Runge, Fourier tail, Yarotsky x^2, trained ReLU MLP vs piece-count floor"
@@ -103,166 +100,86 @@ PRESETS = {
 }
 
 
-def chebyshev_part(cfg: Config) -> dict:
-    x = np.linspace(-1.0, 1.0, cfg.eval_points)
-    fx = chebyshev.runge(x)
+def run(cfg: Config, key) -> dict:
     degrees = np.asarray(cfg.cheb_degrees)
-
-    def sup_error(n: int) -> float:
-        nodes = np.asarray(chebyshev.points(n))
-        p = chebyshev.interpolate(chebyshev.runge(nodes), x)
-        return float(np.max(np.abs(np.asarray(p) - fx)))
-
-    errors = np.array([sup_error(int(n)) for n in degrees])
-    rho = chebyshev.RUNGE_RHO
-    usable = errors > 1e-13  # above float64 round-off
-    slope = np.polyfit(degrees[usable], np.log(errors[usable]), 1)[0]
+    cheb = chebyshev.sup_errors(chebyshev.runge, degrees, np.linspace(-1.0, 1.0, cfg.eval_points))
     M = chebyshev.ellipse_max(chebyshev.runge, cfg.cheb_rho_bound)
-    bound = chebyshev.interpolation_bound(M, cfg.cheb_rho_bound, degrees)
-    return dict(degrees=degrees, errors=errors, rho=rho, rho_fit=float(np.exp(-slope)),
-                rate=rho ** (-degrees.astype(float)), bound=bound, M=M)
-
-
-def fourier_part(cfg: Config) -> dict:
-    a = cfg.fourier_a
     orders = np.asarray(cfg.fourier_orders)
-    values = fourier.inverse_cosine(fourier.grid(cfg.fourier_samples), a)
-    # Measure on a different, finer grid, shifted off the sample points.
-    x = fourier.grid(8 * cfg.fourier_samples) + 0.5 / cfg.fourier_samples
-    fx = np.asarray(fourier.inverse_cosine(x, a))
-
-    def sq_error(n: int) -> float:
-        s_n = fourier.evaluate(fourier.coefficients(values, n), x)
-        return float(np.mean((fx - np.asarray(s_n)) ** 2))
-
-    sq = np.array([sq_error(int(n)) for n in orders])
-    tail = fourier.inverse_cosine_tail(a, orders)
-    return dict(orders=orders, sq_errors=sq, tail=tail)
-
-
-def yarotsky_part(cfg: Config) -> dict:
     depths = np.asarray(cfg.yarotsky_depths)
-    errors = []
-    for m in depths:
-        x = np.linspace(0.0, 1.0, 2 ** (int(m) + 3) + 1)  # contains every midpoint
-        errors.append(float(np.max(np.abs(x * x - np.asarray(relu.yarotsky_square(x, int(m)))))))
-    return dict(depths=depths, errors=np.array(errors), exact=relu.yarotsky_error(depths),
-                neurons=3 * depths)
-
-
-def _train_shallow(width: int, cfg: Config, x, y, key) -> float:
-    init_key, bias_key, train_key = jax.random.split(key, 3)
-    net = MLP(1, 1, width=width, depth=cfg.mlp_depth, activation="relu", key=init_key,
-              param_dtype=jnp.float64)
-    # nnx.Linear starts with zero biases, which puts every first-layer breakpoint -b/w at 0;
-    # spread them uniformly over the interval instead.
-    first = net.layers[0]
-    t = jax.random.uniform(bias_key, (width,), jnp.float64, -1.0, 1.0)
-    first.bias[...] = -first.kernel[...][0] * t
-
-    def loss(model, batch, key):
-        xb, yb = batch
-        return jnp.mean((jax.vmap(model)(xb) - yb) ** 2)
-
-    schedule = optax.cosine_decay_schedule(cfg.mlp_lr, cfg.mlp_steps, alpha=1e-2)
-    result = opdiff.fit(loss, net, optax.adam(schedule), (x, y), steps=cfg.mlp_steps,
-                        key=train_key, steps_per_call=cfg.steps_per_call, progress=False)
-    pred = jax.vmap(result.params)(x)
-    return float(jnp.sqrt(jnp.mean((pred - y) ** 2)))
-
-
-def mlp_part(cfg: Config, key) -> dict:
     x = jnp.linspace(-1.0, 1.0, cfg.mlp_points)[:, None]
     y = chebyshev.runge(x)
     widths = np.asarray(cfg.mlp_widths)
-    keys = jax.random.split(key, len(widths))
-    rms = np.array([_train_shallow(int(w), cfg, x, y, k) for w, k in zip(widths, keys)])
-    pieces = [relu.max_pieces(int(w), cfg.mlp_depth) for w in widths]
-    floor_sse = relu.best_piecewise_linear_sse(np.asarray(x[:, 0]), np.asarray(y[:, 0]), pieces)
-    floor = np.sqrt(floor_sse / cfg.mlp_points)
-    return dict(widths=widths, rms=rms, floor=floor, pieces=np.asarray(pieces))
-
-
-def run(cfg: Config, out_dir: Path) -> Report:
-    key = jax.random.key(cfg.seed)
-    rep = Report()
-    ch = chebyshev_part(cfg)
-    fo = fourier_part(cfg)
-    ya = yarotsky_part(cfg)
-    ml = mlp_part(cfg, jax.random.fold_in(key, 4))
-
-    rep.metrics.update(
-        cheb_degrees=ch["degrees"], cheb_sup_error=ch["errors"], cheb_rho_fit=ch["rho_fit"],
-        cheb_error_over_rate=ch["errors"] / ch["rate"],
-        fourier_orders=fo["orders"], fourier_sq_error=fo["sq_errors"],
-        yarotsky_depths=ya["depths"], yarotsky_sup_error=ya["errors"],
-        mlp_widths=ml["widths"], mlp_rms_error=ml["rms"],
-        mlp_floor_over_error=ml["floor"] / ml["rms"],
-    )
-    rep.bounds.update(
-        cheb_rho=ch["rho"], cheb_rate=ch["rate"], cheb_bernstein_bound=ch["bound"],
-        cheb_bernstein_rho=cfg.cheb_rho_bound, cheb_bernstein_M=ch["M"],
-        fourier_exact_tail=fo["tail"], yarotsky_exact=ya["exact"],
-        mlp_piece_floor=ml["floor"], mlp_max_pieces=ml["pieces"],
+    keys = jax.random.split(jax.random.fold_in(key, 4), len(widths))
+    rms = np.array([relu.fit_relu_mlp(x, y, int(w), cfg.mlp_depth, steps=cfg.mlp_steps,
+                                      lr=cfg.mlp_lr, steps_per_call=cfg.steps_per_call, key=k)
+                    for w, k in zip(widths, keys)])
+    return dict(
+        cheb_degrees=degrees, cheb_sup_error=cheb, cheb_rho=chebyshev.RUNGE_RHO,
+        cheb_rho_fit=chebyshev.geometric_rate(degrees, cheb),
+        cheb_rate=chebyshev.RUNGE_RHO ** (-degrees.astype(float)),
+        cheb_bernstein_rho=cfg.cheb_rho_bound, cheb_bernstein_M=M,
+        cheb_bernstein_bound=chebyshev.interpolation_bound(M, cfg.cheb_rho_bound, degrees),
+        fourier_a=cfg.fourier_a, fourier_orders=orders,
+        fourier_sq_error=fourier.truncation_sq_errors(
+            lambda t: fourier.inverse_cosine(t, cfg.fourier_a), orders, cfg.fourier_samples),
+        fourier_exact_tail=fourier.inverse_cosine_tail(cfg.fourier_a, orders),
+        yarotsky_depths=depths, yarotsky_sup_error=relu.yarotsky_sup_errors(depths),
+        yarotsky_exact=relu.yarotsky_error(depths),
+        mlp_depth=cfg.mlp_depth, mlp_widths=widths, mlp_rms_error=rms,
+        mlp_max_pieces=np.asarray([relu.max_pieces(int(w), cfg.mlp_depth) for w in widths]),
+        mlp_piece_floor=relu.piece_floor_rms(np.asarray(x[:, 0]), np.asarray(y[:, 0]), widths,
+                                             cfg.mlp_depth),
     )
 
-    rep.check(
-        "Chebyshev interpolation of Runge converges at rate rho=(1+sqrt26)/5 (fitted rho within 1%)",
-        ch["rho_fit"], ch["rho"], abs(ch["rho_fit"] / ch["rho"] - 1) < 0.01,
-    )
-    ratio = ch["errors"] / ch["bound"]
-    rep.check(
-        f"Chebyshev sup error <= Bernstein bound 4M rho'^-n/(rho'-1), rho'={cfg.cheb_rho_bound} "
-        "(max error/bound over n)",
-        float(ratio.max()), 1.0, bool(np.all(ratio <= 1.0)),
-    )
-    usable = fo["tail"] > 1e-20
-    rel = np.abs(fo["sq_errors"][usable] / fo["tail"][usable] - 1)
-    rep.check(
-        "Truncated Fourier L2 error^2 of 1/(a-cos x) equals the exact tail (max rel. deviation)",
-        float(rel.max()), 1e-6, bool(rel.max() < 1e-6),
-    )
-    rel_y = np.abs(ya["errors"] / ya["exact"] - 1)
-    rep.check(
-        "Yarotsky sawtooth network: sup error = 2^(-2m-2) exactly (max rel. deviation)",
-        float(rel_y.max()), 1e-12, bool(rel_y.max() < 1e-12),
-    )
-    gap = ml["rms"] / ml["floor"]
-    rep.check(
-        "Trained ReLU MLP grid RMS error >= best (W+1)^L-piece linear spline (min error/floor)",
-        float(gap.min()), 1.0, bool(np.all(ml["rms"] >= ml["floor"] * (1 - 1e-9))),
-    )
-    if len(ml["widths"]) >= 2:
-        slope = float(np.polyfit(np.log(ml["widths"]), np.log(ml["rms"]), 1)[0])
-        rep.metrics["mlp_loglog_slope"] = slope
-        rep.check(
-            "Trained ReLU MLP error decreases with width (log-log slope < 0)",
-            slope, 0.0, slope < 0,
-        )
 
+def claims(cfg: Config, r: dict) -> list[cl.Claim]:
+    usable = r["fourier_exact_tail"] > 1e-20
+    out = [
+        cl.within("Chebyshev interpolation of Runge converges at rate rho=(1+sqrt26)/5 (fitted "
+                  "rho within 1%)", r["cheb_rho_fit"], r["cheb_rho"], rtol=0.01),
+        cl.upper_bound(f"Chebyshev sup error <= Bernstein bound 4M rho'^-n/(rho'-1), "
+                       f"rho'={cfg.cheb_rho_bound} (every n)", r["cheb_sup_error"],
+                       r["cheb_bernstein_bound"]),
+        cl.within("Truncated Fourier L2 error^2 of 1/(a-cos x) equals the exact tail (rel. 1e-6)",
+                  r["fourier_sq_error"][usable], r["fourier_exact_tail"][usable], rtol=1e-6),
+        cl.within("Yarotsky sawtooth network: sup error = 2^(-2m-2) exactly (rel. 1e-12)",
+                  r["yarotsky_sup_error"], r["yarotsky_exact"], rtol=1e-12),
+        cl.lower_bound("Trained ReLU MLP grid RMS error >= best (W+1)^L-piece linear spline",
+                       r["mlp_rms_error"], r["mlp_piece_floor"], rtol=1e-9),
+    ]
+    if len(r["mlp_widths"]) >= 2:
+        slope, _ = cl.loglog_slope(r["mlp_widths"], r["mlp_rms_error"])
+        out.append(cl.upper_bound("Trained ReLU MLP error decreases with width (log-log slope "
+                                  "< 0)", slope, 0.0))
+    return out
+
+
+def plot(r: dict, out_dir: Path) -> list[str]:
     fig, axes = plotting.new_figure(2, 2)
+    rho = r["cheb_bernstein_rho"]
     plotting.error_panel(
-        axes[0, 0], ch["degrees"], {"Chebyshev interpolant, sup error": ch["errors"]},
-        {r"$\rho^{-n}$, $\rho=(1+\sqrt{26})/5$": ch["rate"],
-         rf"$4M\rho'^{{-n}}/(\rho'-1)$, $\rho'={cfg.cheb_rho_bound}$": ch["bound"]},
+        axes[0, 0], r["cheb_degrees"], {"Chebyshev interpolant, sup error": r["cheb_sup_error"]},
+        {r"$\rho^{-n}$, $\rho=(1+\sqrt{26})/5$": r["cheb_rate"],
+         rf"$4M\rho'^{{-n}}/(\rho'-1)$, $\rho'={rho}$": r["cheb_bernstein_bound"]},
         title="Runge $1/(1+25x^2)$", xlabel="degree n",
     )
     plotting.error_panel(
-        axes[0, 1], fo["orders"], {r"$\|f-S_Nf\|_2^2$ (measured)": fo["sq_errors"]},
-        {"exact tail": fo["tail"]},
-        title=rf"Fourier, $1/({cfg.fourier_a}-\cos x)$", xlabel="truncation N",
+        axes[0, 1], r["fourier_orders"], {r"$\|f-S_Nf\|_2^2$ (measured)": r["fourier_sq_error"]},
+        {"exact tail": r["fourier_exact_tail"]},
+        title=rf"Fourier, $1/({r['fourier_a']}-\cos x)$", xlabel="truncation N",
         ylabel="squared L2 error",
     )
     plotting.error_panel(
-        axes[1, 0], ya["depths"], {"sawtooth net, sup error": ya["errors"]},
-        {r"$2^{-2m-2}$": ya["exact"]},
-        title=r"Yarotsky, $x^2$ on [0,1]", xlabel="depth m",
+        axes[1, 0], r["yarotsky_depths"], {"sawtooth net, sup error": r["yarotsky_sup_error"]},
+        {r"$2^{-2m-2}$": r["yarotsky_exact"]}, title=r"Yarotsky, $x^2$ on [0,1]",
+        xlabel="depth m",
     )
+    depth = r["mlp_depth"]
     plotting.error_panel(
-        axes[1, 1], ml["widths"], {f"trained ReLU MLP (depth {cfg.mlp_depth})": ml["rms"]},
-        {f"best {('W+1' if cfg.mlp_depth == 1 else '(W+1)^L')}-piece linear spline": ml["floor"]},
+        axes[1, 1], r["mlp_widths"], {f"trained ReLU MLP (depth {depth})": r["mlp_rms_error"]},
+        {f"best {('W+1' if depth == 1 else '(W+1)^L')}-piece linear spline":
+         r["mlp_piece_floor"]},
         title="Runge, trained through opdiff.fit", xlabel="width W", ylabel="grid RMS error",
         logx=True,
     )
-    rep.figures += plotting.save(fig, out_dir / "approx_classics.png")
-    return rep
+    return plotting.save(fig, Path(out_dir) / "approx_classics.png")

@@ -158,3 +158,56 @@ def test_max_pieces_bounds_a_deep_net():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_sup_errors_and_geometric_rate_against_direct_computation(x64):
+    x = np.linspace(-1, 1, 501)
+    degrees = [4, 8, 12, 16]
+    errs = chebyshev.sup_errors(chebyshev.runge, degrees, x)
+    for n, e in zip(degrees, errs):
+        nodes = np.cos(np.pi * np.arange(n + 1) / n)  # second-kind points, by formula
+        p = np.polynomial.chebyshev.Chebyshev.fit(nodes, chebyshev.runge(nodes), n)
+        assert e == pytest.approx(np.max(np.abs(p(x) - chebyshev.runge(x))), rel=1e-9)
+    # an exactly geometric sequence gives back its ratio; round-off floors are ignored
+    n = np.arange(2, 40, 2.0)
+    assert chebyshev.geometric_rate(n, 3.0 * 1.3**-n) == pytest.approx(1.3, rel=1e-12)
+    assert chebyshev.geometric_rate(np.r_[n, 80, 90], np.r_[3.0 * 1.3**-n, 1e-16, 1e-16]) == \
+        pytest.approx(1.3, rel=1e-12)
+    with pytest.raises(ValueError, match="at least two errors"):
+        chebyshev.geometric_rate([1, 2], [1e-15, 1e-16])
+
+
+def test_truncation_sq_errors_equal_the_parseval_tail(x64):
+    a = 2.0
+    orders = np.arange(0, 8)
+    measured = fourier.truncation_sq_errors(lambda t: fourier.inverse_cosine(t, a), orders, 64)
+    np.testing.assert_allclose(measured, fourier.inverse_cosine_tail(a, orders), rtol=1e-9)
+
+
+def test_yarotsky_sup_errors_and_the_piece_floor(x64):
+    np.testing.assert_allclose(relu.yarotsky_sup_errors([1, 2, 5]), relu.yarotsky_error([1, 2, 5]),
+                               rtol=1e-12)
+    # a |x| target: 2 pieces fit it exactly, 1 piece leaves the least-squares line's residual
+    x = np.linspace(-1, 1, 101)
+    y = np.abs(x)
+    resid = y - np.polyval(np.polyfit(x, y, 1), x)
+    one_piece = relu.best_piecewise_linear_sse(x, y, [1])[0]
+    assert one_piece == pytest.approx(np.sum(resid**2), rel=1e-12)
+    floor = relu.piece_floor_rms(x, y, [1, 3], depth=1)  # (W+1)^1 = 2 and 4 pieces
+    np.testing.assert_allclose(floor, [0.0, 0.0], atol=1e-12)
+    assert relu.piece_floor_rms(x, x**2, [1], depth=2)[0] == pytest.approx(  # 4 pieces
+        np.sqrt(relu.best_piecewise_linear_sse(x, x**2, [4])[0] / x.size), rel=1e-12)
+
+
+def test_fit_relu_mlp_beats_its_start_and_respects_the_floor(x64):
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.linspace(-1.0, 1.0, 64)[:, None]
+    y = jnp.abs(x)
+    key = jax.random.key(0)
+    rms = relu.fit_relu_mlp(x, y, 4, 1, steps=300, lr=1e-2, steps_per_call=100, key=key)
+    assert rms == relu.fit_relu_mlp(x, y, 4, 1, steps=300, lr=1e-2, steps_per_call=100, key=key)
+    assert rms < 0.2 * float(jnp.sqrt(jnp.mean(y**2)))  # |x| is two pieces: it learns it
+    floor = relu.piece_floor_rms(np.asarray(x[:, 0]), np.asarray(y[:, 0]), [4], 1)[0]
+    assert rms >= floor

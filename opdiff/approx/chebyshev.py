@@ -30,6 +30,8 @@ __all__ = [
     "interpolation_bound",
     "runge",
     "RUNGE_RHO",
+    "sup_errors",
+    "geometric_rate",
 ]
 
 RUNGE_RHO = (1.0 + np.sqrt(26.0)) / 5.0
@@ -128,3 +130,40 @@ def interpolation_bound(M: float, rho: float, n) -> np.ndarray:
         raise ValueError(f"rho must be > 1, got {rho!r}")
     n = np.asarray(n, dtype=np.float64)
     return 4.0 * M * rho ** (-n) / (rho - 1.0)
+
+
+def sup_errors(f: Callable, degrees, x: np.ndarray) -> np.ndarray:
+    r""":math:`\max_{x}|f(x)-p_n(x)|` over the grid ``x`` for each degree :math:`n` in
+    ``degrees``, :math:`p_n` the interpolant of ``f`` in the :math:`n+1` Chebyshev points.
+
+    Args:
+        f: the function, vectorised over numpy arrays.
+        degrees: interpolation degrees (positive ints).
+        x: evaluation grid on [-1, 1], shape ``(P,)``.
+
+    Returns:
+        float64 array of sup errors, one per degree.
+    """
+    x = np.asarray(x, np.float64)
+    fx = f(x)
+    out = []
+    for n in np.asarray(degrees):
+        nodes = np.asarray(points(int(n)))
+        out.append(float(np.max(np.abs(np.asarray(interpolate(f(nodes), x)) - fx))))
+    return np.asarray(out)
+
+
+def geometric_rate(degrees, errors, *, floor: float = 1e-13) -> float:
+    r"""The :math:`\rho` of a fitted geometric decay :math:`e_n\approx C\rho^{-n}`:
+    :math:`\exp(-\hat s)` with :math:`\hat s` the least-squares slope of :math:`\log e_n`
+    on :math:`n`, over the errors above ``floor`` (float64 round-off).
+
+    Raises:
+        ValueError: fewer than two errors above ``floor``.
+    """
+    degrees, errors = np.asarray(degrees, np.float64), np.asarray(errors, np.float64)
+    usable = errors > floor
+    if usable.sum() < 2:
+        raise ValueError(f"need at least two errors above floor={floor}, got {usable.sum()}")
+    slope = np.polyfit(degrees[usable], np.log(errors[usable]), 1)[0]
+    return float(np.exp(-slope))

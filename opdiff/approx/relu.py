@@ -39,6 +39,9 @@ __all__ = [
     "max_pieces",
     "segment_sse",
     "best_piecewise_linear_sse",
+    "yarotsky_sup_errors",
+    "piece_floor_rms",
+    "fit_relu_mlp",
 ]
 
 
@@ -162,3 +165,63 @@ def best_piecewise_linear_sse(x: np.ndarray, y: np.ndarray, max_groups) -> np.nd
         row = np.min(row[:, None] + cost, axis=0)
         best[k] = min(row[p], best[k - 1])
     return np.array([best[min(int(k), k_top)] for k in ks])
+
+
+def yarotsky_sup_errors(depths) -> np.ndarray:
+    r"""Measured :math:`\max_{[0,1]}|x^2-f_m(x)|` of the depth-:math:`m` sawtooth network, per
+    :math:`m` in ``depths``, on the dyadic grid of spacing :math:`2^{-m-3}` (it contains every
+    midpoint of the :math:`2^m` linear pieces, where the error peaks)."""
+    out = []
+    for m in np.asarray(depths):
+        x = np.linspace(0.0, 1.0, 2 ** (int(m) + 3) + 1)
+        out.append(float(np.max(np.abs(x * x - np.asarray(yarotsky_square(x, int(m)))))))
+    return np.asarray(out)
+
+
+def piece_floor_rms(x: np.ndarray, y: np.ndarray, widths, depth: int) -> np.ndarray:
+    r"""The grid RMS floor :math:`\sqrt{E_K^2/P}` with :math:`K=(W+1)^L` pieces, per width
+    :math:`W` in ``widths`` and depth :math:`L`: no ReLU network of that size does better on
+    the grid ``x``."""
+    pieces = [max_pieces(int(w), depth) for w in np.asarray(widths)]
+    return np.sqrt(best_piecewise_linear_sse(x, y, pieces) / np.asarray(x).shape[0])
+
+
+def fit_relu_mlp(x, y, width: int, depth: int, *, steps: int, lr: float,
+                 steps_per_call: int, key) -> float:
+    r"""Train a ReLU MLP :math:`\mathbb R\to\mathbb R` on the grid data ``(x, y)`` with Adam and a
+    cosine-decayed rate (``lr`` to ``lr/100``) through :func:`opdiff.fit`; return its grid RMS
+    error.
+
+    The first layer's biases are drawn so that its breakpoints :math:`-b_j/w_j` are uniform
+    on [-1, 1] (zero biases would put every breakpoint at 0).
+
+    Args:
+        x, y: float64 arrays of shape ``(P, 1)``.
+        width, depth: hidden width and number of hidden layers.
+        steps, lr, steps_per_call: the optimisation budget.
+        key: PRNG key (init, biases and training draw from its splits).
+
+    Returns:
+        :math:`\sqrt{\frac1P\sum_i (f(x_i)-y_i)^2}` after training.
+    """
+    import optax
+
+    from opdiff.nets import MLP
+    from opdiff.train import fit
+
+    init_key, bias_key, train_key = jax.random.split(key, 3)
+    net = MLP(1, 1, width=width, depth=depth, activation="relu", key=init_key,
+              param_dtype=jnp.float64)
+    first = net.layers[0]
+    t = jax.random.uniform(bias_key, (width,), jnp.float64, -1.0, 1.0)
+    first.bias[...] = -first.kernel[...][0] * t
+
+    def loss(model, batch, key):
+        xb, yb = batch
+        return jnp.mean((jax.vmap(model)(xb) - yb) ** 2)
+
+    schedule = optax.cosine_decay_schedule(lr, steps, alpha=1e-2)
+    result = fit(loss, net, optax.adam(schedule), (x, y), steps=steps, key=train_key,
+                 steps_per_call=steps_per_call, progress=False)
+    pred = jax.vmap(result.params)(x)
+    return float(jnp.sqrt(jnp.mean((pred - y) ** 2)))
