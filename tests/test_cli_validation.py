@@ -12,7 +12,6 @@ import pytest
 from conftest import run_python
 from experiments import EXPERIMENTS
 from experiments import _config
-from experiments._report import Report
 from experiments._runner import main, make_config
 from opdiff import plotting
 
@@ -191,22 +190,31 @@ def test_parse_value_trims_and_refuses_empty_elements():
 
 @pytest.fixture
 def fake_run(monkeypatch):
-    """approx_classics.run replaced by a fast fake that draws ``figures`` (a list to edit)."""
+    """approx_classics's run/claims/plot replaced by fast fakes; plot draws ``figures`` (a list
+    to edit)."""
+    from opdiff import claims as cl
+
     module = _module("approx_classics")
     state = {"figures": ["a.png", "b.png"], "calls": 0}
 
-    def run(cfg, out_dir):
+    def run(cfg, key):
         state["calls"] += 1
-        rep = Report()
-        rep.metrics["call"] = state["calls"]
-        rep.check("fake", 1.0, 1.0, True)
+        return {"call": state["calls"]}
+
+    def claims(cfg, results):
+        return [cl.within("fake", 1.0, 1.0)]
+
+    def plot(results, out_dir):
+        names = []
         for fig_name in state["figures"]:
             fig, axes = plotting.new_figure()
-            axes[0, 0].plot([0, 1], [0, state["calls"]])
-            rep.figures += plotting.save(fig, out_dir / fig_name)
-        return rep
+            axes[0, 0].plot([0, 1], [0, results["call"]])
+            names += plotting.save(fig, out_dir / fig_name)
+        return names
 
     monkeypatch.setattr(module, "run", run)
+    monkeypatch.setattr(module, "claims", claims)
+    monkeypatch.setattr(module, "plot", plot)
     return state
 
 
@@ -227,7 +235,7 @@ def test_second_run_into_the_same_out_is_refused_without_force(capsys, tmp_path,
 
     fake_run["figures"] = ["a.png"]  # the new run no longer draws b.png
     assert main(argv + ["--force"]) == 0
-    assert _record(tmp_path)["metrics"]["call"] == 2
+    assert _record(tmp_path)["results"]["call"] == 2
     assert sorted(p.name for p in (tmp_path / "approx_classics").iterdir()) == \
         ["a.png", "results.json"]  # stale figure gone, no temporary files left
 
@@ -245,14 +253,14 @@ def test_all_twice_needs_force(capsys, tmp_path, fake_run, monkeypatch):
     assert err.count("\n") == 1 and "pass --force" in err, err
     assert fake_run["calls"] == 1 and (tmp_path / "summary.md").read_text() == summary
     assert main(argv + ["--force"]) == 0
-    assert fake_run["calls"] == 2 and _record(tmp_path)["metrics"]["call"] == 2
+    assert fake_run["calls"] == 2 and _record(tmp_path)["results"]["call"] == 2
 
 
 def test_a_failed_forced_run_leaves_no_stale_record(tmp_path, fake_run, monkeypatch):
     argv = ["run", "approx_classics", "--preset", "smoke", "--out", str(tmp_path)]
     assert main(argv) == 0
 
-    def boom(cfg, out_dir):
+    def boom(cfg, key):
         raise RuntimeError("experiment failed")
 
     monkeypatch.setattr(_module("approx_classics"), "run", boom)
