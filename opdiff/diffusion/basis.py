@@ -28,6 +28,7 @@ import math
 import jax.numpy as jnp
 import jax.scipy.fft as jsfft
 import numpy as np
+import scipy.fft
 from jaxtyping import Array
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "laplacian_eigenvalues",
     "radial_frequency",
     "to_basis",
+    "to_basis_host",
 ]
 
 BASES = ("identity", "dft", "dct")
@@ -71,6 +73,27 @@ def to_basis(x: Array, basis: str, ndim: int) -> Array:
     if basis == "dct":
         return jsfft.dctn(x, type=2, axes=axes, norm="ortho")
     raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+
+
+def to_basis_host(x, basis: str, ndim: int) -> np.ndarray:
+    """:func:`to_basis` on the host in float64, with NumPy/SciPy (``numpy.fft.fftn`` for the
+    Hartley transform, ``scipy.fft.dctn`` for the DCT-II): float64 statistics of float32
+    samples whatever JAX's x64 setting, and a transform independent of the JAX one.
+
+    Args:
+        x: real array ``[..., *shape]`` (numpy or jax; cast to float64).
+        basis: ``"identity"``, ``"dft"`` or ``"dct"``.
+        ndim: the number of trailing axes transformed.
+    """
+    check_basis(basis)
+    x = np.asarray(x, dtype=np.float64)
+    if basis == "identity" or ndim == 0:
+        return x
+    axes = _axes(ndim)
+    if basis == "dft":
+        f = np.fft.fftn(x, axes=axes)
+        return (f.real - f.imag) / math.sqrt(math.prod(x.shape[-ndim:]))
+    return scipy.fft.dctn(x, type=2, axes=axes, norm="ortho")
 
 
 def from_basis(z: Array, basis: str, ndim: int) -> Array:
