@@ -4,43 +4,31 @@ r"""Random-feature error vs width against the Monte-Carlo, Rahimi-Recht and Barr
     python -m experiments run rf_rates --preset full
 
 Target :math:`f(x)=e^{-x^2/(2s^2)}=\mathbb E_{\omega\sim N(0,s^{-2})}[\cos\omega x]` on
-:math:`B_r=[-r,r]` with :math:`\mu` uniform, integrated by Gauss-Legendre quadrature (the
-fitting measure: the quadrature measure is itself a probability measure on :math:`B_r`).
+:math:`[-r,r]`, :math:`\mu` uniform, integrated by Gauss-Legendre quadrature
+(:mod:`opdiff.approx.features`, bounds from :mod:`opdiff.approx.bounds`).
 
-1. **Monte Carlo** :math:`f_N=\frac1N\sum_k\cos(\omega_kx)`, :math:`\omega_k\sim N(0,s^{-2})`
-   i.i.d., ``n_seeds`` independent draws per :math:`N`. Claims: the log-log slope of the RMS
-   :math:`L^2(\mu)` error (root of the seed-mean MSE) is :math:`-1/2\pm` ``slope_tol``; the
-   seed-mean MSE matches the exact :math:`\frac1N\int[(1+e^{-2x^2/s^2})/2-e^{-x^2/s^2}]d\mu`
-   (:func:`opdiff.theory.approximation.monte_carlo_gaussian_mse`) within ``z_max`` standard
-   errors at every :math:`N`.
-2. **Rahimi-Recht (2008)**: :math:`\|f\|_p=\sup|\alpha/p|=1` (here :math:`\alpha=p`), so with
-   probability :math:`\ge1-\delta` the Monte-Carlo error is at most
-   :math:`(1+\sqrt{2\log(1/\delta)})/\sqrt N`
-   (:func:`~opdiff.theory.approximation.monte_carlo_bound`). Claim: the fraction of draws
-   within the bound is :math:`\ge1-\delta` at every :math:`N`.
-3. **Least squares on the same features** (first ``n_seeds_ls`` draws; minimum-norm SVD
-   solve, ``numpy.linalg.lstsq``, in the :math:`\mu`-weighted geometry). The Monte-Carlo
-   coefficients :math:`1/N` are one feasible choice, so on the fitting measure the
-   least-squares error is never larger.
-   Claim: LS :math:`\le` MC :math:`(1+10^{-9})+10^{-13}` for every (N, draw) (round-off slack).
-4. **Barron (1993)**: :math:`\|f-f_n\|_{L^2(\mu)}\le2rC_f/\sqrt n` for every probability
-   measure :math:`\mu` on :math:`B_r`,
-   :math:`C_f=\sqrt{2/\pi}/s` (:func:`~opdiff.theory.approximation.barron_norm_gaussian`,
-   checked against :func:`~opdiff.theory.approximation.barron_norm_fft`). Barron's theorem is
-   an *existence* result with **trained** inner weights; sigmoid random features
-   :math:`a,b\sim U[-\lambda,\lambda]` with least-squares outputs are not covered by it, so the
-   claim "bound :math:`\ge` measured (median over draws) at every :math:`n`" is an empirical
-   comparison, not a test of the theorem. Measured: fitted on Gauss nodes (at least 4 per
-   feature), error on a held-out uniform midpoint grid.
+1. **Monte Carlo** :math:`f_N=\frac1N\sum_k\cos(\omega_kx)`, ``n_seeds`` draws per :math:`N`.
+   Claims: the log-log slope of the RMS :math:`L^2(\mu)` error is :math:`-1/2\pm` ``slope_tol``;
+   the seed-mean MSE matches the exact
+   :math:`\frac1N\int[(1+e^{-2x^2/s^2})/2-e^{-x^2/s^2}]d\mu` within ``z_max`` standard errors.
+2. **Rahimi-Recht (2008)**, :math:`\|f\|_p=1`: with probability :math:`\ge1-\delta` the error
+   is at most :math:`(1+\sqrt{2\log(1/\delta)})/\sqrt N`. Claim: the fraction of draws within
+   it is :math:`\ge1-\delta` at every :math:`N`.
+3. **Least squares on the same features** (first ``n_seeds_ls`` draws, minimum norm, in the
+   :math:`\mu`-weighted geometry): the weights :math:`1/N` are one feasible choice, so LS is
+   never worse on the fitting measure (claim, with a relative round-off slack of 1e-9).
+4. **Barron (1993)**: :math:`2rC_f/\sqrt n`, :math:`C_f=\sqrt{2/\pi}/s` (checked against an
+   FFT estimate), is an *existence* bound for **trained** inner weights; the claim "bound
+   :math:`\ge` median held-out error of least-squares sigmoid random features
+   :math:`a,b\sim U[-\lambda,\lambda]`" is an empirical comparison, not a test of the theorem.
 
 Figure ``rf_rates.png``: error vs :math:`N` (log-log) with the exact MC curve, both bounds and
-a :math:`N^{-1/2}` reference; the spread of the MC draws; the per-draw LS/MC ratio.
+:math:`N^{-1/2}`; the spread of the MC draws times :math:`\sqrt N`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -48,12 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from opdiff import claims as cl
 from opdiff import plotting
+from opdiff.approx import bounds, features
 from opdiff.nets import random_features as rf
-from opdiff.theory import approximation as th
 
 from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
-from experiments._report import Report
 
 NAME = "rf_rates"
 DESCRIPTION = ("Random-feature error vs width: Monte-Carlo rate and exact constant, "
@@ -122,195 +110,136 @@ PRESETS = {
 }
 
 
-def gaussian(x, s):
-    return np.exp(-x * x / (2.0 * s * s))
+def run(cfg: Config, key) -> dict:
+    N, Ns = np.asarray(cfg.widths), np.asarray(cfg.sigmoid_widths)
+    x, w = features.gauss_legendre_measure(cfg.n_quad, cfg.radius)
+    xh, wh = features.midpoint_grid(cfg.n_heldout, cfg.radius)
+    test = (xh, wh, features.gaussian(xh, cfg.s))
+    fit = (x, w, features.gaussian(x, cfg.s))
 
-
-def measure(cfg: Config, n: int | None = None):
-    """Gauss-Legendre nodes and probability weights of the uniform measure on [-r, r]."""
-    t, w = np.polynomial.legendre.leggauss(n or cfg.n_quad)
-    return cfg.radius * t, 0.5 * w
-
-
-def heldout(cfg: Config):
-    """A uniform grid of cell midpoints on [-r, r] (no Gauss node), equal weights."""
-    m = cfg.n_heldout
-    return cfg.radius * (-1.0 + (2.0 * np.arange(m) + 1.0) / m), np.full(m, 1.0 / m)
-
-
-def mc_part(cfg: Config, key) -> dict:
-    """Monte Carlo MSE per (N, draw) and, for the first n_seeds_ls draws, least squares.
-
-    All frequencies come from one ``jax.random.normal`` call (disjoint column blocks per
-    width, so the widths are independent); the arithmetic is host-side numpy (one-off shapes,
-    which jit would compile one by one)."""
-    x, w = measure(cfg)
-    f = gaussian(x, cfg.s)
-    sw = np.sqrt(w)
-    total = int(sum(cfg.widths))
-    omega_all = np.asarray(jax.random.normal(key, (cfg.n_seeds, total), jnp.float64)) / cfg.s
-    edges = np.concatenate([[0], np.cumsum(cfg.widths)])
-    xh, wh = heldout(cfg)
-    fh = gaussian(xh, cfg.s)
+    # Monte Carlo and least squares on the same cos features: one normal draw, a disjoint
+    # block of columns per width (so the widths are independent)
+    edges = np.concatenate([[0], np.cumsum(N)])
+    omega_all = np.asarray(jax.random.normal(jax.random.fold_in(key, 0),
+                                             (cfg.n_seeds, int(edges[-1])), jnp.float64)) / cfg.s
     mc, ls, ls_h = [], [], []
-    for i, n in enumerate(cfg.widths):
+    for i in range(len(N)):
         omega = omega_all[:, edges[i]:edges[i + 1]]  # (S, N)
-        chunk = max(1, int(4e6 // (n * cfg.n_quad)))
-        fN = np.concatenate([np.cos(x[None, :, None] * omega[j:j + chunk, None, :]).mean(-1)
-                             for j in range(0, cfg.n_seeds, chunk)])  # (S, n_quad)
-        mc.append(((f[None, :] - fN) ** 2) @ w)
-        errs, errs_h = [], []
-        for j in range(cfg.n_seeds_ls):  # weighted least squares, minimum norm (SVD)
-            A = np.cos(x[:, None] * omega[j][None, :]) * sw[:, None]
-            c = np.linalg.lstsq(A, f * sw, rcond=None)[0]
-            errs.append(float(np.sum((f * sw - A @ c) ** 2)))
-            errs_h.append(float(wh @ (fh - np.cos(xh[:, None] * omega[j][None, :]) @ c) ** 2))
-        ls.append(errs)
-        ls_h.append(errs_h)
-    # (W, S), (W, S_ls), (W, S_ls) squared errors
-    return dict(mc=np.stack(mc), ls=np.asarray(ls), ls_heldout=np.asarray(ls_h))
+        mc.append(features.monte_carlo_mse(omega, *fit))
+        e = [features.least_squares_errors(o, np.zeros_like(o), "cos", fit, test)
+             for o in omega[:cfg.n_seeds_ls]]
+        ls.append([v[0] for v in e])
+        ls_h.append([v[1] for v in e])
+    mc, ls, ls_h = np.stack(mc), np.asarray(ls), np.asarray(ls_h)  # (W, S), (W, S_ls) x2
 
-
-def sigmoid_part(cfg: Config, key) -> dict:
-    """Least-squares sigmoid random features, a,b ~ U[-lambda, lambda], fitted on Gauss nodes
-    (at least 4 per feature, so never an interpolation) and measured on the held-out grid.
-
-    One :func:`~opdiff.nets.random_features.sample_hidden` draw of all units, split into
-    disjoint blocks of ``n`` per (width, draw)."""
-    x, w = measure(cfg, max(cfg.n_quad, 4 * cfg.sigmoid_widths[-1]))
-    f = gaussian(x, cfg.s)
-    xh, wh = heldout(cfg)
-    fh = gaussian(xh, cfg.s)
-    sig = lambda t: 0.5 * (1.0 + np.tanh(0.5 * t))  # noqa: E731  (overflow-free sigmoid)
-    sw = np.sqrt(w)
-    total = cfg.n_seeds_ls * int(sum(cfg.sigmoid_widths))
-    h = rf.sample_hidden(key, total, 1, bandwidth=cfg.sigmoid_bandwidth, dtype=jnp.float64)
+    # least-squares sigmoid random features a, b ~ U[-lambda, lambda], fitted on Gauss nodes
+    # (at least 4 per feature) and measured on the held-out grid; disjoint blocks of one draw
+    xs, ws = features.gauss_legendre_measure(max(cfg.n_quad, 4 * cfg.sigmoid_widths[-1]),
+                                             cfg.radius)
+    h = rf.sample_hidden(jax.random.fold_in(key, 1), cfg.n_seeds_ls * int(Ns.sum()), 1,
+                         bandwidth=cfg.sigmoid_bandwidth, dtype=jnp.float64)
     a_all, b_all = np.asarray(h.weights[:, 0]), np.asarray(h.biases)
-    out, out_h, pos = [], [], 0
+    sg, pos = [], 0
     for n in cfg.sigmoid_widths:
-        errs, errs_h = [], []
         for _ in range(cfg.n_seeds_ls):
-            a, b = a_all[pos:pos + n], b_all[pos:pos + n]
+            sg.append(features.least_squares_errors(
+                a_all[pos:pos + n], b_all[pos:pos + n], "sigmoid",
+                (xs, ws, features.gaussian(xs, cfg.s)), test))
             pos += n
-            A = sig(x[:, None] * a[None, :] - b[None, :])
-            c = np.linalg.lstsq(A * sw[:, None], f * sw, rcond=None)[0]
-            errs.append(float(np.sum(w * (f - A @ c) ** 2)))
-            errs_h.append(float(wh @ (fh - sig(xh[:, None] * a[None, :] - b[None, :]) @ c) ** 2))
-        out.append(errs)
-        out_h.append(errs_h)
-    return dict(mse=np.asarray(out), mse_heldout=np.asarray(out_h))  # (W_sig, S_ls) each
+    sg = np.asarray(sg).reshape(len(Ns), cfg.n_seeds_ls, 2)
 
-
-def run(cfg: Config, out_dir: Path) -> Report:
-    key = jax.random.key(cfg.seed)
-    rep = Report()
-    N = np.asarray(cfg.widths)
-    mc = mc_part(cfg, jax.random.fold_in(key, 0))
-    sg = sigmoid_part(cfg, jax.random.fold_in(key, 1))
-    x, w = measure(cfg)
-
-    # exact MC mean-square error and the two bounds
-    exact = np.array([float(np.sum(w * th.monte_carlo_gaussian_mse(x, cfg.s, int(n))))
+    exact = np.array([float(np.sum(w * bounds.monte_carlo_gaussian_mse(x, cfg.s, int(n))))
                       for n in N])
-    rr = np.asarray(th.monte_carlo_bound(1.0, N, cfg.delta))
-    c_f = th.barron_norm_gaussian(cfg.s, 1)
-    c_f_fft = th.barron_norm_fft(lambda p: gaussian(p[..., 0], cfg.s), d=1,
-                                 half_width=cfg.barron_fft_half_width, n=cfg.barron_fft_n)
-    Ns = np.asarray(cfg.sigmoid_widths)
-    barron = np.asarray(th.barron_bound(c_f, cfg.radius, Ns))
-    barron_on_N = np.asarray(th.barron_bound(c_f, cfg.radius, N))
-
-    mse_mean = mc["mc"].mean(axis=1)
-    mse_se = mc["mc"].std(axis=1, ddof=1) / math.sqrt(cfg.n_seeds)
+    c_f = bounds.barron_norm_gaussian(cfg.s, 1)
+    c_f_fft = bounds.barron_norm_fft(lambda p: features.gaussian(p[..., 0], cfg.s), d=1,
+                                     half_width=cfg.barron_fft_half_width, n=cfg.barron_fft_n)
+    mse_mean, mse_se = cl.mean_se(mc, axis=1)
     rms = np.sqrt(mse_mean)
-    z = (mse_mean - exact) / mse_se
-    slope = th.loglog_slope(N, rms)
-    mc_err = np.sqrt(mc["mc"])  # per-draw L2(mu) errors
-    within_rr = (mc_err <= rr[:, None]).mean(axis=1)
-    ls_err = np.sqrt(mc["ls"])
-    mc_err_ls = mc_err[:, : cfg.n_seeds_ls]
-    ls_ratio = ls_err / mc_err_ls
-    sig_fit = np.sqrt(sg["mse"])  # on the fitting (Gauss) measure
-    sig_err = np.sqrt(sg["mse_heldout"])  # held-out uniform grid: the claimed quantity
-    sig_med = np.median(sig_err, axis=1)
-
-    rep.metrics.update(
-        widths=N, mc_rms=rms, mc_mse_mean=mse_mean, mc_mse_se=mse_se, mc_z_scores=z,
-        mc_loglog_slope=slope, mc_median_error=np.median(mc_err, axis=1),
-        mc_fraction_within_rahimi_recht=within_rr,
+    mc_err, ls_err = np.sqrt(mc), np.sqrt(ls)  # per-draw L2(mu) errors
+    rr = np.asarray(bounds.monte_carlo_bound(1.0, N, cfg.delta))
+    ls_ratio = ls_err / mc_err[:, : cfg.n_seeds_ls]
+    sig_fit, sig_err = np.sqrt(sg[..., 0]), np.sqrt(sg[..., 1])  # fitting / held-out measure
+    return dict(
+        widths=N, mc_rms=rms, mc_mse_mean=mse_mean, mc_mse_se=mse_se,
+        mc_z_scores=(mse_mean - exact) / mse_se, mc_loglog_slope=cl.loglog_slope(N, rms)[0],
+        mc_median_error=np.median(mc_err, axis=1),
+        mc_error_q05_q95=np.quantile(mc_err, [0.05, 0.95], axis=1),
+        mc_fraction_within_rahimi_recht=(mc_err <= rr[:, None]).mean(axis=1),
         ls_same_features_median_error=np.median(ls_err, axis=1),
-        ls_same_features_heldout_median_error=np.median(np.sqrt(mc["ls_heldout"]), axis=1),
+        ls_same_features_heldout_median_error=np.median(np.sqrt(ls_h), axis=1),
         ls_over_mc_max_ratio=ls_ratio.max(axis=1), ls_over_mc_median_ratio=np.median(ls_ratio, 1),
-        sigmoid_widths=Ns, sigmoid_ls_heldout_median_error=sig_med,
+        sigmoid_widths=Ns, sigmoid_ls_heldout_median_error=np.median(sig_err, axis=1),
         sigmoid_ls_heldout_max_error=sig_err.max(1),
         sigmoid_ls_fit_measure_median_error=np.median(sig_fit, axis=1),
         barron_norm_fft=c_f_fft, barron_norm_fft_rel_dev=abs(c_f_fft / c_f - 1),
-    )
-    rep.bounds.update(
         mc_exact_mse=exact, mc_exact_rms=np.sqrt(exact), rahimi_recht=rr, barron_norm=c_f,
-        barron_bound_sigmoid_widths=barron, barron_bound_widths=barron_on_N,
+        barron_bound_sigmoid_widths=np.asarray(bounds.barron_bound(c_f, cfg.radius, Ns)),
+        barron_bound_widths=np.asarray(bounds.barron_bound(c_f, cfg.radius, N)),
+        s=cfg.s, radius=cfg.radius, delta=cfg.delta, sigmoid_bandwidth=cfg.sigmoid_bandwidth,
     )
 
-    rep.check(
-        f"Monte-Carlo random features: log-log slope of the RMS L2(mu) error vs N is "
-        f"-1/2 +- {cfg.slope_tol:g} ({cfg.n_seeds} draws per N)",
-        slope, -0.5, abs(slope + 0.5) <= cfg.slope_tol,
-    )
-    zmax = float(np.abs(z).max())
-    rep.check(
-        f"Monte-Carlo mean-square error matches the exact (1/N)int[(1+e^(-2x^2/s^2))/2 - "
-        f"e^(-x^2/s^2)]dmu within {cfg.z_max:g} standard errors at every N (max |z|)",
-        zmax, cfg.z_max, zmax <= cfg.z_max,
-    )
-    frac = float(within_rr.min())
-    rep.check(
-        f"Rahimi-Recht: (||f||_p/sqrt N)(1+sqrt(2 log(1/delta))) >= MC error for a fraction "
-        f">= 1-delta = {1 - cfg.delta:g} of draws, every N (min fraction)",
-        frac, 1 - cfg.delta, frac >= 1 - cfg.delta,
-    )
-    gap = float(np.max(ls_err - (mc_err_ls * (1 + 1e-9) + 1e-13)))
-    rep.check(
-        "Least squares on the same cos features never does worse than the Monte-Carlo "
-        "weights 1/N on the fitting measure, every (N, draw) (max LS/MC ratio)",
-        float(ls_ratio.max()), 1.0, gap <= 0.0,
-    )
-    ratio_b = sig_med / barron
-    rep.check(
-        f"Empirical comparison (Barron's theorem covers trained inner weights, not random "
-        f"features): Barron 2rC_f/sqrt(n) >= median held-out L2(uniform) error of "
-        f"least-squares sigmoid random features (lambda={cfg.sigmoid_bandwidth:g}) at every n "
-        f"(max measured/bound)",
-        float(ratio_b.max()), 1.0, bool(np.all(ratio_b <= 1.0)),
-    )
 
+def claims(cfg: Config, results: dict) -> list[cl.Claim]:
+    r = results
+    z_max = float(np.abs(r["mc_z_scores"]).max())
+    return [
+        cl.within(
+            f"Monte-Carlo random features: log-log slope of the RMS L2(mu) error vs N is "
+            f"-1/2 +- {cfg.slope_tol:g} ({cfg.n_seeds} draws per N)",
+            r["mc_loglog_slope"], -0.5, atol=cfg.slope_tol),
+        cl.upper_bound(
+            f"Monte-Carlo mean-square error matches the exact (1/N)int[(1+e^(-2x^2/s^2))/2 - "
+            f"e^(-x^2/s^2)]dmu within {cfg.z_max:g} standard errors at every N (max |z|)",
+            z_max, cfg.z_max),
+        cl.lower_bound(
+            f"Rahimi-Recht: (||f||_p/sqrt N)(1+sqrt(2 log(1/delta))) >= MC error for a fraction "
+            f">= 1-delta = {1 - cfg.delta:g} of draws, every N (min fraction)",
+            float(r["mc_fraction_within_rahimi_recht"].min()), 1 - cfg.delta),
+        cl.upper_bound(
+            "Least squares on the same cos features never does worse than the Monte-Carlo "
+            "weights 1/N on the fitting measure, every (N, draw) (max LS/MC ratio; round-off "
+            "slack 1e-9 relative)",
+            float(r["ls_over_mc_max_ratio"].max()), 1.0, rtol=1e-9),
+        cl.upper_bound(
+            f"Empirical comparison (Barron's theorem covers trained inner weights, not random "
+            f"features): Barron 2rC_f/sqrt(n) >= median held-out L2(uniform) error of "
+            f"least-squares sigmoid random features (lambda={cfg.sigmoid_bandwidth:g}) at every "
+            f"n (max measured/bound)",
+            float((r["sigmoid_ls_heldout_median_error"]
+                   / r["barron_bound_sigmoid_widths"]).max()), 1.0),
+    ]
+
+
+def plot(results: dict, out_dir: Path) -> list[str]:
+    r = results
+    N, Ns, rms, exact = r["widths"], r["sigmoid_widths"], r["mc_rms"], r["mc_exact_mse"]
     fig, axes = plotting.new_figure(1, 2, width=5.0)
-    ref = rms[0] * np.sqrt(N[0] / N)
     plotting.error_panel(
         axes[0, 0], N,
         {"Monte Carlo (RMS over draws)": rms,
-         "least squares, same cos features (median)": np.maximum(np.median(ls_err, 1), 1e-17)},
+         "least squares, same cos features (median)":
+             np.maximum(r["ls_same_features_median_error"], 1e-17)},
         {"exact MC RMS": np.sqrt(exact),
-         rf"Rahimi-Recht, $\delta={cfg.delta:g}$": rr,
-         r"Barron $2rC_f/\sqrt{n}$": barron_on_N,
-         r"$N^{-1/2}$": ref},
-        title=rf"$e^{{-x^2/(2s^2)}}$, s={cfg.s:g}, on $[-{cfg.radius:g},{cfg.radius:g}]$",
+         rf"Rahimi-Recht, $\delta={r['delta']:g}$": r["rahimi_recht"],
+         r"Barron $2rC_f/\sqrt{n}$": r["barron_bound_widths"],
+         r"$N^{-1/2}$": rms[0] * np.sqrt(N[0] / N)},
+        title=rf"$e^{{-x^2/(2s^2)}}$, s={r['s']:g}, on $[-{r['radius']:g},{r['radius']:g}]$",
         xlabel="features N", ylabel=r"$L^2(\mu)$ error", logx=True,
     )
-    axes[0, 0].plot(Ns, np.maximum(sig_med, 1e-17), "s-", markersize=4,
-                    label=rf"sigmoid RF least squares, $\lambda={cfg.sigmoid_bandwidth:g}$, "
-                          "held-out (median)")
+    axes[0, 0].plot(Ns, np.maximum(r["sigmoid_ls_heldout_median_error"], 1e-17), "s-",
+                    markersize=4, label=rf"sigmoid RF least squares, "
+                    rf"$\lambda={r['sigmoid_bandwidth']:g}$, held-out (median)")
     axes[0, 0].legend(fontsize=6.5, loc="lower left")
     ax = axes[0, 1]
-    lo, hi = np.quantile(mc_err, [0.05, 0.95], axis=1)
+    lo, hi = r["mc_error_q05_q95"]
     ax.fill_between(N, lo * np.sqrt(N), hi * np.sqrt(N), alpha=0.3, label="MC draws, 5-95%")
     ax.plot(N, rms * np.sqrt(N), "o-", label=r"MC RMS $\times\sqrt{N}$")
     ax.plot(N, np.sqrt(exact * N), "--", label=r"exact $\times\sqrt{N}$")
-    ax.plot(N, rr * np.sqrt(N), "--", label=r"Rahimi-Recht $\times\sqrt{N}$")
+    ax.plot(N, r["rahimi_recht"] * np.sqrt(N), "--", label=r"Rahimi-Recht $\times\sqrt{N}$")
     ax.set_xscale("log")
     ax.set_xlabel("features N")
     ax.set_ylabel(r"error $\times\sqrt{N}$")
     ax.set_title("Monte-Carlo constant", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    rep.figures += plotting.save(fig, out_dir / "rf_rates.png")
-    return rep
+    return plotting.save(fig, Path(out_dir) / "rf_rates.png")

@@ -6,10 +6,14 @@
 - :mod:`~opdiff.approx.sampling`: Christoffel-optimal weighted sampling, projection DPPs (HKPV),
   volume-rescaled sampling;
 - :mod:`~opdiff.approx.lstsq`: (weighted, ridge) least squares by QR, SVD or normal equations;
-- :mod:`~opdiff.approx.ntk`: empirical and analytic (infinite-width) neural tangent kernels.
+- :mod:`~opdiff.approx.ntk`: empirical and analytic (infinite-width) neural tangent kernels;
+- :mod:`~opdiff.approx.bounds`: computable bounds for bandlimited and random-feature models
+  (torus out-of-band energy, Barron, Monte Carlo / Rahimi-Recht, bounded-coefficient floor,
+  numerical span dimension, Landau-Widom, the ridgelet proxy).
 """
 
 from opdiff.approx import bases as bases
+from opdiff.approx import bounds as bounds
 from opdiff.approx import chebyshev as chebyshev
 from opdiff.approx import fourier as fourier
 from opdiff.approx import lstsq as lstsq
@@ -17,4 +21,4 @@ from opdiff.approx import ntk as ntk
 from opdiff.approx import relu as relu
 from opdiff.approx import sampling as sampling
 
-__all__ = ["bases", "chebyshev", "fourier", "lstsq", "ntk", "relu", "sampling"]
+__all__ = ["bases", "bounds", "chebyshev", "fourier", "lstsq", "ntk", "relu", "sampling"]

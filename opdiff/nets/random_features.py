@@ -16,7 +16,7 @@ Weight laws for :math:`a\in\mathbb R^d` (:data:`DISTRIBUTIONS`):
 - ``"gaussian"``: :math:`a_i\sim N(0,(\lambda/2)^2)` truncated to :math:`[-\lambda,\lambda]`;
 - ``integer=True`` (box only): :math:`a_i` uniform on the integers :math:`\{-\lfloor\lambda\rfloor,
   \dots,\lfloor\lambda\rfloor\}` — lattice frequencies for the torus, where the out-of-band
-  energy is an exact floor (:func:`opdiff.theory.approximation.out_of_band_energy`).
+  energy is an exact floor (:func:`opdiff.approx.bounds.out_of_band_energy`).
 
 Bias laws (:data:`BIASES`): ``"box"`` :math:`b\sim U[-\lambda_b,\lambda_b]` with
 :math:`\lambda_b` = ``bias_bandwidth`` (default :math:`\lambda`, as in SCN); ``"phase"``

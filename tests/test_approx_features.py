@@ -1,0 +1,107 @@
+"""Host-side random features (opdiff.approx.features) against independent computations."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+from scipy import integrate
+
+from opdiff.approx import bounds, features
+from opdiff.nets import random_features as rf
+
+
+@pytest.mark.parametrize("activation", sorted(features.HOST_ACTIVATIONS))
+def test_host_activations_are_the_jax_ones_and_keep_the_dtype(x64, activation):
+    t = np.linspace(-40.0, 40.0, 2001)
+    np.testing.assert_allclose(features.HOST_ACTIVATIONS[activation](t),
+                               np.asarray(rf.ACTIVATIONS[activation](jnp.asarray(t))),
+                               rtol=1e-13, atol=1e-15)
+    assert features.HOST_ACTIVATIONS[activation](t.astype(np.float32)).dtype == np.float32
+
+
+def test_feature_matrix_entry_by_entry():
+    rng = np.random.default_rng(0)
+    a, b, x, w = rng.normal(size=7), rng.normal(size=7), rng.uniform(-1, 1, 11), rng.uniform(
+        0.1, 1, 11)
+    A = features.feature_matrix(a, b, x, "tanh", np.sqrt(w))
+    for i in range(11):
+        for j in range(7):
+            assert A[i, j] == pytest.approx(math.tanh(a[j] * x[i] - b[j]) * math.sqrt(w[i]),
+                                            rel=1e-14)
+    A32 = features.feature_matrix(a.astype(np.float32), b.astype(np.float32),
+                                  x.astype(np.float32), "sigmoid")
+    assert A32.dtype == np.float32
+    with pytest.raises(ValueError, match="activation must be one of"):
+        features.feature_matrix(a, b, x, "softplus")
+    with pytest.raises(ValueError, match="1-D"):
+        features.feature_matrix(a, b[:3], x)
+
+
+def test_quadrature_measures_integrate_against_the_uniform_probability():
+    r = 2.5
+    x, w = features.gauss_legendre_measure(8, r)
+    assert w.sum() == pytest.approx(1.0, abs=1e-15) and np.all(np.abs(x) < r)
+    for k in range(16):  # exact up to degree 2n - 1
+        exact = integrate.quad(lambda t: t**k / (2 * r), -r, r)[0]
+        assert w @ x**k == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    xm, wm = features.midpoint_grid(400, r)
+    assert np.all(np.diff(xm) == pytest.approx(2 * r / 400)) and wm.sum() == pytest.approx(1.0)
+    assert wm @ xm**2 == pytest.approx(r * r / 3, rel=1e-5)  # midpoint rule, error O(h^2)
+
+
+def test_targets():
+    x = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(features.gaussian(x, 0.7), np.exp(-x**2 / 0.98), rtol=1e-15)
+    terms = ((0.2, 10.0, 4.0), (0.5, 80.0, 40.0))
+    np.testing.assert_allclose(features.gaussian_sum(x, terms),
+                               0.2 * np.exp(-(10 * x - 4) ** 2) + 0.5 * np.exp(-(80 * x - 40) ** 2))
+    np.testing.assert_allclose(features.abs_sin_cubed(x), np.abs(np.sin(x)) ** 3)
+
+
+def test_monte_carlo_mse_by_brute_force_and_its_exact_mean():
+    rng = np.random.default_rng(1)
+    s, n_features, draws = 0.5, 8, 4000
+    x, w = features.gauss_legendre_measure(32)
+    f = features.gaussian(x, s)
+    omega = rng.normal(scale=1 / s, size=(draws, n_features))
+    got = features.monte_carlo_mse(omega, x, w, f, chunk_elements=1000)  # many chunks
+    for d in (0, 17, draws - 1):
+        brute = sum(w[i] * (f[i] - np.mean(np.cos(omega[d] * x[i]))) ** 2 for i in range(32))
+        assert got[d] == pytest.approx(brute, rel=1e-12)
+    exact = float(np.sum(w * bounds.monte_carlo_gaussian_mse(x, s, n_features)))
+    se = got.std(ddof=1) / math.sqrt(draws)
+    assert abs(got.mean() - exact) < 4 * se
+
+
+def test_least_squares_errors_against_scipy_and_the_monte_carlo_weights():
+    rng = np.random.default_rng(2)
+    s = 0.5
+    x, w = features.gauss_legendre_measure(40)
+    xt, wt = features.midpoint_grid(300)
+    f, ft = features.gaussian(x, s), features.gaussian(xt, s)
+    omega = rng.normal(scale=1 / s, size=6)
+    fit_mse, test_mse = features.least_squares_errors(omega, np.zeros(6), "cos", (x, w, f),
+                                                      (xt, wt, ft))
+    A = np.cos(np.outer(x, omega))
+    c = scipy.linalg.lstsq(np.sqrt(w)[:, None] * A, np.sqrt(w) * f, lapack_driver="gelsy")[0]
+    assert fit_mse == pytest.approx(np.sum(w * (f - A @ c) ** 2), rel=1e-9)
+    assert test_mse == pytest.approx(np.sum(wt * (ft - np.cos(np.outer(xt, omega)) @ c) ** 2),
+                                     rel=1e-9)
+    mc = features.monte_carlo_mse(omega[None, :], x, w, f)[0]
+    assert fit_mse <= mc  # the weights 1/N are feasible
+    assert not fit_mse <= 0.5 * fit_mse  # and the comparison can fail
+
+
+def test_nsdim_native_counts_and_dtype():
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(50, 4)) @ rng.normal(size=(4, 30))  # rank 4
+    counts, ratios = features.nsdim_native(A, [1e-1, 1e-8])
+    assert counts[1] == 4 and counts[0] <= 4
+    np.testing.assert_array_equal(counts, bounds.nsdim(A, np.array([1e-1, 1e-8])))
+    assert ratios[0] == 1.0 and np.all(np.diff(ratios) <= 0)
+    c32, r32 = features.nsdim_native(A.astype(np.float32), [1e-8])
+    assert r32.dtype == np.float32 and c32[0] > 4  # float32 counts its rounding noise
