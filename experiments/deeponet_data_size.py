@@ -3,48 +3,34 @@ step budget: the fitted rate and the generalization gap.
 
     python -m experiments run deeponet_data_size             # ~1 min on a 2-core CPU
 
-The paper's benchmark (Lu et al. 2021): :math:`G(u)(x)=\int_0^xu`, ``u`` an RBF GRF with
-``l = 0.2``, ``m = 101`` equispaced sensors, the paper's unstacked DeepONet (branch
-``[m, 40, 40]``, trunk ``[1, 40, 40]``, ReLU, Glorot normal), aligned layout on ``n_points``
-output points with exact labels. For every ``N`` and seed one member trains on the first ``N``
-functions of that seed's pool (nested training sets), all members in one vmapped
-``opdiff.fit`` call, the same steps, batch size and learning-rate schedule.
+Lu et al. 2021's benchmark: :math:`G(u)(x)=\int_0^xu`, ``u`` an RBF GRF, ``m`` equispaced
+sensors, the unstacked DeepONet, exact labels on ``n_points`` output points. For every ``N`` and
+seed one member trains on the first ``N`` functions of that seed's pool (nested training sets),
+all members in one :func:`opdiff.deeponet_sweep.train_sweeps` call with the same budget. Errors
+are relative Bochner :math:`L^2` errors, train and test divided by the same population
+:math:`(\mathbb E\|v\|^2)^{1/2}`, so the generalization gap is their difference; the PCA and
+Bayes sensor floors (:mod:`opdiff.deeponet_bounds`) are ≈ 0 here.
 
-Errors are relative Bochner :math:`L^2` errors, train and test divided by the same
-:math:`(\mathbb E\|v\|^2)^{1/2}` (population, exact), so the generalization gap is their
-difference. Theory and literature beside it:
-
-* the PCA floor at ``p = 40`` and the Bayes floor of the ``m`` sensors are both ≈ 0 here
-  (reference §4.4: relative floor 8.7e-5 already at p = 10), so every bit of the measured error
-  is approximation, optimisation and generalization error;
-* Lu et al. 2021 (arXiv abstract [V], reference §1.3): "polynomial rates (from half order to
-  fourth order) and even exponential convergence with respect to the training dataset size";
-  which regime appears where is [R] (not checked against the figures).
-
-Claims: the test error decreases with ``N`` (fitted log-log slope over all ``N`` < 0); in the
-*data-limited* range (generalization gap ≥ training error) the fitted slope lies in the
-literature's polynomial range [−4, −0.5]; the training error is ≤ the test error on average
-over ``N``; the generalization gap decreases with ``N`` (slope < 0). Past the data-limited range
-the error sits on the floor the fixed model and step budget reach (train ≈ test), which the
-all-``N`` slope mixes in.
+Claims: the test error decreases with ``N``; in the *data-limited* range (gap ≥ training error)
+the fitted slope lies in the literature's polynomial range (Lu et al. 2021: orders 1/2 to 4);
+train ≤ test on average; the generalization gap decreases with ``N``. Numbers: notes/.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Annotated
 
 import jax
 import numpy as np
 
+from opdiff import claims as cl
+from opdiff import deeponet_bounds as db
+from opdiff import deeponet_sweep as ds
 from opdiff import functions, plotting
 from opdiff.nets import DeepONet
-from opdiff.theory import deeponet as th
 
-from experiments import _deeponet_common as C
 from experiments._config import AtLeastTwo, Count, Positive, Range, Seed
-from experiments._report import Report
 
 NAME = "deeponet_data_size"
 DESCRIPTION = "DeepONet error vs number of training functions N: fitted rate, generalization gap"
@@ -100,133 +86,128 @@ PRESETS = {
 }
 
 
-def run(cfg: Config, out_dir: Path) -> Report:
-    key = jax.random.key(cfg.seed)
-    rep = Report()
+def run(cfg: Config, key) -> dict:
     grf = functions.GaussianRandomField(kernel="rbf", length_scale=cfg.length_scale,
                                         n_grid=cfg.n_grid)
     x = grf.grid
-    idx = C.subgrid(cfg.n_grid, cfg.n_points)
-    A = C.cumulative_trapezoid_matrix(x)[idx]
-    w = th.trapezoid_weights(x[idx])
+    idx = db.subgrid(cfg.n_grid, cfg.n_points)
+    A = db.cumulative_trapezoid_matrix(x)[idx]
+    w = db.trapezoid_weights(x[idx])
     ns = np.asarray(cfg.n_values)
-    n_max = int(ns.max())
+    n_max, n_pool = int(ns.max()), cfg.n_seeds * int(ns.max())
     # one training pool per seed, one shared test set
-    u = np.asarray(grf.sample(cfg.n_seeds * n_max + cfg.n_test, key=jax.random.fold_in(key, 1)),
-                   np.float64)
+    u = np.asarray(grf.sample(n_pool + cfg.n_test, key=jax.random.fold_in(key, 1)), np.float64)
     sens, v = u[:, idx], u @ A.T
-    pool_u = sens[: cfg.n_seeds * n_max].reshape(cfg.n_seeds, n_max, -1)
-    pool_v = v[: cfg.n_seeds * n_max].reshape(cfg.n_seeds, n_max, -1)
-    test_u, test_v = sens[cfg.n_seeds * n_max:], v[cfg.n_seeds * n_max:]
+    pool_u, pool_v = (a[:n_pool].reshape(cfg.n_seeds, n_max, -1) for a in (sens, v))
+    test_u, test_v = sens[n_pool:], v[n_pool:]
     F = np.asarray(grf.factor)
-    pop = C.gaussian_floors(A @ F, w, SF=F[idx])
+    pop = db.gaussian_floors(A @ F, w, SF=F[idx])
     norm = np.sqrt(pop["second_moment"])
 
     # the small pools set the scales, as a user with N functions would
     in_scale = float(np.sqrt(np.mean(pool_u[0, : ns.min()] ** 2)))
     out_scale = float(np.sqrt(np.mean(pool_v[0, : ns.min()] ** 2)))
     members = [(int(nn), s) for nn in ns for s in range(cfg.n_seeds)]
-    keys = C.member_keys(jax.random.fold_in(key, 2), len(members))
+    keys = ds.member_keys(jax.random.fold_in(key, 2), len(members))
     arch = dict(branch_width=cfg.width, branch_depth=cfg.depth, trunk_width=cfg.width,
                 trunk_depth=cfg.depth)
-    m = cfg.n_points
-    ens, params = C.stack_members(DeepONet(m, 1, cfg.p, key=keys[0], **arch),
-                                  [DeepONet(m, 1, cfg.p, key=k, **arch) for k in keys])
-    sweep = C.Sweep(ens, params, C.deeponet_forward(2 * x[idx][:, None] - 1), None,
-                    inputs=(pool_u / in_scale).astype(np.float32),
-                    outputs=(pool_v / out_scale).astype(np.float32),
-                    group=np.array([s for _, s in members], np.int32),
-                    n_train=np.array([nn for nn, _ in members], np.int32), out_scale=out_scale)
-    (trained,), losses = C.train([sweep], steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                                 key=jax.random.fold_in(key, 3),
-                                 steps_per_call=cfg.steps_per_call)
-    g = np.asarray(sweep.group)
-    pred_te = C.predict(sweep, trained, np.broadcast_to(test_u / in_scale,
-                                                        (cfg.n_seeds,) + test_u.shape))
-    sq_te = C.sq_errors(pred_te, test_v[None], w)  # [E, n_test]
-    test = np.sqrt(sq_te.mean(-1)) / norm  # [E]
-    # standard error of the relative test error (delta method through the square root)
-    se = (test * 0.5 * sq_te.std(-1, ddof=1) / (sq_te.mean(-1) * np.sqrt(sq_te.shape[1])))
-    pred_tr = C.predict(sweep, trained, pool_u / in_scale)  # [E, n_max, P]
-    sq_tr = C.sq_errors(pred_tr, pool_v[g], w)  # [E, n_max]
+    ens, params = ds.stack_members(DeepONet(cfg.n_points, 1, cfg.p, key=keys[0], **arch),
+                                   [DeepONet(cfg.n_points, 1, cfg.p, key=k, **arch) for k in keys])
+    sweep = ds.Sweep(ens, params, ds.deeponet_forward(2 * x[idx][:, None] - 1), None,
+                     inputs=(pool_u / in_scale).astype(np.float32),
+                     outputs=(pool_v / out_scale).astype(np.float32),
+                     group=np.array([s for _, s in members], np.int32),
+                     n_train=np.array([nn for nn, _ in members], np.int32), out_scale=out_scale)
+    (trained,), losses = ds.train_sweeps([sweep], steps=cfg.steps, batch_size=cfg.batch_size,
+                                         lr=cfg.lr, key=jax.random.fold_in(key, 3),
+                                         steps_per_call=cfg.steps_per_call)
+    pred_te = ds.predict_sweep(sweep, trained, np.broadcast_to(test_u / in_scale,
+                                                               (cfg.n_seeds,) + test_u.shape))
+    test, se = db.relative_bochner(db.sq_errors(pred_te, test_v[None], w), norm)  # [E]
+    sq_tr = db.sq_errors(ds.predict_sweep(sweep, trained, pool_u / in_scale),
+                         pool_v[np.asarray(sweep.group)], w)  # [E, n_max]
     train = np.array([np.sqrt(sq_tr[j, :nn].mean()) for j, (nn, _) in enumerate(members)]) / norm
-    test = test.reshape(len(ns), cfg.n_seeds)
-    train = train.reshape(len(ns), cfg.n_seeds)
+    test, train = (a.reshape(len(ns), cfg.n_seeds) for a in (test, train))
     te, tr = test.mean(1), train.mean(1)
     te_se = np.sqrt(np.sum(se.reshape(len(ns), cfg.n_seeds) ** 2, axis=1)) / cfg.n_seeds
     gap = te - tr
-
-    slope = C.loglog_slope(ns, te)
-    local = np.diff(np.log(te)) / np.diff(np.log(ns))
     pos = gap > 2 * te_se  # gaps below 2 standard errors of the test error are noise
-    gap_slope = C.loglog_slope(ns[pos], gap[pos]) if pos.sum() >= 2 else float("nan")
-    # data-limited: the generalization gap is at least the training error (test >= 2 x train)
-    limited = gap >= tr
-    if limited.sum() >= 2:
-        slope_limited = C.loglog_slope(ns[limited], te[limited])
-    else:
-        slope_limited = float("nan")
-    rep.metrics.update(
+    limited = gap >= tr  # data-limited: the gap is at least the training error
+    nan = float("nan")
+    return dict(
         n_values=ns, test_rel_error=te, train_rel_error=tr, generalization_gap=gap,
-        test_rel_error_seeds=test, train_rel_error_seeds=train, fitted_rate=slope,
-        test_rel_error_standard_error=te_se,
-        local_rates=local, data_limited_n=ns[limited], rate_data_limited=slope_limited,
-        plateau_rel_error=float(te[~limited].mean()) if (~limited).any() else float("nan"),
-        gap_rate=gap_slope, final_train_loss_per_member=float(losses[-1]),
+        test_rel_error_seeds=test, train_rel_error_seeds=train, test_rel_error_standard_error=te_se,
+        fitted_rate=cl.loglog_slope(ns, te)[0],
+        local_rates=np.diff(np.log(te)) / np.diff(np.log(ns)),
+        data_limited=limited, data_limited_n=ns[limited], gap_significant=pos,
+        rate_data_limited=cl.loglog_slope(ns[limited], te[limited])[0] if limited.sum() >= 2
+        else nan,
+        plateau_rel_error=float(te[~limited].mean()) if (~limited).any() else nan,
+        gap_rate=cl.loglog_slope(ns[pos], gap[pos])[0] if pos.sum() >= 2 else nan,
+        final_train_loss_per_member=float(losses[-1]),
         error_norm="relative Bochner L2, train and test divided by the same population "
                    "sqrt(E||v||^2); trapezoid weights on the output grid",
-    )
-    rep.bounds.update(
-        pca_floor_at_p=float(np.sqrt(C.tail(pop["eigs"], cfg.p)) / norm),
+        pca_floor_at_p=db.pca_floor(pop["eigs"], cfg.p) / norm,
         bayes_sensor_floor=float(np.sqrt(max(pop["sensor_sq"], 0.0)) / norm),
-        literature_rate_range=list(cfg.literature_rate),
-    )
+        literature_rate_range=list(cfg.literature_rate), length_scale=cfg.length_scale,
+        steps=cfg.steps)
 
-    rep.check(f"test error decreases with N at a fixed model and step budget: fitted log-log "
-              f"slope over N={ns.tolist()} < 0", slope, 0.0, slope < 0)
+
+def claims(cfg: Config, results: dict) -> list[cl.Claim]:
+    r = results
+    ns, slope = np.asarray(r["n_values"]), r["fitted_rate"]
+    lim, pos = ns[np.asarray(r["data_limited"], bool)], ns[np.asarray(r["gap_significant"], bool)]
     lo, hi = cfg.literature_rate
-    rep.check(f"rate in the data-limited range (gap >= train error: N={ns[limited].tolist()}, "
-              f"needs >= 2) within the polynomial orders Lu et al. 2021 report (abstract [V]: "
-              f"'from half order to fourth order'): slope in [{lo:g}, {hi:g}] (all-N fit "
-              f"{slope:.2f})", slope_limited, list(cfg.literature_rate),
-              bool(np.isfinite(slope_limited) and lo <= slope_limited <= hi))
-    ratio = tr / te
-    rep.check("training error <= test error on average over N (mean of log(train/test) <= 0; "
-              f"per-N train/test {np.round(ratio, 2).tolist()})",
-              float(np.mean(np.log(ratio))), 0.0, float(np.mean(np.log(ratio))) <= 0.0)
-    rep.check("generalization gap (test - train) decreases with N: fitted log-log slope < 0 "
-              f"(over the N where it exceeds 2 standard errors of the test error: "
-              f"{ns[pos].tolist()}; needs >= 2)",
-              gap_slope, 0.0, bool(np.isfinite(gap_slope) and gap_slope < 0))
+    ratio = r["train_rel_error"] / r["test_rel_error"]
+    # a slope fitted on fewer than 2 points was not measured (nan): inf fails every claim
+    limited, gap_slope = (v if np.isfinite(v) else np.inf for v in (r["rate_data_limited"],
+                                                                   r["gap_rate"]))
+    return [
+        cl.upper_bound(f"test error decreases with N at a fixed model and step budget: fitted "
+                       f"log-log slope over N={ns.tolist()} < 0", slope, 0.0),
+        cl.within(f"rate in the data-limited range (gap >= train error: N={lim.tolist()}, needs "
+                  f">= 2) within the polynomial orders Lu et al. 2021 report (abstract [V]: 'from "
+                  f"half order to fourth order'): slope in [{lo:g}, {hi:g}] (all-N fit "
+                  f"{slope:.2f})", limited, (lo + hi) / 2, atol=(hi - lo) / 2),
+        cl.upper_bound("training error <= test error on average over N (mean of log(train/test) "
+                       f"<= 0; per-N train/test {np.round(ratio, 2).tolist()})",
+                       float(np.mean(np.log(ratio))), 0.0),
+        cl.upper_bound("generalization gap (test - train) decreases with N: fitted log-log slope "
+                       f"< 0 (over the N where it exceeds 2 standard errors of the test error: "
+                       f"{pos.tolist()}; needs >= 2)", gap_slope, 0.0),
+    ]
 
-    # --- figure --------------------------------------------------------------------------------
+
+def plot(results: dict, out_dir) -> list[str]:
+    r = results
+    ns, te, tr, gap = (np.asarray(r[k]) for k in ("n_values", "test_rel_error",
+                                                  "train_rel_error", "generalization_gap"))
+    limited, pos = (np.asarray(r[k], bool) for k in ("data_limited", "gap_significant"))
+    # the least-squares line of slope s through (mean log N, mean log y) over the selection
+    fit = lambda sel, y, s: np.exp(np.log(y[sel]).mean() + s * (np.log(ns[sel])  # noqa: E731
+                                                                - np.log(ns[sel]).mean()))
     fig, axes = plotting.new_figure(1, 2, width=4.8, height=3.8)
     ax = axes[0, 0]
-    def fitted(sel):
-        return np.exp(np.polyval(np.polyfit(np.log(ns[sel]), np.log(te[sel]), 1), np.log(ns[sel])))
-
-    extra = {}
+    lines = {f"all-N fit: slope {r['fitted_rate']:.2f}": fit(np.ones(len(ns), bool), te,
+                                                             r["fitted_rate"])}
     if limited.sum() >= 2:
-        extra[f"data-limited fit: slope {slope_limited:.2f}"] = (ns[limited], fitted(limited))
-    plotting.error_panel(ax, ns, {"test": te, "train": tr},
-                         {f"all-N fit: slope {slope:.2f}": fitted(np.ones(len(ns), bool)), **extra,
-                          r"$N^{-1/2}$": te[0] * (ns / ns[0]) ** -0.5,
-                          r"$N^{-1}$": te[0] * (ns / ns[0]) ** -1.0},
-                         title=f"DeepONet, antiderivative (RBF l={cfg.length_scale:g}), "
-                               f"{cfg.steps} steps",
+        lines[f"data-limited fit: slope {r['rate_data_limited']:.2f}"] = (
+            ns[limited], fit(limited, te, r["rate_data_limited"]))
+    lines.update({r"$N^{-1/2}$": te[0] * (ns / ns[0]) ** -0.5,
+                  r"$N^{-1}$": te[0] * (ns / ns[0]) ** -1.0})
+    plotting.error_panel(ax, ns, {"test": te, "train": tr}, lines,
+                         title=f"DeepONet, antiderivative (RBF l={r['length_scale']:g}), "
+                               f"{r['steps']} steps",
                          xlabel="training functions N", ylabel="relative L2 error", logx=True)
     if limited.any():
         ax.axvspan(ns[limited].min(), ns[limited].max(), color="0.9", zorder=0)
-    for s in range(cfg.n_seeds):
-        ax.plot(ns, test[:, s], ".", color="C0", alpha=0.5)
-        ax.plot(ns, train[:, s], ".", color="C1", alpha=0.5)
-    gp = np.where(gap > 0, gap, np.nan)
-    plotting.error_panel(axes[0, 1], ns, {"test - train": gp},
-                         {f"fit: slope {gap_slope:.2f}": (ns[pos], np.exp(np.polyval(
-                             np.polyfit(np.log(ns[pos]), np.log(gap[pos]), 1), np.log(ns[pos]))))
+    ax.plot(ns, r["test_rel_error_seeds"], ".", color="C0", alpha=0.5)
+    ax.plot(ns, r["train_rel_error_seeds"], ".", color="C1", alpha=0.5)
+    plotting.error_panel(axes[0, 1], ns, {"test - train": np.where(gap > 0, gap, np.nan)},
+                         {f"fit: slope {r['gap_rate']:.2f}": (ns[pos], fit(pos, gap, r["gap_rate"]))
                           if pos.sum() >= 2 else (ns[:0], ns[:0]),
-                          "2 standard errors of the test error": 2 * te_se},
+                          "2 standard errors of the test error":
+                              2 * np.asarray(r["test_rel_error_standard_error"])},
                          title="generalization gap", xlabel="training functions N",
                          ylabel="relative L2 error", logx=True)
-    rep.figures += plotting.save(fig, out_dir / "deeponet_data_size.png")
-    return rep
+    return plotting.save(fig, f"{out_dir}/deeponet_data_size.png")

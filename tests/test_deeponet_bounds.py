@@ -1,0 +1,128 @@
+"""opdiff.deeponet_bounds: the exact linear-Gaussian floors against brute-force conditional
+covariances, the cumulative trapezoid against scipy, the Bochner errors and their Monte-Carlo
+slack against simulation, the sensor theory against a direct computation."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from scipy import integrate
+
+from opdiff import deeponet_bounds as db
+from opdiff import functions
+
+
+def test_cumulative_trapezoid_matrix_is_scipy_cumulative_trapezoid():
+    rng = np.random.default_rng(0)
+    x = np.sort(np.concatenate([[0.0, 1.0], rng.uniform(0, 1, 30)]))  # non-uniform
+    u = rng.normal(size=(4, x.size))
+    J = db.cumulative_trapezoid_matrix(x)
+    np.testing.assert_allclose(u @ J.T, integrate.cumulative_trapezoid(u, x, initial=0.0),
+                               rtol=1e-13, atol=1e-15)
+
+
+def test_subgrid():
+    np.testing.assert_array_equal(db.subgrid(11, 6), [0, 2, 4, 6, 8, 10])
+    np.testing.assert_array_equal(db.subgrid(5, 5), np.arange(5))
+    with pytest.raises(ValueError, match="must divide"):
+        db.subgrid(10, 5)
+
+
+def _conditional(B, SF, w):
+    """Brute force: Cov(s | y) and Cov(E[s | y]) for s = B z, y = SF z, z ~ N(0, I)."""
+    C_sy = B @ SF.T
+    explained = C_sy @ np.linalg.solve(SF @ SF.T, C_sy.T)
+    return B @ B.T - explained, explained
+
+
+def test_gaussian_floors_match_the_conditional_covariance_by_brute_force():
+    rng = np.random.default_rng(1)
+    B, SF = rng.normal(size=(6, 9)), rng.normal(size=(3, 9))
+    w = rng.uniform(0.5, 2.0, 6)
+    out = db.gaussian_floors(B, w, SF=SF)
+    sw = np.sqrt(w)
+    cov = sw[:, None] * (B @ B.T) * sw[None, :]
+    np.testing.assert_allclose(out["eigs"], np.linalg.eigvalsh(cov)[::-1], rtol=1e-10,
+                               atol=1e-12)
+    assert out["second_moment"] == pytest.approx(np.trace(w[:, None] * (B @ B.T)), rel=1e-12)
+    resid, explained = _conditional(B, SF, w)
+    assert out["sensor_sq"] == pytest.approx(np.trace(w[:, None] * resid), rel=1e-10)
+    ex = np.linalg.eigvalsh(sw[:, None] * explained * sw[None, :])[::-1]
+    np.testing.assert_allclose(out["explained_eigs"], ex[: out["explained_eigs"].size],
+                               rtol=1e-9, atol=1e-12)
+    # Pythagoras: E||s||^2 = E||s - E[s|y]||^2 + E||E[s|y]||^2
+    assert out["sensor_sq"] + out["explained_eigs"].sum() == pytest.approx(
+        out["second_moment"], rel=1e-12)
+    assert "sensor_sq" not in db.gaussian_floors(B, w)
+
+
+def test_gaussian_sensor_floor_by_monte_carlo():
+    # the residual of the best (linear) predictor from the sensor values, sampled
+    rng = np.random.default_rng(2)
+    B, SF, w = rng.normal(size=(4, 5)), rng.normal(size=(2, 5)), np.full(4, 0.25)
+    z = rng.normal(size=(200_000, 5))
+    s, y = z @ B.T, z @ SF.T
+    coef, *_ = np.linalg.lstsq(y, s, rcond=None)
+    mc = np.mean(np.sum(w * (s - y @ coef) ** 2, axis=1))
+    assert mc == pytest.approx(db.gaussian_floors(B, w, SF=SF)["sensor_sq"], rel=0.02)
+
+
+def test_pca_tail_is_the_squared_floor():
+    lam = np.array([0.1, 4.0, 1.0, 0.5, -1e-18])
+    np.testing.assert_allclose(db.pca_tail(lam, [0, 1, 2, 4, 9]), [5.6, 1.6, 0.6, 0.0, 0.0],
+                               atol=1e-15)
+    for p in (1, 2, 3):
+        assert db.pca_tail(lam, p) == pytest.approx(db.pca_floor(lam, p) ** 2, rel=1e-14)
+
+
+def test_sq_errors_and_bochner_by_hand():
+    w = np.array([0.5, 1.0, 0.5])
+    pred = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    sq = db.sq_errors(pred, np.array([1.0, 1.0, 1.0]), w)
+    np.testing.assert_allclose(sq, [0 + 1.0 + 0.5 * 4, 0.5 + 1.0 + 0.5])
+    assert db.bochner(sq) == pytest.approx(np.sqrt((3.0 + 2.0) / 2))
+
+
+def test_relative_bochner_standard_error_by_simulation():
+    # sq ~ 2 * Exponential: the spread of the relative error over replicates is the delta-method se
+    rng = np.random.default_rng(3)
+    sq = rng.exponential(2.0, size=(4000, 400))
+    rel, se = db.relative_bochner(sq, 3.0)
+    assert rel.shape == se.shape == (4000,)
+    assert rel[0] == pytest.approx(np.sqrt(sq[0].mean()) / 3.0)
+    assert se.mean() == pytest.approx(rel.std(ddof=1), rel=0.05)
+
+
+def test_mc_rtol_formula_and_cap():
+    sq = np.array([1.0, 2.0, 3.0, 4.0])
+    rho = 3.0 * sq.std(ddof=1) / 2.0 / sq.mean()
+    assert db.mc_rtol(sq) == pytest.approx(1 - np.sqrt(1 - rho))
+    assert db.mc_rtol(np.array([0.0, 0.0, 0.0, 100.0]), z=10.0) == 0.9
+    assert db.mc_rtol(np.full(5, 2.0)) == 0.0
+
+
+def test_sensor_theory_against_a_direct_computation():
+    grf = functions.GaussianRandomField(kernel="rbf", length_scale=0.1, n_grid=201)
+    x = grf.grid
+    idx = db.subgrid(201, 21)
+    A = db.cumulative_trapezoid_matrix(x)[idx]
+    w = db.trapezoid_weights(x[idx])
+    u = np.asarray(grf.sample(300, key=jax.random.key(0)), np.float64)
+    t = db.sensor_theory([5, 11, 41], x, grf.factor, u, A, w)
+    for i, m in enumerate((5, 11, 41)):
+        s = functions.equispaced_sensors(m)
+        um = np.stack([np.interp(x, s, np.interp(s, x, row)) for row in u])  # I_m u
+        d = u - um
+        assert t["kappa"][i] == pytest.approx(np.abs(d).max(axis=1).mean(), rel=1e-10)
+        gd = integrate.cumulative_trapezoid(d, x, initial=0.0)
+        ratio = np.abs(gd).max(axis=1) / (np.abs(d).max(axis=1) * np.e)  # c = 1, b - a = 1
+        assert t["gronwall_ratio"][i] == pytest.approx(ratio.max(), rel=1e-10)
+        assert t["gronwall_ratio"][i] <= 1.0
+        plug = np.sqrt(np.mean(np.sum(w * gd[:, idx] ** 2, axis=1)))
+        assert t["plugin_test"][i] == pytest.approx(plug, rel=1e-10)
+    # the population plug-in error is what the samples estimate; the Bayes floor is below it
+    np.testing.assert_allclose(t["plugin_test"], t["plugin_pop"], rtol=0.15)
+    assert np.all(t["bayes"] <= t["plugin_pop"] * (1 + 1e-9))
+    assert np.all(np.diff(t["bayes"]) < 0)
+    assert t["second_moment"] == pytest.approx(np.sum(t["eigs"]))
