@@ -1,14 +1,24 @@
 """opdiff experiments: each public module here is one experiment, run through
 ``python -m experiments``.
 
-An experiment module defines:
+An experiment module defines, and nothing else (its maths lives in opdiff/):
 
 * ``NAME`` (its module name), ``DESCRIPTION`` (one line) and ``DTYPE`` (``"float32"`` or
   ``"float64"``);
-* ``Config``, a frozen dataclass holding every knob, ``seed`` included;
+* ``Config``, a frozen dataclass holding every knob, ``seed`` included; each field's annotation
+  declares its rule (``experiments/_config.py``) and ``array_sizes()`` its largest arrays (the
+  size guard);
 * ``PRESETS``: ``{"smoke": Config(...), "quick": Config(...), "full": Config(...)}``;
-* ``run(cfg, out_dir) -> Report``, which computes, draws its figures into ``out_dir`` and
-  returns metrics, bounds and checks; the runner writes ``results.json``.
+* ``run(cfg, key) -> results``: a dict of arrays, numbers, strings, lists and dicts; the runner
+  passes ``jax.random.key(cfg.seed)`` and saves the results (``results.json`` and
+  ``results.npz``);
+* ``claims(cfg, results) -> list[opdiff.claims.Claim]``: every verdict computed by a constructor
+  of :mod:`opdiff.claims`;
+* ``plot(results, out_dir) -> list[str]``: draws from the saved results alone (``python -m
+  experiments plot NAME`` redraws).
+
+Experiments not yet converted (issue 14) still have the legacy ``run(cfg, out_dir) -> Report``,
+which computes, draws and returns metrics, bounds and checks; the runner tells the two apart.
 
 ``EXPERIMENTS`` lists them: every module of this package whose name does not start with ``_``,
 the foundations first, then alphabetically.
