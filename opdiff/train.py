@@ -183,7 +183,7 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
 def _is_nnx_module(obj: Any) -> bool:
     if "flax" not in sys.modules:
         return False
-    from opdiff.nets._compat import nnx
+    from opdiff._compat import nnx
 
     return isinstance(obj, nnx.Module)
 
@@ -406,7 +406,7 @@ def fit(
     # --- nnx modules: train their Param state, merge inside the jitted step --------------
     module_given = _is_nnx_module(params)
     if module_given:
-        from opdiff.nets._compat import nnx
+        from opdiff._compat import nnx
 
         graphdef, theta, rest = nnx.split(params, nnx.Param, ...)
 

@@ -45,9 +45,6 @@ KNOWN_VIOLATIONS = {
     ("opdiff.nets.score_mlp", "opdiff.diffusion.processes"): "same",
     ("opdiff.nets.preconditioned", "opdiff.diffusion"): "same (Preconditioned)",
     ("opdiff.nets.preconditioned", "opdiff.diffusion.processes"): "same (Preconditioned)",
-    ("opdiff.train", "opdiff.nets"): "the engine detects nnx modules through nets._compat (to "
-    "move to opdiff/_compat.py)",
-    ("opdiff.train", "opdiff.nets._compat"): "same",
 }
 KNOWN_PRIVATE = {
     ("opdiff.metrics", "opdiff.theory.approximation", "_real_array"),
