@@ -3,42 +3,26 @@ r"""Numerical span dimension of bounded random features: saturation, Landau-Wido
     python -m experiments run rf_nsdim                   # ~1 min on a 2-core CPU (float64)
     python -m experiments run rf_nsdim --preset full
 
-NSdim is operationalised as in reference/approximation.md §3 (Liu, Yu, Yong 2024, whose exact
-definition could not be checked): on Gauss-Legendre nodes :math:`x_i` with weights :math:`w_i` on
-:math:`[-1,1]` form :math:`A_{ij}=\sqrt{w_i}\,\sigma(a_jx_i-b_j)` (an :math:`L^2`-faithful
-geometry) and count :math:`\mathrm{NSdim}_\tau=\#\{k:s_k/s_1>\tau\}`
-(:func:`opdiff.theory.approximation.nsdim`, a singular-value threshold).
+NSdim as in reference/approximation.md §3 (Liu, Yu, Yong 2024; their exact definition could not
+be checked): :math:`A_{ij}=\sqrt{w_i}\,\sigma(a_jx_i-b_j)` on Gauss-Legendre nodes of
+:math:`[-1,1]` (:func:`opdiff.approx.features.gauss_legendre_feature_matrix`),
+:math:`\mathrm{NSdim}_\tau=\#\{k:s_k/s_1>\tau\}` (:func:`opdiff.approx.bounds.nsdim`).
 
-1. **Saturation** (``rf_nsdim.png``, panel 1): :math:`a,b\sim U[-\lambda,\lambda]` at fixed
-   :math:`\lambda`, nested widths :math:`N` (the first :math:`N` of one draw),
-   :math:`\tau=10^{-8}`, activations sigmoid, tanh, sin and ReLU. Claims: for each analytic
-   activation :math:`\mathrm{NSdim}(N_{\max})-\mathrm{NSdim}(N_{\max}/4)\le` ``saturation_tol``,
-   and the count at :math:`N_{\max}` moves by at most ``saturation_tol`` when the quadrature is
-   doubled; for ReLU (not analytic) it keeps growing: the increase from :math:`N_{\max}/4` to
-   :math:`N_{\max}` is at least ``relu_growth`` times the number of added features (every
-   ReLU with a kink inside the interval is a new direction, up to the quadrature resolution).
-2. **Landau-Widom** (panel 2): :math:`\cos(\omega x-b)`, :math:`\omega\sim U[-\Omega,\Omega]`,
-   :math:`b\sim U[0,2\pi)`, so :math:`AA^\top\propto` the sinc kernel of time-frequency limiting
-   with :math:`c=\Omega` (:math:`T=1`). Claim: :math:`|\mathrm{NSdim}_\tau-
-   \mathrm{LW}(c,\tau^2)|\le` ``lw_tol`` for every :math:`(\Omega,\tau)`, where
-   :math:`\mathrm{LW}(c,\varepsilon)=2c/\pi+\pi^{-2}\ln\frac{1-\varepsilon}\varepsilon\ln c`
-   (:func:`~opdiff.theory.approximation.landau_widom_count`; eigenvalue threshold
-   :math:`\varepsilon=\tau^2`, the :math:`o(\ln c)` remainder dropped).
-3. **NSdim vs bandwidth** (panel 3, metrics only): grows roughly linearly in :math:`\lambda`;
-   sinusoids near Landau-Widom (slope :math:`2/\pi` plus the log term), sigmoid and tanh
-   faster (their poles sit at distance :math:`\pi/|a|` and :math:`\pi/(2|a|)` from the real
-   axis, so tanh needs about twice the modes of sigmoid); fitted slopes in the metrics.
-4. **float32 vs float64** (panel 4): the same matrices formed and decomposed in float32
-   (``numpy`` ``sgesdd``; :func:`~opdiff.theory.approximation.nsdim` upcasts to float64, so the
-   float32 count is taken by hand). Claims: the counts agree within ``saturation_tol`` at
-   :math:`\tau=10^{-4}\gg\varepsilon_{32}`; and the reference's prediction (§3, and its
-   "ranks set by :math:`\varepsilon_{\rm machine}\approx1.2\cdot10^{-7}`") that at
-   :math:`\tau=10^{-8}<\varepsilon_{32}` the float32 count exceeds the float64 one because
-   rounding noise is counted as dimension. It fails for sigmoid and tanh: the rounding
-   perturbation of smooth features has spectral norm about
-   :math:`\varepsilon_{32}s_1(n^{-1/2}+N^{-1/2})`, well below :math:`\varepsilon_{32}s_1`, so
-   float32 resolves :math:`s_k/s_1` to about :math:`10^{-9}` there; sin (arguments up to
-   :math:`2\lambda`) is noisier. The float32 floor shows at :math:`\tau=10^{-12}`.
+1. **Saturation** (panel 1): :math:`a,b\sim U[-\lambda,\lambda]`, nested widths, :math:`\tau=
+   10^{-8}`. Claims: for analytic activations NSdim grows by at most ``saturation_tol`` from
+   :math:`N_{\max}/4` to :math:`N_{\max}` and moves by at most that when the quadrature doubles;
+   for ReLU it grows by at least ``relu_growth`` times the added features.
+2. **Landau-Widom** (panel 2): :math:`\cos(\omega x-b)`, :math:`|\omega|\le\Omega`. Claim:
+   :math:`|\mathrm{NSdim}_\tau-\mathrm{LW}(\Omega,\tau^2)|\le` ``lw_tol``
+   (:func:`opdiff.approx.bounds.landau_widom_count`, an eigenvalue threshold).
+3. **NSdim vs bandwidth** (panel 3, metrics only): roughly linear in :math:`\lambda`.
+4. **float32 vs float64** (panel 4), singular values in the matrix's own precision
+   (:func:`opdiff.approx.features.nsdim_native`). Claims: the counts agree within
+   ``saturation_tol`` at :math:`\tau=10^{-4}`; and the reference's prediction that at
+   :math:`\tau=10^{-8}<\varepsilon_{32}` float32 counts rounding noise as dimension
+   (NSdim32 > NSdim64). It fails for sigmoid and tanh: the rounding perturbation of smooth
+   features is well below :math:`\varepsilon_{32}s_1`; the float32 floor shows at
+   :math:`\tau=10^{-12}`.
 """
 
 from __future__ import annotations
@@ -50,14 +34,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from opdiff import claims as cl
 from opdiff import plotting
+from opdiff.approx import bounds, features
 from opdiff.nets import random_features as rf
-from opdiff.theory import approximation as th
 
 from experiments._config import (
     AboveOne, AtLeastTwo, Count, NonNegInt, NonNegative, OpenUnit, Positive, Seed,
 )
-from experiments._report import Report
 
 NAME = "rf_nsdim"
 DESCRIPTION = ("Numerical span dimension of bounded random features: saturation in width, "
@@ -65,16 +49,6 @@ DESCRIPTION = ("Numerical span dimension of bounded random features: saturation 
 DTYPE = "float64"
 
 ANALYTIC = ("sigmoid", "tanh", "sin")
-
-# numpy twins of rf.ACTIVATIONS (dtype-preserving: float32 in, float32 out)
-NP_ACTIVATIONS = {
-    "sigmoid": lambda t: 0.5 * (1.0 + np.tanh(0.5 * t)),
-    "tanh": np.tanh,
-    "sin": np.sin,
-    "cos": np.cos,
-    "relu": lambda t: np.maximum(t, 0),
-    "gaussian": lambda t: np.exp(-t * t),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,9 +89,9 @@ class Config:
             raise ValueError(f"widths must be >= 2 strictly increasing ints >= 1, got {w}")
         if w[-1] % 4 or w[-1] // 4 not in w:
             raise ValueError(f"widths must contain max(widths)/4 = {w[-1] / 4}, got {w}")
-        bad = [a for a in self.activations if a not in NP_ACTIVATIONS]
+        bad = [a for a in self.activations if a not in features.HOST_ACTIVATIONS]
         if bad or not self.activations:
-            raise ValueError(f"activations must be among {sorted(NP_ACTIVATIONS)}, got {bad}")
+            raise ValueError(f"activations must be among {sorted(features.HOST_ACTIVATIONS)}, got {bad}")
         if not any(a in ANALYTIC for a in self.activations):
             raise ValueError(f"activations must include one of {ANALYTIC}")
         if min(self.n_quad, self.lw_quad, self.sweep_quad) < 2:
@@ -160,211 +134,143 @@ PRESETS = {
 }
 
 
-def quadrature(n: int, dtype=np.float64):
-    x, w = np.polynomial.legendre.leggauss(n)
-    return x.astype(dtype), w.astype(dtype)
+def run(cfg: Config, key) -> dict:
+    n_all = max(cfg.widths[-1], cfg.lw_features, cfg.sweep_features, cfg.precision_features)
 
+    def draw(k, bandwidth, n, bias="box"):  # leading n units of one draw of n_all (one shape)
+        h = rf.sample_hidden(k, n_all, 1, bandwidth=jnp.float64(bandwidth), bias=bias,
+                             dtype=jnp.float64)
+        return np.asarray(h.weights[:n, 0]), np.asarray(h.biases[:n])
 
-def feature_matrix(hidden: rf.Hidden, n_quad: int, activation: str, dtype=np.float64):
-    r""":math:`A_{ij}=\sqrt{w_i}\sigma(a_jx_i-b_j)` on ``n_quad`` Gauss-Legendre nodes, in
-    ``dtype`` throughout (nodes, weights, parameters, activation). Host-side numpy: these are
-    one-off evaluations, where eager JAX would compile every new shape."""
-    x, w = quadrature(n_quad, dtype)
-    a = np.asarray(hidden.weights[:, 0]).astype(dtype)
-    b = np.asarray(hidden.biases).astype(dtype)
-    A = NP_ACTIVATIONS[activation](x[:, None] * a[None, :] - b[None, :]) * np.sqrt(w)[:, None]
-    assert A.dtype == dtype, (A.dtype, dtype)
-    return A
-
-
-def draw(cfg: Config, key, bandwidth: float, bias: str = "box") -> rf.Hidden:
-    """One draw of the largest width any part uses (parts take leading columns), so every
-    :func:`~opdiff.nets.random_features.sample_hidden` call has the same shape."""
-    n = max(cfg.widths[-1], cfg.lw_features, cfg.sweep_features, cfg.precision_features)
-    return rf.sample_hidden(key, n, 1, bandwidth=jnp.float64(bandwidth), bias=bias,
-                            dtype=jnp.float64)
-
-
-def head(h: rf.Hidden, n: int) -> rf.Hidden:
-    return rf.Hidden(h.weights[:n], h.biases[:n])
-
-
-def nsdim_native(A: np.ndarray, taus) -> np.ndarray:
-    """NSdim counted from singular values computed in ``A``'s own dtype (float32 stays float32;
-    :func:`~opdiff.theory.approximation.nsdim` would upcast)."""
-    s = np.linalg.svd(A, compute_uv=False)
-    return np.sum((s / s[0])[:, None] > np.asarray(taus, s.dtype)[None, :], axis=0), s
-
-
-def saturation_part(cfg: Config, key) -> dict:
-    h = head(draw(cfg, key, cfg.bandwidth), cfg.widths[-1])
-    out = {}
+    matrix = features.gauss_legendre_feature_matrix
+    analytic = [a for a in cfg.activations if a in ANALYTIC]
+    out = dict(widths=np.asarray(cfg.widths), bandwidth=cfg.bandwidth, tau=cfg.tau,
+               n_quad=cfg.n_quad, activations=list(cfg.activations))
+    # 1. saturation in width (nested: the first N columns of one draw)
+    a, b = draw(jax.random.fold_in(key, 0), cfg.bandwidth, cfg.widths[-1])
     for act in cfg.activations:
-        A = feature_matrix(h, cfg.n_quad, act)
-        dims = np.array([th.nsdim(A[:, :n], cfg.tau) for n in cfg.widths])
-        # quadrature check (analytic only; ReLU's count is resolution-bound by design)
-        dq = th.nsdim(feature_matrix(h, 2 * cfg.n_quad, act), cfg.tau) if act in ANALYTIC \
-            else None
-        out[act] = dict(nsdim=dims, nsdim_double_quad=dq)
-    return out
-
-
-def landau_widom_part(cfg: Config, key) -> dict:
-    meas, pred = [], []
+        A = matrix(a, b, cfg.n_quad, act)
+        out[f"nsdim_{act}"] = np.array([bounds.nsdim(A[:, :n], cfg.tau) for n in cfg.widths])
+        if act in ANALYTIC:  # ReLU's count is resolution-bound by design
+            out[f"nsdim_{act}_double_quadrature"] = bounds.nsdim(
+                matrix(a, b, 2 * cfg.n_quad, act), cfg.tau)
+    # 2. Landau-Widom for sinusoids cos(w x - b), |w| <= Omega, b ~ U[0, 2 pi)
+    taus = np.asarray(cfg.lw_taus)
+    meas = []
     for i, om in enumerate(cfg.lw_bands):
-        h = head(draw(cfg, jax.random.fold_in(key, i), om, bias="phase"), cfg.lw_features)
-        A = feature_matrix(h, cfg.lw_quad, "cos")
-        meas.append(th.nsdim(A, np.asarray(cfg.lw_taus)))
-        pred.append(th.landau_widom_count(om, np.asarray(cfg.lw_taus) ** 2))
-    return dict(measured=np.array(meas), predicted=np.array(pred))  # (bands, taus)
-
-
-def bandwidth_part(cfg: Config, key) -> dict:
-    acts = [a for a in cfg.activations if a in ANALYTIC]
-    out = {a: [] for a in acts}
-    for i, lam in enumerate(cfg.sweep_bandwidths):
-        h = head(draw(cfg, jax.random.fold_in(key, i), lam), cfg.sweep_features)
-        for a in acts:
-            out[a].append(th.nsdim(feature_matrix(h, cfg.sweep_quad, a), cfg.tau))
+        a, b = draw(jax.random.fold_in(jax.random.fold_in(key, 1), i), om, cfg.lw_features,
+                    bias="phase")
+        meas.append(bounds.nsdim(matrix(a, b, cfg.lw_quad, "cos"), taus))
+    pred = np.array([bounds.landau_widom_count(om, taus ** 2) for om in cfg.lw_bands])
+    out.update(lw_bands=np.asarray(cfg.lw_bands), lw_taus=taus, lw_nsdim=np.array(meas),
+               landau_widom_count=pred, lw_nsdim_minus_prediction=np.array(meas) - pred)
+    # 3. NSdim vs bandwidth
     lams = np.asarray(cfg.sweep_bandwidths)
-    res = {a: np.asarray(v) for a, v in out.items()}
-    lw = np.array([th.landau_widom_count(lam, cfg.tau**2) if lam > 1 else np.nan for lam in lams])
-    slopes = {a: float(np.polyfit(lams, v, 1)[0]) for a, v in res.items()} if len(lams) >= 2 \
-        else {}
-    return dict(nsdim=res, landau_widom=lw, slopes=slopes)
-
-
-def precision_part(cfg: Config, key) -> dict:
-    h = head(draw(cfg, key, cfg.bandwidth), cfg.precision_features)
-    out = {}
-    for act in [a for a in cfg.activations if a in ANALYTIC]:
-        d64, s64 = nsdim_native(feature_matrix(h, cfg.n_quad, act, np.float64),
-                                cfg.precision_taus)
-        d32, s32 = nsdim_native(feature_matrix(h, cfg.n_quad, act, np.float32),
-                                cfg.precision_taus)
-        out[act] = dict(nsdim64=d64, nsdim32=d32, s64=s64 / s64[0], s32=s32 / s32[0])
+    sweep = {act: [] for act in analytic}
+    for i, lam in enumerate(cfg.sweep_bandwidths):
+        a, b = draw(jax.random.fold_in(jax.random.fold_in(key, 2), i), lam, cfg.sweep_features)
+        for act in analytic:
+            sweep[act].append(bounds.nsdim(matrix(a, b, cfg.sweep_quad, act), cfg.tau))
+    out.update({f"sweep_nsdim_{act}": np.asarray(v) for act, v in sweep.items()})
+    out.update(sweep_bandwidths=lams, sweep_features=cfg.sweep_features, sweep_linear_slopes={
+        act: float(np.polyfit(lams, v, 1)[0]) for act, v in sweep.items()} if len(lams) >= 2
+        else {}, sweep_landau_widom_sin=np.array(
+            [bounds.landau_widom_count(lam, cfg.tau**2) if lam > 1 else np.nan for lam in lams]))
+    # 4. float32 vs float64, singular values in the matrix's own dtype
+    a, b = draw(jax.random.fold_in(key, 3), cfg.bandwidth, cfg.precision_features)
+    out.update(precision_taus=np.asarray(cfg.precision_taus),
+               precision_features=cfg.precision_features)
+    for act in analytic:
+        for bits, dtype in ((64, np.float64), (32, np.float32)):
+            d, s = features.nsdim_native(matrix(a, b, cfg.n_quad, act, dtype), cfg.precision_taus)
+            out[f"precision_{act}_nsdim_float{bits}"] = d
+            out[f"precision_{act}_float{bits}_sv_ratios"] = s
+            out[f"precision_{act}_float{bits}_min_sv_ratio"] = float(s[-1])
     return out
 
 
-def run(cfg: Config, out_dir: Path) -> Report:
-    key = jax.random.key(cfg.seed)
-    rep = Report()
-    sat = saturation_part(cfg, jax.random.fold_in(key, 0))
-    lw = landau_widom_part(cfg, jax.random.fold_in(key, 1))
-    bw = bandwidth_part(cfg, jax.random.fold_in(key, 2))
-    pr = precision_part(cfg, jax.random.fold_in(key, 3))
-    widths = np.asarray(cfg.widths)
-    quarter = list(cfg.widths).index(cfg.widths[-1] // 4)
-
-    rep.metrics["widths"] = widths
-    for act, r in sat.items():
-        rep.metrics[f"nsdim_{act}"] = r["nsdim"]
-        if r["nsdim_double_quad"] is not None:
-            rep.metrics[f"nsdim_{act}_double_quadrature"] = r["nsdim_double_quad"]
-    rep.metrics["lw_bands"] = np.asarray(cfg.lw_bands)
-    rep.metrics["lw_taus"] = np.asarray(cfg.lw_taus)
-    rep.metrics["lw_nsdim"] = lw["measured"]
-    rep.bounds["landau_widom_count"] = lw["predicted"]
-    rep.metrics["sweep_bandwidths"] = np.asarray(cfg.sweep_bandwidths)
-    for act, v in bw["nsdim"].items():
-        rep.metrics[f"sweep_nsdim_{act}"] = v
-    rep.metrics["sweep_linear_slopes"] = bw["slopes"]
-    rep.bounds["sweep_landau_widom_sin"] = bw["landau_widom"]
-    rep.metrics["precision_taus"] = np.asarray(cfg.precision_taus)
-    for act, r in pr.items():
-        rep.metrics[f"precision_{act}_nsdim_float64"] = r["nsdim64"]
-        rep.metrics[f"precision_{act}_nsdim_float32"] = r["nsdim32"]
-        rep.metrics[f"precision_{act}_float32_min_sv_ratio"] = float(r["s32"][-1])
-        rep.metrics[f"precision_{act}_float64_min_sv_ratio"] = float(r["s64"][-1])
-
-    # ---- saturation claims
-    for act, r in sat.items():
-        d = r["nsdim"]
-        growth = int(d[-1] - d[quarter])
+def claims(cfg: Config, results: dict) -> list[cl.Claim]:
+    r, w = results, cfg.widths
+    q = list(w).index(w[-1] // 4)
+    out = []
+    for act in cfg.activations:
+        d = r[f"nsdim_{act}"]
+        growth = int(d[-1] - d[q])
         if act in ANALYTIC:
-            rep.check(
+            dq = int(r[f"nsdim_{act}_double_quadrature"])
+            out += [cl.upper_bound(
                 f"{act} (analytic), lambda={cfg.bandwidth:g}, tau={cfg.tau:g}: NSdim saturates, "
-                f"NSdim(N={widths[-1]}) - NSdim(N={widths[quarter]}) <= {cfg.saturation_tol} "
-                f"(NSdim {d[quarter]} -> {d[-1]})",
-                growth, cfg.saturation_tol, growth <= cfg.saturation_tol,
-            )
-            dq = int(abs(r["nsdim_double_quad"] - d[-1]))
-            rep.check(
-                f"{act}: NSdim(N={widths[-1]}) is resolved by the quadrature: it moves by <= "
+                f"NSdim(N={w[-1]}) - NSdim(N={w[q]}) <= {cfg.saturation_tol} "
+                f"(NSdim {d[q]} -> {d[-1]})", growth, cfg.saturation_tol),
+                cl.upper_bound(
+                f"{act}: NSdim(N={w[-1]}) is resolved by the quadrature: it moves by <= "
                 f"{cfg.saturation_tol} from {cfg.n_quad} to {2 * cfg.n_quad} Gauss nodes "
-                f"({d[-1]} vs {r['nsdim_double_quad']})",
-                dq, cfg.saturation_tol, dq <= cfg.saturation_tol,
-            )
+                f"({d[-1]} vs {dq})", abs(dq - int(d[-1])), cfg.saturation_tol)]
         else:
-            need = cfg.relu_growth * (widths[-1] - widths[quarter])
-            rep.check(
+            out.append(cl.lower_bound(
                 f"{act} (not analytic), lambda={cfg.bandwidth:g}: NSdim does not saturate, "
-                f"NSdim(N={widths[-1]}) - NSdim(N={widths[quarter]}) >= {cfg.relu_growth:g} x "
-                f"added features (NSdim {d[quarter]} -> {d[-1]}; {cfg.n_quad} Gauss nodes)",
-                growth, need, growth >= need,
-            )
-    # ---- Landau-Widom
-    dev = lw["measured"] - lw["predicted"]
-    worst = float(np.abs(dev).max())
-    rep.metrics["lw_nsdim_minus_prediction"] = dev
-    rep.check(
+                f"NSdim(N={w[-1]}) - NSdim(N={w[q]}) >= {cfg.relu_growth:g} x added features "
+                f"(NSdim {d[q]} -> {d[-1]}; {cfg.n_quad} Gauss nodes)",
+                growth, cfg.relu_growth * (w[-1] - w[q])))
+    out.append(cl.upper_bound(
         f"Sinusoids cos(wx-b), |w|<=Omega on [-1,1]: NSdim_tau = Landau-Widom count at "
         f"eps=tau^2 within +-{cfg.lw_tol:g}, Omega in {list(cfg.lw_bands)}, tau in "
         f"{list(cfg.lw_taus)} (max |NSdim - LW|)",
-        worst, cfg.lw_tol, worst <= cfg.lw_tol,
-    )
-    # ---- precision
+        float(np.abs(r["lw_nsdim_minus_prediction"]).max()), cfg.lw_tol))
     taus = list(cfg.precision_taus)
     i4, i8 = taus.index(1e-4), taus.index(1e-8)
-    agree = max(abs(int(r["nsdim32"][i4]) - int(r["nsdim64"][i4])) for r in pr.values())
-    rep.check(
+    diff = {act: r[f"precision_{act}_nsdim_float32"].astype(int)
+            - r[f"precision_{act}_nsdim_float64"].astype(int)
+            for act in cfg.activations if act in ANALYTIC}
+    out.append(cl.upper_bound(
         f"float32 and float64 NSdim agree within {cfg.saturation_tol} at tau=1e-4 "
         f"(>> eps32), every analytic activation (max |difference|)",
-        agree, cfg.saturation_tol, agree <= cfg.saturation_tol,
-    )
-    excess = min(int(r["nsdim32"][i8]) - int(r["nsdim64"][i8]) for r in pr.values())
-    rep.check(
+        max(abs(int(v[i4])) for v in diff.values()), cfg.saturation_tol))
+    out.append(cl.lower_bound(  # integer counts: "excess > 0" is "excess >= 1"
         "Reference prediction: at tau=1e-8 (< eps32 ~ 1.2e-7) float32 counts rounding noise as "
-        "dimension, NSdim32 > NSdim64, every analytic activation (min float32 - float64)",
-        excess, 0, excess > 0,
-    )
+        "dimension, NSdim32 > NSdim64 (>= 1 more), every analytic activation (min float32 - "
+        "float64)", min(int(v[i8]) for v in diff.values()), 1))
+    return out
 
-    # ---- figure
+
+def plot(results: dict, out_dir: Path) -> list[str]:
+    r = results
+    widths, acts = r["widths"], r["activations"]
+    analytic = [a for a in acts if a in ANALYTIC]
     fig, axes = plotting.new_figure(2, 2, width=4.6)
     plotting.error_panel(
-        axes[0, 0], widths, {act: r["nsdim"] for act, r in sat.items()},
+        axes[0, 0], widths, {act: r[f"nsdim_{act}"] for act in acts},
         {"N (all features independent)": widths.astype(float)},
-        title=rf"NSdim vs width, $\lambda={cfg.bandwidth:g}$, $\tau={cfg.tau:g}$",
+        title=rf"NSdim vs width, $\lambda={r['bandwidth']:g}$, $\tau={r['tau']:g}$",
         xlabel="width N", ylabel=r"NSdim$_\tau$", logx=True,
     )
-    bands = np.asarray(cfg.lw_bands)
+    taus = r["lw_taus"]
     plotting.error_panel(
-        axes[0, 1], bands,
-        {rf"NSdim, $\tau$={t:g}": lw["measured"][:, j] for j, t in enumerate(cfg.lw_taus)},
-        {rf"Landau-Widom, $\varepsilon=\tau^2$={t * t:g}": lw["predicted"][:, j]
-         for j, t in enumerate(cfg.lw_taus)},
+        axes[0, 1], r["lw_bands"],
+        {rf"NSdim, $\tau$={t:g}": r["lw_nsdim"][:, j] for j, t in enumerate(taus)},
+        {rf"Landau-Widom, $\varepsilon=\tau^2$={t * t:g}": r["landau_widom_count"][:, j]
+         for j, t in enumerate(taus)},
         title=r"sinusoids on $[-1,1]$, $|\omega|\leq\Omega$", xlabel=r"band $\Omega$ (= c)",
         ylabel="count", logy=False,
     )
-    lams = np.asarray(cfg.sweep_bandwidths)
     plotting.error_panel(
-        axes[1, 0], lams, {a: v for a, v in bw["nsdim"].items()},
-        {r"Landau-Widom$(\lambda,\tau^2)$ (sinusoids)": bw["landau_widom"]},
-        title=rf"NSdim vs bandwidth, N={cfg.sweep_features}, $\tau={cfg.tau:g}$",
+        axes[1, 0], r["sweep_bandwidths"], {a: r[f"sweep_nsdim_{a}"] for a in analytic},
+        {r"Landau-Widom$(\lambda,\tau^2)$ (sinusoids)": r["sweep_landau_widom_sin"]},
+        title=rf"NSdim vs bandwidth, N={r['sweep_features']}, $\tau={r['tau']:g}$",
         xlabel=r"$\lambda$", ylabel=r"NSdim$_\tau$", logy=False,
     )
     ax = axes[1, 1]
-    for act, r in pr.items():
-        line, = ax.plot(r["s64"], label=f"{act}, float64")
-        ax.plot(r["s32"], "--", color=line.get_color(), label=f"{act}, float32")
-    for t in taus:
+    for act in analytic:
+        line, = ax.plot(r[f"precision_{act}_float64_sv_ratios"], label=f"{act}, float64")
+        ax.plot(r[f"precision_{act}_float32_sv_ratios"], "--", color=line.get_color(),
+                label=f"{act}, float32")
+    for t in r["precision_taus"]:
         ax.axhline(t, color="grey", linewidth=0.5, linestyle=":")
     ax.set_yscale("log")
     ax.set_xlabel("index k")
     ax.set_ylabel(r"$s_k/s_1$")
-    ax.set_title(rf"spectrum, $\lambda={cfg.bandwidth:g}$, N={cfg.precision_features}",
+    ax.set_title(rf"spectrum, $\lambda={r['bandwidth']:g}$, N={r['precision_features']}",
                  fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    rep.figures += plotting.save(fig, out_dir / "rf_nsdim.png")
-    return rep
+    return plotting.save(fig, Path(out_dir) / "rf_nsdim.png")

@@ -105,3 +105,16 @@ def test_nsdim_native_counts_and_dtype():
     assert ratios[0] == 1.0 and np.all(np.diff(ratios) <= 0)
     c32, r32 = features.nsdim_native(A.astype(np.float32), [1e-8])
     assert r32.dtype == np.float32 and c32[0] > 4  # float32 counts its rounding noise
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gauss_legendre_feature_matrix_is_the_l2_geometry(dtype):
+    rng = np.random.default_rng(4)
+    a, b = rng.uniform(-3, 3, 5), rng.uniform(-3, 3, 5)
+    A = features.gauss_legendre_feature_matrix(a, b, 40, "sin", dtype)
+    assert A.dtype == dtype and A.shape == (40, 5)
+    # A^T A is the Gram matrix int_{-1}^{1} sin(a_j x - b_j) sin(a_k x - b_k) dx
+    gram = np.array([[integrate.quad(lambda t: math.sin(a[j] * t - b[j]) * math.sin(
+        a[k] * t - b[k]), -1, 1)[0] for k in range(5)] for j in range(5)])
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(A.astype(np.float64).T @ A.astype(np.float64), gram, atol=tol)

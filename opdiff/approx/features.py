@@ -23,6 +23,7 @@ __all__ = [
     "HOST_ACTIVATIONS",
     "abs_sin_cubed",
     "feature_matrix",
+    "gauss_legendre_feature_matrix",
     "gauss_legendre_measure",
     "gaussian",
     "gaussian_sum",
@@ -63,6 +64,22 @@ def feature_matrix(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
                          f"{b.shape}, {x.shape}")
     A = HOST_ACTIVATIONS[activation](x[:, None] * a[None, :] - b[None, :])
     return A if sqrt_weights is None else A * np.asarray(sqrt_weights)[:, None]
+
+
+def gauss_legendre_feature_matrix(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"], n: int,
+                                  activation: str = "sigmoid", dtype=np.float64
+                                  ) -> Float[np.ndarray, "n N"]:
+    r""":math:`A_{ij}=\sqrt{w_i}\,\sigma(a_jx_i-b_j)` on the ``n`` Gauss-Legendre nodes
+    :math:`x_i` of :math:`[-1,1]` with their Lebesgue weights :math:`w_i` (sum 2): the
+    :math:`L^2([-1,1])` geometry of the span (its singular values give
+    :func:`opdiff.approx.bounds.nsdim`). Nodes, weights, parameters and arithmetic all in
+    ``dtype`` (float32 for precision studies)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    x, w = x.astype(dtype), w.astype(dtype)
+    A = feature_matrix(np.asarray(a).astype(dtype), np.asarray(b).astype(dtype), x, activation,
+                       np.sqrt(w))
+    assert A.dtype == dtype, (A.dtype, dtype)
+    return A
 
 
 def gauss_legendre_measure(n: int, radius: float = 1.0
