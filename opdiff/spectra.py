@@ -37,12 +37,18 @@ annuli that bracket the crossing; exact when both spectra are power laws. For
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
+import scipy.optimize
 
 __all__ = [
     "annulus_index",
+    "cutoff_max_increase",
     "fit_spectral_exponent",
+    "power_law_cutoff",
+    "power_law_rapsd_constant",
+    "power_per_mode",
     "radial_average",
     "rapsd",
     "rapsd_1d",
@@ -102,6 +108,17 @@ def radial_average(values, *, return_frequencies: bool = True):
     return (freqs.copy(), out) if return_frequencies else out
 
 
+def power_per_mode(images) -> np.ndarray:
+    r"""The power :math:`|\mathcal Fu(k)|^2/N` of every DFT mode of real images ``[..., H, W]``
+    (``numpy.fft.fft2`` order, float64; :math:`N=HW`): white noise :math:`N(0,\sigma^2)` has
+    expected power :math:`\sigma^2` at every mode (module docstring)."""
+    u = np.asarray(images, dtype=np.float64)
+    if u.ndim < 2:
+        raise ValueError(f"images must have shape [..., H, W], got {u.shape}")
+    h, w = _shape2(u.shape[-2:])
+    return np.abs(np.fft.fft2(u)) ** 2 / (h * w)
+
+
 def rapsd(images, *, return_frequencies: bool = True, average: bool = True):
     r"""Radially averaged power spectral density of real images ``[..., H, W]``.
 
@@ -121,7 +138,7 @@ def rapsd(images, *, return_frequencies: bool = True, average: bool = True):
     if u.ndim < 2:
         raise ValueError(f"images must have shape [..., H, W], got {u.shape}")
     h, w = _shape2(u.shape[-2:])
-    power = np.abs(np.fft.fft2(u)) ** 2 / (h * w)
+    power = power_per_mode(u)
     if average and power.ndim > 2:
         power = power.reshape(-1, h, w).mean(axis=0)
     return radial_average(power, return_frequencies=return_frequencies)
@@ -221,3 +238,70 @@ def snr_cutoff(freqs, signal_psd, noise_psd, *, above=np.nan, below=np.nan):
     out = np.exp(lf[i] + w * (lf[i + 1] - lf[i]))
     out = np.where(none, below, np.where(top, above, out))
     return float(out) if out.ndim == 0 else out
+
+
+def power_law_rapsd_constant(field) -> float:
+    r"""The constant :math:`C` of the continuum law :math:`Cf^{-\alpha}` that the expected RAPSD
+    of a square :class:`~opdiff.functions.PeriodicPowerLawField` follows.
+
+    The field has :math:`\mathbb E|\mathcal Fu(k)/N|^2=P(k)=c(|k|^2+k_0^2)^{-\alpha/2}`, so
+    the expected power per mode is :math:`NP(k)\approx Nc|k|^{-\alpha}=Nc\,n^{-\alpha}
+    f^{-\alpha}` at :math:`f=|k|/n` cycles/pixel (:math:`k_0` negligible): :math:`C=Nc\,n^{-\alpha}`,
+    with :math:`c` read off the spectrum at a mode with :math:`|k|=1`.
+
+    Args:
+        field: a 2-D :class:`~opdiff.functions.PeriodicPowerLawField` of side :math:`n`.
+    """
+    shape = field.shape
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"need a square 2-D field, got shape {shape}")
+    k_any = np.unravel_index(np.argmax(field.wavenumbers() == 1), shape)
+    c = field.spectrum()[k_any] * (1 + field.k0**2) ** (field.alpha / 2)
+    n = shape[0]
+    return n * n * c * n ** (-field.alpha)
+
+
+def power_law_cutoff(C, alpha: float, floor, *, heat_time=0.0):
+    r"""The frequency :math:`f^*` where :math:`e^{-2(2\pi f)^2\tau}Cf^{-\alpha}=\sigma^2`
+    (``floor``): the SNR = 1 cut-off of a power law, blurred by the heat semigroup at heat time
+    :math:`\tau` (``heat_time``), over a flat noise floor.
+
+    For :math:`\tau=0` it is the closed form :math:`f^*=(C/\sigma^2)^{1/\alpha}` (arrays
+    broadcast); for :math:`\tau>0` the left side minus the right is strictly decreasing in
+    :math:`\log f`, and the root is found by Brent's method on :math:`\log f\in[-40,10]`
+    (``xtol`` 1e-14; scalars only).
+
+    Args:
+        C: the power law's constant (e.g. :func:`power_law_rapsd_constant` times :math:`a_t^2`).
+        alpha: its exponent :math:`>0`.
+        floor: the noise power :math:`\sigma^2>0`.
+        heat_time: :math:`\tau\ge0`.
+    """
+    if np.all(np.asarray(heat_time) == 0):
+        return (C / floor) ** (1 / alpha)
+    C, alpha, tau, sigma2 = float(C), float(alpha), float(heat_time), float(floor)
+
+    def g(lf):  # strictly decreasing in lf = log f
+        return (math.log(C) - alpha * lf - 2 * (2 * math.pi) ** 2 * tau * math.exp(2 * lf)
+                - math.log(sigma2))
+
+    return math.exp(scipy.optimize.brentq(g, -40.0, 10.0, xtol=1e-14))
+
+
+def cutoff_max_increase(cutoffs) -> float:
+    r"""The largest ratio :math:`f^*_{i+1}/f^*_i` of consecutive cut-offs, in the order
+    :math:`+\infty>f>0` (cut-offs from :func:`snr_cutoff` with ``above=inf``, ``below=0``).
+
+    Pairs that cannot increase (:math:`f_i=\infty` or :math:`f_{i+1}=0`) are skipped; a pair
+    that rises from 0 or to :math:`\infty` counts as :math:`\infty`. A non-increasing sequence
+    gives a value :math:`\le1` (0 when every pair is skipped).
+    """
+    f = np.asarray(cutoffs, dtype=np.float64)
+    worst = 0.0
+    for i in range(len(f) - 1):
+        a, b = f[i], f[i + 1]
+        if np.isinf(a) or b == 0:
+            continue
+        ratio = math.inf if (np.isinf(b) or a == 0) else b / a
+        worst = max(worst, ratio)
+    return worst

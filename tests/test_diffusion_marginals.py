@@ -120,3 +120,38 @@ def test_high_frequency_energy_of_single_dct_modes():
         assert (f > 0.25) == above
         np.testing.assert_allclose(M.high_frequency_energy(img[None], "dct"), [4.0 * above],
                                    atol=1e-12)
+
+
+def test_sample_batch_draws_one_sample_per_image_in_padded_chunks():
+    proc = P.vp((6, 6), basis="dft")
+    x0 = np.random.default_rng(4).standard_normal((7, 6, 6))
+    x = M.sample_batch(proc, x0, 0.3, jax.random.key(1), chunk=3)
+    assert x.shape == x0.shape and x.dtype == np.float64
+    a, s = (float(v.flat[0]) for v in M.scale_std(proc, 0.3))
+    e = (x - a * x0) / s
+    assert scipy.stats.kstest(e.ravel(), "norm").pvalue > 1e-3
+    assert not np.allclose(e[0], e[3])  # chunks get different keys
+    np.testing.assert_array_equal(M.sample_batch(proc, x0, 0.3, jax.random.key(1), chunk=3), x)
+
+
+def test_rapsd_z_scores_against_the_closed_form_expectation():
+    from opdiff import spectra
+
+    proc = P.vp((16, 16), basis="dft")
+    x0 = np.random.default_rng(6).standard_normal((300, 16, 16)).cumsum(-1) / 4
+    times = np.linspace(proc.t_min, proc.T, 4)
+    r = M.rapsd_z_scores(proc, x0, times, jax.random.key(2), chunk=128)
+    assert r["z"].shape == r["emp"].shape == r["expect"].shape == (4, 8)
+    for i, t in enumerate(times):
+        a = float(np.asarray(proc.scale(t)).flat[0])
+        s2 = float(np.asarray(proc.variance(t)).flat[0])
+        assert np.isclose(r["floor"][i], s2, rtol=1e-6)
+        np.testing.assert_allclose(r["expect"][i],
+                                   a**2 * spectra.rapsd(x0, return_frequencies=False) + s2,
+                                   rtol=1e-5)
+    assert np.abs(r["z"]).max() < M.bonferroni_z(r["z"].size, 1e-3)
+    assert np.all(r["f_exp"][1:] <= r["f_exp"][:-1])  # the cut-off falls as t grows
+    with pytest.raises(ValueError, match="dft"):
+        M.rapsd_z_scores(P.heat_dissipation((16, 16)), x0, times, jax.random.key(2), chunk=64)
+    with pytest.raises(ValueError, match="white"):
+        M.rapsd_z_scores(P.coloured((16, 16), "pink"), x0, times, jax.random.key(2), chunk=64)

@@ -158,3 +158,49 @@ def test_input_validation():
         S.snr_cutoff(np.array([0.2, 0.1]), np.ones(2), 1.0)
     with pytest.raises(ValueError, match="positive"):
         S.snr_cutoff(np.array([0.1, 0.2]), np.ones(2), 0.0)
+
+
+def test_power_per_mode_parseval_and_rapsd():
+    u = np.random.default_rng(5).standard_normal((3, 12, 10))
+    p = S.power_per_mode(u)
+    assert p.shape == u.shape
+    np.testing.assert_allclose(p.sum(axis=(-2, -1)) / 120, (u**2).mean(axis=(-2, -1)), rtol=1e-12)
+    np.testing.assert_allclose(S.rapsd(u, return_frequencies=False),
+                               S.radial_average(p.mean(0), return_frequencies=False), rtol=1e-12)
+
+
+def test_power_law_rapsd_constant_matches_the_exact_expected_rapsd():
+    n, alpha = 64, 2.5
+    field = PeriodicPowerLawField(n=(n, n), alpha=alpha, k0=0.1)
+    f, exact = S.radial_average(n * n * field.spectrum())
+    C = S.power_law_rapsd_constant(field)
+    ratio = exact / (C * f ** (-alpha))
+    assert np.all(np.abs(ratio[2:] - 1) < 0.07)  # the lattice, from the third annulus on
+    assert np.all(ratio[:2] < 1)  # few lattice modes: below the continuum law
+    with pytest.raises(ValueError, match="square"):
+        S.power_law_rapsd_constant(PeriodicPowerLawField(n=(8, 16), alpha=2.0))
+
+
+def test_power_law_cutoff_solves_its_equation():
+    C, alpha, floor = 3.0, 2.5, 1e-3
+    f0 = S.power_law_cutoff(C, alpha, floor)
+    assert np.isclose(C * f0 ** (-alpha), floor, rtol=1e-12)
+    np.testing.assert_allclose(S.power_law_cutoff(np.array([C, 2 * C]), alpha, floor),
+                               [f0, f0 * 2 ** (1 / alpha)], rtol=1e-12)
+    for tau in (1e-6, 0.5, 20.0):
+        f = S.power_law_cutoff(C, alpha, floor, heat_time=tau)
+        lhs = np.exp(-2 * (2 * np.pi * f) ** 2 * tau) * C * f ** (-alpha)
+        assert np.isclose(lhs, floor, rtol=1e-9) and f < f0
+    assert np.isclose(S.power_law_cutoff(C, alpha, floor, heat_time=1e-12), f0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("f, worst", [
+    ([np.inf, np.inf, 0.3, 0.2, 0.0, 0.0], 0.2 / 0.3),
+    ([0.2, 0.3, 0.1], 1.5),
+    ([0.0, 0.1], np.inf),
+    ([0.1, np.inf], np.inf),
+    ([np.inf, 0.2], 0.0),
+    ([0.5], 0.0),
+])
+def test_cutoff_max_increase(f, worst):
+    assert S.cutoff_max_increase(f) == pytest.approx(worst, rel=1e-12)

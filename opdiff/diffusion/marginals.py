@@ -15,6 +15,12 @@ coefficient: :math:`\sqrt n\,\bar e\sim N(0,1)` for the mean, the CDF transform
 :func:`bonferroni_z`. The coefficients are computed on the host in float64 with NumPy/SciPy
 (:func:`opdiff.diffusion.basis.to_basis_host`), independently of the process's own transform.
 
+**Spectra.** For a process diagonal in the ``dft`` (Hartley) basis with white noise
+(:math:`s_t` the same for every coefficient), the power per DFT mode
+(:func:`opdiff.spectra.power_per_mode`) has :math:`\mathbb E[|\mathcal Fx_t(k)|^2/N\mid x_0]=
+a_t(k)^2|\mathcal Fx_0(k)|^2/N+s_t^2`, so the expected RAPSD of every image given its clean
+version is exact, and :func:`rapsd_z_scores` tests the empirical one against it.
+
 The process's ``sample``, ``marginal`` mean and :math:`(a_t,s_t)` are compiled once per process
 and shape (the process is a static argument; ``t`` is traced): eager dispatch would compile
 every operation of the DCT again.
@@ -31,11 +37,15 @@ import numpy as np
 import scipy.stats
 from jaxtyping import Float, PRNGKeyArray
 
+from opdiff import claims as _claims
+from opdiff import spectra as _spectra
 from opdiff.diffusion import basis as _basis
 from opdiff.diffusion.processes import Process
 
 __all__ = [
     "bonferroni_z",
+    "rapsd_z_scores",
+    "sample_batch",
     "chi2_z",
     "high_frequency_energy",
     "mean_path",
@@ -175,3 +185,72 @@ def high_frequency_energy(means, basis: str, cutoff: float = 0.25) -> np.ndarray
     means = np.asarray(means, np.float64)
     mask = _basis.radial_frequency(means.shape[-2:], basis) > cutoff
     return (_basis.to_basis_host(means, basis, 2) ** 2 * mask).sum(axis=(-2, -1))
+
+
+def sample_batch(process: Process, x0, t: float, key: PRNGKeyArray, chunk: int) -> np.ndarray:
+    r"""One draw of :math:`x_t\mid x_0` per image of ``x0`` ``[n, *shape]`` (float64 result),
+    in chunks of ``min(chunk, n)`` images (chunk ``j`` with key ``fold_in(key, j)``; the last
+    chunk padded with copies of its first image), so each process and shape compiles once."""
+    n = x0.shape[0]
+    m = min(chunk, n)
+    out = []
+    for j, start in enumerate(range(0, n, m)):
+        xb = x0[start:start + m]
+        pad = m - xb.shape[0]
+        if pad:
+            xb = np.concatenate([xb, np.repeat(xb[:1], pad, axis=0)])
+        x = _sample(process, jax.random.fold_in(key, j), jnp.asarray(xb, jnp.float32),
+                    jnp.float32(t))
+        out.append(np.asarray(x, np.float64)[: m - pad])
+    return np.concatenate(out)
+
+
+def rapsd_z_scores(process: Process, x0, times, key: PRNGKeyArray, *, chunk: int) -> dict:
+    r"""Empirical vs exactly expected RAPSD of :math:`x_t` for clean images ``x0`` ``[n, H, W]``.
+
+    At each ``times[i]`` one draw per image (:func:`sample_batch`, key ``fold_in(key, i)``).
+    Per image :math:`D=R[x_t]-\mathbb E[R[x_t]\mid x_0]` (:math:`R` the annulus averages of
+    :func:`opdiff.spectra.radial_average`, :math:`\mathbb E[R[x_t]\mid x_0]` = the annulus
+    average of :math:`a_t^2|\mathcal Fx_0|^2/N` plus :math:`s_t^2`) is a mean-zero i.i.d.
+    variable, so :math:`z=\bar D/\mathrm{se}(\bar D)` (:func:`opdiff.claims.mean_se`) is
+    asymptotically :math:`N(0,1)` per annulus. The SNR = 1 cut-off is where the signal part
+    equals the floor, i.e. where the RAPSD equals :math:`2s_t^2` (:func:`opdiff.spectra.
+    snr_cutoff`, ``above=inf``, ``below=0``).
+
+    Args:
+        process: a process diagonal in the ``dft`` basis with white noise, of shape ``(H, W)``.
+        x0: clean images ``[n, H, W]``, ``n >= 2``.
+        times: the times :math:`t_i`.
+        chunk: images per sampler call.
+
+    Returns:
+        ``emp``, ``expect``, ``z`` (``[T, n_bins]``: empirical mean RAPSD, its exact
+        expectation, the z-scores), ``floor`` (:math:`s_t^2`, ``[T]``), ``f_emp``, ``f_exp``
+        (the cut-offs of the empirical and the expected RAPSD, ``[T]``).
+
+    Raises:
+        ValueError: if the process is not in the ``dft`` basis or its noise is not white.
+    """
+    if process.basis != "dft":
+        raise ValueError(f"the process must be diagonal in the dft basis, got {process.basis!r}")
+    p0 = _spectra.power_per_mode(x0)
+    freqs, _ = _spectra.radial_average(p0[:1])
+    emp, expect, floor, z, f_emp, f_exp = [], [], [], [], [], []
+    for i, t in enumerate(times):
+        a = np.asarray(process.scale(t), np.float64)
+        s2 = np.asarray(process.variance(t), np.float64)
+        if np.ptp(s2) != 0:
+            raise ValueError("the process's noise must be white (one s_t for every coefficient)")
+        xt = sample_batch(process, x0, float(t), jax.random.fold_in(key, i), chunk)
+        rt_each = _spectra.radial_average(_spectra.power_per_mode(xt), return_frequencies=False)
+        ex_each = _spectra.radial_average(p0 * a**2, return_frequencies=False) + s2.flat[0]
+        mean, se = _claims.mean_se(rt_each - ex_each)
+        z.append(mean / se)
+        emp.append(rt_each.mean(0))
+        expect.append(ex_each.mean(0))
+        floor.append(float(s2.flat[0]))
+        f_emp.append(_spectra.snr_cutoff(freqs, emp[-1], 2 * floor[-1], above=np.inf, below=0.0))
+        f_exp.append(_spectra.snr_cutoff(freqs, expect[-1], 2 * floor[-1], above=np.inf,
+                                         below=0.0))
+    return dict(emp=np.stack(emp), expect=np.stack(expect), z=np.stack(z),
+                floor=np.asarray(floor), f_emp=np.asarray(f_emp), f_exp=np.asarray(f_exp))
