@@ -54,12 +54,14 @@ __all__ = [
     "mc_rtol",
     "pca",
     "pca_floor",
+    "joint_floor",
     "pca_tail",
     "project",
     "relative_bochner",
     "relative_pca_floor",
     "sensor_error_estimate",
     "sensor_theory",
+    "sinusoid_floors",
     "sq_errors",
     "subgrid",
     "trapezoid_weights",
@@ -248,6 +250,47 @@ def gaussian_floors(B, w, SF=None) -> dict:
         out["sensor_sq"] = float(np.sum(w[:, None] * resid**2))
         out["explained_eigs"] = weighted_eigenvalues(bq, w)
     return out
+
+
+def joint_floor(floors: dict, p) -> np.ndarray:
+    r"""The floor of any predictor that reads the sensors *and* outputs an affine ``p``-space:
+
+    .. math:: \Big(\mathbb E\|s-\mathbb E[s|Su]\|^2+\sum_{k>p}\mu_k\Big)^{1/2},
+
+    :math:`\mu_k` the eigenvalues of the covariance of :math:`\mathbb E[s|Su]` (the best such
+    predictor is the rank-``p`` PCA of :math:`\mathbb E[s|Su]`, whose residual is orthogonal to
+    the Bayes residual). ``floors`` from :func:`gaussian_floors` with ``SF``; absolute units.
+    """
+    return np.sqrt(floors["sensor_sq"] + pca_tail(floors["explained_eigs"], p))
+
+
+def sinusoid_floors(grid, w, f_max: float, *, nodes: int = 16) -> dict:
+    r"""Population output spectrum of :math:`v=\sin 2\pi fx`, :math:`f\sim U(0,f_{max})`
+    (the NOMAD antiderivative family, :class:`opdiff.functions.Sinusoids`) on ``grid``.
+
+    The mean :math:`\mathbb E v` and the second moments :math:`\mathbb E[v(x)v(y)]` are
+    integrals over ``f``, taken by composite ``nodes``-point Gauss--Legendre with
+    ``max(200, 40 f_max)`` panels (1/40 of a period of the fastest wave over [0, 1] each);
+    the centred covariance :math:`C` then gives the eigenvalues of :math:`W^{1/2}CW^{1/2}`.
+
+    Returns:
+        ``eigs`` (descending, clipped at 0) and ``second_moment``
+        (:math:`\mathbb E\|v\|_W^2`, mean included), as :func:`gaussian_floors`.
+    """
+    x = np.asarray(grid, np.float64)
+    w = np.asarray(w, np.float64)
+    panels = max(200, int(40 * f_max))
+    t, tw = np.polynomial.legendre.leggauss(nodes)
+    edges = np.linspace(0.0, f_max, panels + 1)
+    half = np.diff(edges)[:, None] / 2
+    fq = ((edges[:-1, None] + half) + half * t[None, :]).ravel()
+    fw = (half * tw[None, :]).ravel() / f_max
+    V = np.sin(2 * np.pi * fq[:, None] * x[None, :])
+    mean = fw @ V
+    cov = (V * fw[:, None]).T @ V - np.outer(mean, mean)
+    sw = np.sqrt(w)
+    eigs = np.clip(np.linalg.eigvalsh(sw[:, None] * cov * sw[None, :])[::-1], 0.0, None)
+    return dict(eigs=eigs, second_moment=float(np.sum(w * (fw @ V**2))))
 
 
 def pca_tail(eigs, p) -> np.ndarray:

@@ -126,3 +126,37 @@ def test_sensor_theory_against_a_direct_computation():
     assert np.all(t["bayes"] <= t["plugin_pop"] * (1 + 1e-9))
     assert np.all(np.diff(t["bayes"]) < 0)
     assert t["second_moment"] == pytest.approx(np.sum(t["eigs"]))
+
+
+def test_joint_floor_by_brute_force():
+    # best affine p-space predictor from the sensors: the rank-p PCA of E[s|y]
+    rng = np.random.default_rng(5)
+    B, SF, w = rng.normal(size=(6, 9)), rng.normal(size=(4, 9)), rng.uniform(0.5, 2, 6)
+    fl = db.gaussian_floors(B, w, SF=SF)
+    resid, explained = _conditional(B, SF, w)
+    sw = np.sqrt(w)
+    mu = np.linalg.eigvalsh(sw[:, None] * explained * sw[None, :])[::-1]
+    for p in (0, 1, 2, 4, 6):
+        want = np.sqrt(np.trace(w[:, None] * resid) + mu[p:].clip(0).sum())
+        assert db.joint_floor(fl, p) == pytest.approx(want, rel=1e-9)
+    assert db.joint_floor(fl, 0) == pytest.approx(np.sqrt(fl["second_moment"]), rel=1e-12)
+
+
+def test_sinusoid_floors_match_the_closed_form_covariance():
+    # E sin(af) sin(bf), f ~ U(0, F): [sin((a-b)F)/(a-b) - sin((a+b)F)/(a+b)] / (2F)
+    f_max = 3.0
+    x = np.linspace(0.0, 1.0, 41)
+    w = db.trapezoid_weights(x)
+    a = 2 * np.pi * x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dif, tot = a[:, None] - a[None, :], a[:, None] + a[None, :]
+        sdif = np.where(dif == 0, f_max, np.sin(dif * f_max) / np.where(dif == 0, 1, dif))
+        stot = np.where(tot == 0, f_max, np.sin(tot * f_max) / np.where(tot == 0, 1, tot))
+        mean = np.where(a == 0, 0.0, (1 - np.cos(a * f_max)) / np.where(a == 0, 1, a) / f_max)
+    second = (sdif - stot) / (2 * f_max)
+    cov = second - np.outer(mean, mean)
+    sw = np.sqrt(w)
+    eigs = np.linalg.eigvalsh(sw[:, None] * cov * sw[None, :])[::-1]
+    out = db.sinusoid_floors(x, w, f_max)
+    np.testing.assert_allclose(out["eigs"][:10], eigs[:10], rtol=1e-9, atol=1e-13)
+    assert out["second_moment"] == pytest.approx(np.sum(w * np.diag(second)), rel=1e-12)
