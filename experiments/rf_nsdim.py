@@ -91,7 +91,8 @@ class Config:
             raise ValueError(f"widths must contain max(widths)/4 = {w[-1] / 4}, got {w}")
         bad = [a for a in self.activations if a not in features.HOST_ACTIVATIONS]
         if bad or not self.activations:
-            raise ValueError(f"activations must be among {sorted(features.HOST_ACTIVATIONS)}, got {bad}")
+            raise ValueError(f"activations must be among {sorted(features.HOST_ACTIVATIONS)}, "
+                             f"got {bad}")
         if not any(a in ANALYTIC for a in self.activations):
             raise ValueError(f"activations must include one of {ANALYTIC}")
         if min(self.n_quad, self.lw_quad, self.sweep_quad) < 2:
