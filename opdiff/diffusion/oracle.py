@@ -58,7 +58,9 @@ __all__ = [
     "error_split",
     "field_from_samples",
     "mmse",
+    "monte_carlo_agreement",
     "power_law_field",
+    "radial_mean",
     "radial_profile",
     "sampler_law",
     "score_error",
@@ -513,6 +515,46 @@ def radial_profile(values, process_or_shape, basis: str | None = None, n_bins: i
     idx = np.clip(np.digitize(f, edges) - 1, 0, n_bins - 1)
     total = np.bincount(idx, weights=np.asarray(values, np.float64).ravel(), minlength=n_bins)
     return 0.5 * (edges[1:] + edges[:-1]), total
+
+
+def radial_mean(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):
+    """Mean of per-coefficient ``values`` in each radial-frequency bin of
+    :func:`radial_profile` (NaN for an empty bin).
+
+    Returns:
+        ``(f, mean)``: bin centres in cycles per pixel and the bin means.
+    """
+    f, tot = radial_profile(values, process_or_shape, basis, n_bins)
+    shape = process_or_shape.shape if isinstance(process_or_shape, Process) else \
+        _shape(process_or_shape)
+    _, cnt = radial_profile(np.ones(shape), process_or_shape, basis, n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return f, np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def monte_carlo_agreement(method: str, process: Process, field: GaussianField, ts, *,
+                          n: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    r"""Two independent computations of one law: the sampler itself
+    (:func:`opdiff.diffusion.samplers.sample`, on ``n`` samples drawn from the prior with keys
+    from ``seed``, exact denoiser) against :func:`sampler_law`, per coefficient.
+
+    Returns:
+        ``(max |z| of the sample means, max |sample var / w - 1|, 6 sqrt(2/n))``: the means'
+        z-scores :math:`(\bar z-m)/\sqrt{w/n}` are :math:`N(0,1)`; the variance ratio has
+        standard deviation :math:`\approx\sqrt{2/n}`, the third value is a 6-sigma tolerance
+        for it.
+    """
+    key = jax.random.key(seed)
+    m0, w0 = process.prior(field.mean, field.var)
+    z0 = jnp.asarray(m0) + jnp.sqrt(jnp.asarray(w0)) * jax.random.normal(
+        jax.random.fold_in(key, 0), (n, *field.shape), jnp.float64)
+    x = _samplers.sample(method, field.denoiser(process), process, process.from_basis(z0), ts,
+                         key=jax.random.fold_in(key, 1))
+    z = np.asarray(process.to_basis(x), np.float64)
+    m, w = (np.asarray(a, np.float64) for a in sampler_law(method, process, field, ts))
+    zmax = float(np.max(np.abs(z.mean(0) - m) / np.sqrt(w / n)))
+    vdev = float(np.max(np.abs(z.var(0) / w - 1)))
+    return zmax, vdev, 6 * math.sqrt(2 / n)
 
 
 # ----------------------------------------------------------------------------- mixtures

@@ -49,6 +49,7 @@ Randomness: step :math:`i` (counted from :math:`T`) uses ``fold_in(key, i)``.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import jax
@@ -60,7 +61,12 @@ from opdiff.diffusion.processes import Process
 
 __all__ = [
     "SAMPLERS",
+    "benton_grid",
+    "best_at_budget",
     "check_grid",
+    "least_at_budget",
+    "pc_corrector_eps",
+    "steps_for_budgets",
     "check_options",
     "denoiser_from_score",
     "karras_grid",
@@ -199,6 +205,102 @@ def nfe(method: str, n_steps: int, n_corrector: int = 1) -> int:
     if method == "pc":
         return (1 + n_corrector) * n_steps
     return n_steps
+
+
+def steps_for_budgets(method: str, steps, budgets) -> tuple[int, ...]:
+    """``steps`` plus the step counts at which ``method`` spends exactly each budget of
+    ``budgets`` denoiser evaluations (:func:`nfe`; a budget it cannot hit is skipped), sorted."""
+    per = nfe(method, 1)
+    extra = {b // per for b in budgets if b % per == 0}
+    return tuple(sorted(set(steps) | extra))
+
+
+def best_at_budget(kl_by_method: dict, budget: int) -> tuple[float, str | None]:
+    """The least finite value over samplers at exactly ``budget`` NFE, and its sampler.
+
+    Args:
+        kl_by_method: ``{method: {nfe: value}}`` (e.g. a KL per sampler and budget).
+        budget: the NFE.
+
+    Returns:
+        ``(value, method)``, ties broken by the method name; ``(inf, None)`` if no sampler runs
+        at that budget with a finite value.
+    """
+    cands = [(v[budget], meth) for meth, v in kl_by_method.items() if budget in v]
+    finite = [c for c in cands if np.isfinite(c[0])]
+    return min(finite) if finite else (math.inf, None)
+
+
+def least_at_budget(best_by_process: dict, rtol: float = 1e-9) -> tuple[float, str]:
+    """The least of the processes' best values at one budget, and a label naming the winners.
+
+    Args:
+        best_by_process: ``{process: (value, method)}`` (:func:`best_at_budget` per process).
+        rtol: processes within ``rtol`` relative of the least value are tied.
+
+    Returns:
+        ``(value, "p (method)")``; tied processes read ``"a = b (m1/m2)"``; ``(inf, "-")`` for
+        no process, ``(inf, "none finite")`` when no value is finite.
+    """
+    cands = list(best_by_process.items())
+    if not cands:
+        return math.inf, "-"
+    v = min(cands, key=lambda c: c[1][0])[1][0]
+    if not np.isfinite(v):
+        return v, "none finite"
+    tied = [(p, meth) for p, (x, meth) in cands if abs(x - v) <= rtol * abs(v)]
+    meths = sorted({m for _, m in tied})
+    return v, " = ".join(p for p, _ in tied) + f" ({'/'.join(meths)})"
+
+
+def pc_corrector_eps(process: Process, ts, ratio: float) -> np.ndarray:
+    r"""A Langevin step per grid time for predictor-corrector sampling that shrinks with the
+    step: :math:`\epsilon_j=r\,(s_{t_j}^2-(a_{t_j}/a_{t_{j-1}})^2s_{t_{j-1}}^2)`, ``ratio``
+    :math:`=r` times the variance of the forward transition from :math:`t_{j-1}` to :math:`t_j`
+    (:math:`\epsilon_0=0`). For an isotropic process (one :math:`a_t, s_t` for every
+    coefficient: the first is used). Pass it as ``corrector_eps`` of
+    :func:`opdiff.diffusion.oracle.sampler_law`.
+
+    Returns:
+        float array ``[len(ts)]``.
+    """
+    tj = jnp.asarray(ts, jnp.float64)
+    a = np.asarray(jax.vmap(lambda t: process.scale(t).ravel()[0])(tj))
+    s2 = np.asarray(jax.vmap(lambda t: process.variance(t).ravel()[0])(tj))
+    eps = np.zeros(len(ts))
+    eps[1:] = ratio * (s2[1:] - (a[1:] / a[:-1]) ** 2 * s2[:-1])
+    return eps
+
+
+def benton_grid(T: float, delta: float, N: int) -> tuple[np.ndarray, float]:
+    r"""Benton et al.'s (ICLR 2024) schedule in forward time on :math:`[\delta,T]`, ``N`` steps:
+    geometric on :math:`[\delta,1]` (ratio :math:`1+\kappa`) and uniform on :math:`[1,T]`
+    (step :math:`\kappa`), so every step is :math:`\le\kappa\min(1,t)`.
+
+    :math:`\kappa` solves :math:`\log(1/\delta)/\log(1+\kappa)+(T-1)/\kappa=N` (bisection in
+    :math:`\log\kappa`); the geometric part gets the rounded count of steps (at least 1, at most
+    ``N - 1``), the uniform part the rest.
+
+    Returns:
+        ``(grid [N + 1], kappa)`` with :math:`\kappa=\max_i(t_i-t_{i-1})/\min(1,t_{i-1})`
+        measured on the grid built.
+    """
+    if not (0 < delta < 1 < T) or int(N) < 2:
+        raise ValueError(f"need 0 < delta < 1 < T and N >= 2, got {delta}, {T}, {N}")
+    L = math.log(1 / delta)
+
+    def count(k):
+        return L / math.log1p(k) + (T - 1) / k
+
+    lo, hi = 1e-9, 1e3
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if count(mid) < N else (mid, hi)
+    k = math.sqrt(lo * hi)
+    n_exp = min(max(1, round(L / math.log1p(k))), N - 1)
+    grid = np.concatenate([np.geomspace(delta, 1.0, n_exp + 1),
+                           np.linspace(1.0, T, N - n_exp + 1)[1:]])
+    return grid, float(np.max(np.diff(grid) / np.minimum(1.0, grid[:-1])))
 
 
 def _check_method(method):
