@@ -127,6 +127,8 @@ import numpy as np
 
 from opdiff import plotting
 from opdiff.diffusion import oracle, processes, samplers
+from opdiff.diffusion.bounds import fit_and_test, loglog_crossing, order
+from opdiff.diffusion.laws import kl, tv_bracket, w2_sq
 from opdiff.theory import diffusion as th
 
 from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
@@ -142,9 +144,6 @@ GAMMA = (0.0, 1.0)  # Chen's and Benton's initial law N(0, I) (also what Process
 KL_PER_DIM_TARGET = 1e-3
 
 
-# The exact law and inf-tolerant divergences are shared with noise_color.
-from experiments._diffusion_common import (  # noqa: E402,F401,I001
-    exact_law, finite_law, kl, monte_carlo_agreement, tv_bracket, w2_sq)
 
 
 # ----------------------------------------------------------------------------- config
@@ -258,90 +257,6 @@ def _claimed_order(method: str) -> int:
     return 2 if method in SECOND_ORDER else 1
 
 
-def pc_corrector_eps(process, ts, ratio: float) -> np.ndarray:
-    """Langevin step per grid index: ``ratio`` x the forward transition variance of the step
-    ending there (isotropic process: one number per time)."""
-    tj = jnp.asarray(ts, jnp.float64)
-    a = np.asarray(jax.vmap(lambda t: process.scale(t).ravel()[0])(tj))
-    s2 = np.asarray(jax.vmap(lambda t: process.variance(t).ravel()[0])(tj))
-    eps = np.zeros(len(ts))
-    eps[1:] = ratio * (s2[1:] - (a[1:] / a[:-1]) ** 2 * s2[:-1])
-    return eps
-
-
-def _loglog_crossing(x, y, level):
-    """First x where the piecewise log-log interpolant of y falls to ``level`` (inf if never)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    for i in range(len(x)):
-        if y[i] <= level:
-            if i == 0 or not np.isfinite(y[i - 1]):
-                return float(x[i])
-            lx0, lx1, ly0, ly1 = np.log(x[i - 1]), np.log(x[i]), np.log(y[i - 1]), np.log(y[i])
-            return float(np.exp(lx0 + (np.log(level) - ly0) * (lx1 - lx0) / (ly1 - ly0)))
-    return math.inf
-
-
-def benton_grid(T: float, delta: float, N: int) -> tuple[np.ndarray, float]:
-    """Benton et al.'s schedule in forward time: geometric on [delta, 1], uniform on [1, T],
-    with the ratio - 1 of the geometric part equal to the uniform step kappa; N steps.
-    Returns the grid and kappa = max_i (t_i - t_{i-1}) / min(1, t_{i-1}) measured on it."""
-    L = math.log(1 / delta)
-
-    def count(k):
-        return L / math.log1p(k) + (T - 1) / k
-
-    lo, hi = 1e-9, 1e3
-    for _ in range(200):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if count(mid) < N else (mid, hi)
-    k = math.sqrt(lo * hi)
-    n_exp = min(max(1, round(L / math.log1p(k))), N - 1)
-    n_lin = N - n_exp
-    grid = np.concatenate([np.geomspace(delta, 1.0, n_exp + 1),
-                           np.linspace(1.0, T, n_lin + 1)[1:]])
-    kappa = float(np.max(np.diff(grid) / np.minimum(1.0, grid[:-1])))
-    return grid, kappa
-
-
-def _fit_and_test(shape_vals, measured, admissible, offset=None):
-    """Fit ``offset + C * shape`` at the middle admissible point where the measurement exceeds
-    ``offset`` (a rigorous part with no unknown constant: the initialisation term), and test
-    the other admissible points."""
-    shape_vals, measured = np.asarray(shape_vals, float), np.asarray(measured, float)
-    offset = np.zeros_like(shape_vals) if offset is None else np.broadcast_to(
-        np.asarray(offset, float), shape_vals.shape)
-    idx = np.flatnonzero(admissible)
-    if idx.size == 0:
-        idx = np.arange(len(measured))
-    excess = np.maximum(measured - offset, 0.0)
-    informative = idx[excess[idx] > 0]  # where the data say something about C
-    pool = informative if informative.size else idx
-    at = int(pool[len(pool) // 2])
-    fin = np.flatnonzero(np.isfinite(excess))
-    c = th.fit_constant(shape_vals[fin], excess[fin], at=int(np.searchsorted(fin, at))) \
-        if np.isfinite(excess[at]) else math.inf
-    bound = offset + c * shape_vals
-    others = [int(i) for i in idx if i != at]
-    held = np.asarray(th.bound_holds(np.nan_to_num(measured, nan=np.inf)[others],
-                                     bound[others])) if others else np.array([True])
-    ratio = excess[idx] / shape_vals[idx]
-    pos = ratio[ratio > 0]
-    return dict(at=at, C=c, bound=bound, held=held, others=others,
-                C_needed=float(np.max(ratio)),
-                ratio_spread=float(pos.max() / pos.min()) if pos.size else math.nan,
-                worst=float(np.max(measured[others] / bound[others])) if others else 0.0)
-
-
-def _order(x, y, idx=None):
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if idx is not None:
-        x, y = x[idx], y[idx]
-    try:
-        return th.convergence_order(x, y)
-    except ValueError:
-        return math.nan
-
-
 # ----------------------------------------------------------------------------- the parts
 
 
@@ -360,10 +275,10 @@ def sweep_part(cfg: Config, field, vp) -> dict:
             ts = samplers.log_snr_grid(vp, n)
             kw = {}
             if meth == "pc":
-                kw["corrector_eps"] = pc_corrector_eps(vp, ts, cfg.pc_ratio) \
+                kw["corrector_eps"] = samplers.pc_corrector_eps(vp, ts, cfg.pc_ratio) \
                     if rule == "fixed" else None
-            me, we = exact_law(meth, vp, field, ts, init="exact", **kw)
-            mp, wp = exact_law(meth, vp, field, ts, init="prior", **kw)
+            me, we = oracle.sampler_law(meth, vp, field, ts, init="exact", **kw)
+            mp, wp = oracle.sampler_law(meth, vp, field, ts, init="prior", **kw)
             kl_d.append(kl(me, we, m0, v0) / d)
             w2.append(math.sqrt(w2_sq(me, we, m0, v0)))
             kl_tot.append(kl(mp, wp, m0, v0) / d)
@@ -387,13 +302,13 @@ def bounds_part(cfg: Config, field) -> dict:
     for n in cfg.chen_steps:
         ts = samplers.uniform_grid(ou, n)
         hs.append((cfg.chen_T - cfg.chen_t_min) / n)
-        m, w = exact_law("exponential", ou, field, ts, init=GAMMA)
+        m, w = oracle.sampler_law("exponential", ou, field, ts, init=GAMMA)
         kl_qp.append(kl(mu, lam, m, w))
         kl_pq.append(kl(m, w, mu, lam))
         lo, hi = tv_bracket(m, w, mu, lam)
         tv_lo.append(lo)
         tv_hi.append(hi)
-        me, we = exact_law("exponential", ou, field, ts, init="exact")
+        me, we = oracle.sampler_law("exponential", ou, field, ts, init="exact")
         mt, vt = (np.asarray(a) for a in field.marginal(ou, ts[0]))
         kl_disc.append(kl(mt, vt, me, we))
     hs = np.array(hs)
@@ -407,18 +322,18 @@ def bounds_part(cfg: Config, field) -> dict:
                        kl_disc=np.array(kl_disc), tv_lower=np.array(tv_lo),
                        tv_upper=np.array(tv_hi), shape_kl=shape_kl, shape_tv=shape_tv,
                        prior_kl=prior_kl, prior_tv=prior_tv,
-                       fit_kl=_fit_and_test(shape_kl, kl_qp, adm, prior_kl),
-                       fit_tv=_fit_and_test(shape_tv, tv_hi, adm & (np.array(tv_hi) < 1),
+                       fit_kl=fit_and_test(shape_kl, kl_qp, adm, prior_kl),
+                       fit_tv=fit_and_test(shape_tv, tv_hi, adm & (np.array(tv_hi) < 1),
                                             prior_tv),
-                       order_kl=_order(hs, kl_qp, adm), order_kl_disc=_order(hs, kl_disc, adm),
-                       order_shape=_order(hs, shape_kl, adm))
+                       order_kl=order(hs, kl_qp, adm), order_kl_disc=order(hs, kl_disc, adm),
+                       order_shape=order(hs, shape_kl, adm))
 
     # Chen: T sweep at fixed h.
     Ts, kls, shapes, priors = [], [], [], []
     for T in cfg.tsweep_T:
         n = max(1, round((T - cfg.chen_t_min) / cfg.tsweep_h))
         p = _ou(field.shape[0], T, cfg.chen_t_min)
-        m, w = exact_law("exponential", p, field, samplers.uniform_grid(p, n), init=GAMMA)
+        m, w = oracle.sampler_law("exponential", p, field, samplers.uniform_grid(p, n), init=GAMMA)
         h = (T - cfg.chen_t_min) / n
         Ts.append(T)
         kls.append(kl(mu, lam, m, w))
@@ -426,40 +341,40 @@ def bounds_part(cfg: Config, field) -> dict:
         priors.append(th.kl_prior_term(klp, T))
     res["chen_T"] = dict(T=np.array(Ts), kl=np.array(kls), shape_kl=np.array(shapes),
                          prior_kl=np.array(priors),
-                         fit=_fit_and_test(shapes, kls, np.ones(len(Ts), bool), priors))
+                         fit=fit_and_test(shapes, kls, np.ones(len(Ts), bool), priors))
 
     # Benton: their schedule, KL(q_delta || p_hat).
     ou_b = _ou(field.shape[0], cfg.benton_T, cfg.benton_delta)
     md, vd = (np.asarray(a) for a in field.marginal(ou_b, cfg.benton_delta))
     Ns, kappas, kls, klu = [], [], [], []
     for N in cfg.benton_steps:
-        grid, kappa = benton_grid(cfg.benton_T, cfg.benton_delta, N)
-        m, w = exact_law("exponential", ou_b, field, grid, init=GAMMA)
+        grid, kappa = samplers.benton_grid(cfg.benton_T, cfg.benton_delta, N)
+        m, w = oracle.sampler_law("exponential", ou_b, field, grid, init=GAMMA)
         Ns.append(N)
         kappas.append(kappa)
         kls.append(kl(md, vd, m, w))
-        mu_, wu = exact_law("exponential", ou_b, field, samplers.uniform_grid(ou_b, N),
+        mu_, wu = oracle.sampler_law("exponential", ou_b, field, samplers.uniform_grid(ou_b, N),
                             init=GAMMA)
         klu.append(kl(md, vd, mu_, wu))
     kappas = np.array(kappas)
     shape_b = np.asarray(th.benton_kl_bound(eps_score2=0.0, kappa=kappas, d=d, N=np.array(Ns),
                                             T=cfg.benton_T))
     res["benton"] = dict(N=np.array(Ns), kappa=kappas, kl=np.array(kls), kl_uniform=np.array(klu),
-                         shape_kl=shape_b, fit=_fit_and_test(shape_b, kls, np.ones(len(Ns), bool)),
-                         order_kappa=_order(kappas, kls), order_shape=_order(kappas, shape_b))
+                         shape_kl=shape_b, fit=fit_and_test(shape_b, kls, np.ones(len(Ns), bool)),
+                         order_kappa=order(kappas, kls), order_shape=order(kappas, shape_b))
 
     # Dimension.
     ds, kls, l2d = [], [], []
     for size in cfg.dim_sizes:
         f = oracle.power_law_field((size, size), "dft", alpha=cfg.alpha)
         p = _ou(size, cfg.chen_T, cfg.chen_t_min)
-        m, w = exact_law("exponential", p, f, samplers.uniform_grid(p, cfg.dim_steps),
+        m, w = oracle.sampler_law("exponential", p, f, samplers.uniform_grid(p, cfg.dim_steps),
                          init=GAMMA)
         ds.append(f.size)
         kls.append(kl(f.mean, f.var, m, w))
         l2d.append(th.gaussian_lipschitz(f.var) ** 2 * f.size)
     res["dimension"] = dict(d=np.array(ds), kl=np.array(kls), L2d=np.array(l2d),
-                            exponent_d=_order(ds, kls), exponent_L2d=_order(l2d, kls))
+                            exponent_d=order(ds, kls), exponent_L2d=order(l2d, kls))
     return res
 
 
@@ -479,7 +394,7 @@ def split_part(cfg: Config, field, vp) -> dict:
     for meth in [m for m in cfg.split_samplers if m in samplers.STOCHASTIC]:
         vals = []
         for n in cfg.girsanov_steps:
-            mm, ww = exact_law(meth, vp, field, samplers.log_snr_grid(vp, n), model=model,
+            mm, ww = oracle.sampler_law(meth, vp, field, samplers.log_snr_grid(vp, n), model=model,
                                init="exact")
             vals.append(kl(m0, v0, mm, ww))
         out["girsanov_kl"][meth] = np.array(vals)
@@ -506,7 +421,7 @@ def run(cfg: Config, out_dir: Path) -> Report:
     f8 = oracle.power_law_field((8, 8), "dft", alpha=cfg.alpha)
     v8 = processes.vp(f8.shape, basis="dft")
     for meth in ("ancestral", "dpm_solver_2"):
-        zmax, vdev, vtol = monte_carlo_agreement(meth, v8, f8, samplers.log_snr_grid(v8, 10),
+        zmax, vdev, vtol = oracle.monte_carlo_agreement(meth, v8, f8, samplers.log_snr_grid(v8, 10),
                                                  seed=cfg.seed)
         rep.check(f"{meth}: samples from samplers.sample (8x8, 4000 draws, 10 steps) match the "
                   "oracle law: max |z| of the means <= 5 and max |var ratio - 1| <= 6 sqrt(2/n)",
@@ -520,10 +435,10 @@ def run(cfg: Config, out_dir: Path) -> Report:
     tail = np.arange(len(cfg.steps) - cfg.order_points, len(cfg.steps))
     orders, min_nfe, min_nfe_interp = {}, {}, {}
     for label, r in sw.items():
-        orders[label] = _order(h, r["w2"], tail)
+        orders[label] = order(h, r["w2"], tail)
         ok = np.flatnonzero(r["kl_total_per_dim"] <= KL_PER_DIM_TARGET)
         min_nfe[label] = int(r["nfe"][ok[0]]) if ok.size else math.inf
-        min_nfe_interp[label] = _loglog_crossing(r["nfe"], r["kl_total_per_dim"],
+        min_nfe_interp[label] = loglog_crossing(r["nfe"], r["kl_total_per_dim"],
                                                  KL_PER_DIM_TARGET)
     for meth in cfg.samplers:
         p, want = orders[meth], _claimed_order(meth)
