@@ -49,6 +49,7 @@ __all__ = [
     "PCA",
     "bochner",
     "cumulative_trapezoid_matrix",
+    "decoder_errors",
     "gaussian_floors",
     "gronwall_sensor_bound",
     "mc_rtol",
@@ -346,6 +347,36 @@ def mc_rtol(sq, z: float = 3.0) -> float:
 
 
 # --- sensors -----------------------------------------------------------------------------------
+
+
+def decoder_errors(u, outputs, at_sensors, sensors, grid, decoder: str, operator) -> dict:
+    r"""What reading ``u`` through its sensor values costs, per function (Lu et al. 2021, Thm 1).
+
+    With :math:`u_m` the ``decoder`` interpolant (:func:`opdiff.functions.interpolate`)
+    through the sensor values back on ``grid``:
+
+    * ``kappa``: :math:`\kappa_i=\max_x|u_i-u_{m,i}|` (``[n]``);
+    * ``sup``: :math:`\max_x|G(u_i)-G(u_{m,i})|` (``[n]``), to set beside
+      :func:`gronwall_sensor_bound` of :math:`\kappa_i`;
+    * ``rms``: the root mean square of :math:`G(u)-G(u_m)` over every function and grid
+      point: the error a perfect network reading these sensors through that decoder still makes.
+
+    Args:
+        u: ``[n, N]`` functions on ``grid``; ``outputs``: ``[n, N]`` :math:`G(u)` on ``grid``.
+        at_sensors: ``[n, m]`` their values at ``sensors``.
+        operator: ``G`` on ``[n, N]`` grid values (e.g.
+            :func:`opdiff.operators.integral.antiderivative` on ``grid``).
+    """
+    import jax.numpy as jnp
+
+    from opdiff import functions
+
+    u_m = np.asarray(functions.interpolate(at_sensors, sensors, grid, decoder))
+    kappa = np.max(np.abs(np.asarray(u) - u_m), axis=1)
+    g_err = np.asarray(outputs) - np.asarray(operator(jnp.asarray(u_m)))
+    return dict(kappa=kappa, sup=np.max(np.abs(g_err), axis=1),
+                rms=float(np.sqrt(np.mean(g_err.astype(np.float64) ** 2))))
+
 
 
 def sensor_theory(m_values, grid, factor, u, A, w) -> dict:

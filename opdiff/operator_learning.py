@@ -365,6 +365,27 @@ class TrainResult:
         """Test metrics of the best (lowest training MSE) checkpoint."""
         return self.test[self.best_index] if self.test else None
 
+    def summary(self) -> dict[str, Any]:
+        """Everything but the models, as plain numbers and arrays (for saved results).
+
+        Keys: ``losses``, ``eval_steps``, ``train_mse`` (curves), ``best_step``,
+        ``train_mse_best``, ``wall_s``, ``train_s``, ``steps_per_s``; with a test set also
+        ``test_mse`` (curve), ``test_best`` and ``test_last`` (:func:`evaluate` dicts),
+        ``test_mse_min`` and ``test_mse_min_step`` (the lowest test MSE of any evaluation --
+        reported, never selected on).
+        """
+        out = dict(losses=self.losses, eval_steps=self.eval_steps, train_mse=self.train_mse,
+                   best_step=self.best_step,
+                   train_mse_best=float(self.train_mse[self.best_index]), wall_s=self.wall_s,
+                   train_s=self.train_s, steps_per_s=self.steps_per_s)
+        if self.test:
+            i_min = int(np.argmin(self.test_mse))
+            out.update(test_mse=self.test_mse, test_best=dict(self.best_test),
+                       test_last=dict(self.final_test),
+                       test_mse_min=float(self.test_mse[i_min]),
+                       test_mse_min_step=int(self.eval_steps[i_min]))
+        return out
+
 
 def train_deeponet(
     model,

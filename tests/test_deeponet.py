@@ -10,6 +10,7 @@ import pytest
 
 import opdiff
 from opdiff.nets import DeepONet, Ensemble, PODDeepONet, nnx
+from opdiff.nets.deeponet import n_params, param_count
 
 
 def _n_params(model):
@@ -20,6 +21,17 @@ def test_paper_configuration_has_7401_parameters():
     # DeepXDE's DeepONet([100, 40, 40], [1, 40, 40]) with a scalar bias: 7,401 parameters.
     net = DeepONet(100, 1, 40, key=jax.random.key(0))
     assert _n_params(net) == 7401
+
+
+@pytest.mark.parametrize("m, d, p, bw, bd, tw, td, k", [
+    (100, 1, 40, 40, 1, 40, 1, 1), (7, 2, 5, 9, 3, 4, 2, 3), (3, 1, 1, 2, 1, 6, 4, 2)])
+def test_param_count_formula_counts_the_leaves(m, d, p, bw, bd, tw, td, k):
+    net = DeepONet(m, d, p, branch_width=bw, branch_depth=bd, trunk_width=tw, trunk_depth=td,
+                   n_outputs=k, key=jax.random.key(0))
+    want = param_count(m, p, branch_width=bw, branch_depth=bd, trunk_width=tw, trunk_depth=td,
+                       coord_dim=d, n_outputs=k)
+    assert n_params(net) == _n_params(net) == want
+    assert param_count(100, 40) == 7401
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(stacked=True), dict(n_outputs=3),

@@ -160,3 +160,22 @@ def test_sinusoid_floors_match_the_closed_form_covariance():
     out = db.sinusoid_floors(x, w, f_max)
     np.testing.assert_allclose(out["eigs"][:10], eigs[:10], rtol=1e-9, atol=1e-13)
     assert out["second_moment"] == pytest.approx(np.sum(w * np.diag(second)), rel=1e-12)
+
+
+def test_decoder_errors_against_np_interp_and_scipy():
+    from opdiff.operators import integral
+
+    grf = functions.GaussianRandomField(kernel="rbf", length_scale=0.2, n_grid=200)
+    x = grf.grid
+    sensors = functions.equispaced_sensors(12)
+    u = np.asarray(grf.sample(20, key=jax.random.key(1)), np.float64)
+    s = integrate.cumulative_trapezoid(u, x, initial=0.0)
+    at = np.stack([np.interp(sensors, x, row) for row in u])
+    out = db.decoder_errors(u, s, at, sensors, x, "linear",
+                            lambda v: integral.antiderivative(v, x))
+    um = np.stack([np.interp(x, sensors, row) for row in at])
+    gerr = s - integrate.cumulative_trapezoid(um, x, initial=0.0)
+    np.testing.assert_allclose(out["kappa"], np.abs(u - um).max(axis=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out["sup"], np.abs(gerr).max(axis=1), rtol=1e-4, atol=1e-7)
+    assert out["rms"] == pytest.approx(np.sqrt(np.mean(gerr**2)), rel=1e-4)
+    assert np.all(out["sup"] <= db.gronwall_sensor_bound(out["kappa"], 1.0, 1.0))

@@ -180,6 +180,15 @@ def test_segments_follow_the_one_call_trajectory_and_pick_the_lowest_training_ms
     assert seg.best_index == int(np.argmin(seg.train_mse))
     assert seg.best_test == seg.test[seg.best_index]
     assert (tmp_path / "w" / "checkpoints").is_dir()
+    # the summary: plain numbers that select by the training MSE and report the test minimum
+    sm = seg.summary()
+    assert sm["best_step"] == seg.eval_steps[int(np.argmin(seg.train_mse))]
+    assert sm["train_mse_best"] == float(np.min(seg.train_mse))
+    assert sm["test_best"] == seg.best_test and sm["test_last"] == seg.test[-1]
+    assert sm["test_mse_min"] == min(t["mse"] for t in seg.test)
+    assert sm["test_mse_min_step"] == seg.eval_steps[int(np.argmin([t["mse"] for t in seg.test]))]
+    np.testing.assert_array_equal(sm["losses"], seg.losses)
+    assert "test_best" not in one.summary() and one.summary()["best_step"] == 300
 
 
 def test_train_rejects_bad_arguments(antiderivative_sets):

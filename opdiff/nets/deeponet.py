@@ -43,7 +43,30 @@ from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.nets._compat import nnx
 from opdiff.nets.mlp import ACTIVATIONS, INITIALIZERS, MLP
 
-__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "Ensemble", "Frozen"]
+__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "Ensemble", "Frozen", "n_params",
+           "param_count"]
+
+
+def n_params(model) -> int:
+    """The number of trainable values (``nnx.Param`` entries) of ``model``."""
+    return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+
+def param_count(n_sensors: int, p: int, *, branch_width: int = 40, branch_depth: int = 1,
+                trunk_width: int = 40, trunk_depth: int = 1, coord_dim: int = 1,
+                n_outputs: int = 1) -> int:
+    r"""Trainable parameters of an unstacked :class:`DeepONet` without Fourier features.
+
+    An MLP with layer sizes :math:`s_0,\dots,s_L` has :math:`\sum_l(s_{l-1}+1)s_l`
+    parameters; the branch is :math:`[m, w_b^{d_b}, Kp]`, the trunk :math:`[d, w_t^{d_t}, Kp]`,
+    plus ``K`` output biases (Lu et al.'s ``[100, 40, 40] x [1, 40, 40]``: 7401).
+    """
+    def mlp(sizes):
+        return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+    kp = n_outputs * p
+    return (mlp([n_sensors] + [branch_width] * branch_depth + [kp])
+            + mlp([coord_dim] + [trunk_width] * trunk_depth + [kp]) + n_outputs)
 
 
 class Frozen(nnx.Variable):
