@@ -523,3 +523,32 @@ def _c():
 def test_bad_input_names_the_argument(call, exc, name):
     with pytest.raises(exc, match=rf"^{name} "):
         call()
+
+
+def test_gaussian_sum_band_tail_one_term_closed_form_and_two_terms_by_quad():
+    A, k, c = 0.3, 10.0, 4.0
+    r = np.array([0.0, 5.0, 20.0, 40.0])
+    exact = math.sqrt(2) * math.pi**1.5 * A * A / k * special.erfc(r / (math.sqrt(2) * k))
+    np.testing.assert_allclose(ap.gaussian_sum_band_tail(((A, k, c),), r), exact, rtol=1e-7)
+    terms = ((0.2, 10.0, 4.0), (0.5, 30.0, 10.0))
+
+    def dens(xi):
+        fh = sum(a * math.sqrt(math.pi) / kk * np.exp(-xi**2 / (4 * kk * kk) - 1j * xi * cc / kk)
+                 for a, kk, cc in terms)
+        return abs(fh) ** 2
+
+    for rr in (0.0, 15.0, 60.0):
+        ref = 2 * integrate.quad(dens, rr, np.inf, limit=200)[0]
+        assert ap.gaussian_sum_band_tail(terms, rr) == pytest.approx(ref, rel=1e-6)
+
+
+def test_gaussian_sum_ridgelet_proxy_is_the_normalised_gaussian_proxy():
+    k = 10.0
+    s = 1 / (math.sqrt(2) * k)  # A exp(-(k x - c)^2) = A exp(-(x - c/k)^2 / (2 s^2))
+    lams = np.array([0.5, 5.0, 50.0])
+    e = ap.ridgelet_out_energy(lambda r: ap.gaussian_band_tail(s, r),
+                               lambda w: w * w * np.exp(-w * w), np.concatenate([[0.0], lams]),
+                               omega_max=8.0, n_quad=200)
+    got = ap.gaussian_sum_ridgelet_proxy(((0.7, k, 3.0),), lams, omega_max=8.0, n_quad=200)
+    np.testing.assert_allclose(got, np.sqrt(e[1:] / e[0]), rtol=1e-6)
+    assert np.all(np.diff(got) < 0) and np.all(got <= 1)

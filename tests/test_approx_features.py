@@ -118,3 +118,68 @@ def test_gauss_legendre_feature_matrix_is_the_l2_geometry(dtype):
         a[k] * t - b[k]), -1, 1)[0] for k in range(5)] for j in range(5)])
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(A.astype(np.float64).T @ A.astype(np.float64), gram, atol=tol)
+
+
+def test_lattice_covered():
+    assert features.lattice_covered(np.array([0, 1, -1, 2, -2]), 2)
+    assert not features.lattice_covered(np.array([0, 1, -1, 2]), 2)  # |k| = 2 drawn once
+    assert not features.lattice_covered(np.array([1, -1, 2, -2]), 2)  # no k = 0
+
+
+def test_grid_lstsq_mse_is_the_residual_of_the_pseudoinverse_fit():
+    rng = np.random.default_rng(5)
+    x = 2 * np.pi * np.arange(64) / 64
+    a, b, Y = rng.uniform(-3, 3, 9), rng.uniform(0, 6, 9), rng.normal(size=(64, 2))
+    A = np.cos(np.outer(x, a) - b)
+    resid = A @ np.linalg.pinv(A) @ Y - Y
+    np.testing.assert_allclose(features.grid_lstsq_mse(a, b, x, Y), np.mean(resid**2, axis=0),
+                               rtol=1e-10)
+
+
+def test_ridge_fit_floor_against_the_normal_equations(x64):
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(-5, 5, 5), rng.uniform(-5, 5, 5)  # well conditioned: oracles agree
+    x, xt = rng.uniform(0, 1, 80), rng.uniform(0, 1, 30)
+    y, yt = np.sin(6 * x), np.sin(6 * xt)
+    out = features.ridge_fit_floor(a, b, x, y, xt, yt, 1e-3)
+    A = 0.5 * (1 + np.tanh(0.5 * (np.outer(x, a) - b)))
+    At = 0.5 * (1 + np.tanh(0.5 * (np.outer(xt, a) - b)))
+    alpha = 1e-3 * np.trace(A.T @ A) / 5
+    c = np.linalg.solve(A.T @ A + alpha * np.eye(5), A.T @ y)
+    assert out["rms"] == pytest.approx(np.sqrt(np.mean((yt - At @ c) ** 2)), rel=1e-8)
+    assert out["B"] == pytest.approx(np.linalg.norm(c), rel=1e-8)
+    c0 = np.linalg.pinv(A) @ y
+    assert out["rms_no_ridge"] == pytest.approx(np.sqrt(np.mean((yt - At @ c0) ** 2)), rel=1e-6)
+    assert 0 <= out["floor"] <= out["rms"]  # a floor over ||c|| <= B, attained-or-beaten by c
+
+
+def test_refit_floors_reproduce_fit_sweep_seed_zero(x64):
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.key(7)
+    x, xt = jax.random.uniform(jax.random.key(8), (2, 120), jnp.float64)
+    y, yt = jnp.sin(5 * x), jnp.sin(5 * xt)
+    lams = jnp.array([1.0, 20.0])
+    sweep = np.asarray(rf.fit_sweep(key, x, y, xt, yt, n_features=15, bandwidths=lams,
+                                    n_seeds=2, ridge=1e-8, relative_ridge=True, method="qr"))
+    rows = features.refit_floors(jax.random.fold_in(key, 0), (15,), np.asarray(lams),
+                                 np.asarray(x), np.asarray(y), np.asarray(xt), np.asarray(yt),
+                                 1e-8)
+    np.testing.assert_array_equal(rows["lam"], [1.0, 20.0])
+    np.testing.assert_allclose(rows["rms"], sweep[:, 0], rtol=1e-6)
+
+
+def test_torus_identity_hits_the_tail_on_the_lattice_only(x64):
+    import jax
+
+    out = features.torus_identity(jax.random.key(9), (2, 3), 60, 256, 4096, 1.5)
+    for name, t in out.items():
+        assert np.all(t["lattice_covered"])
+        np.testing.assert_allclose(t["integer_mse"], t["out_of_band_energy"], rtol=1e-6)
+        np.testing.assert_allclose(t["rel_dev_from_tail"],
+                                   np.abs(t["integer_mse"] / t["out_of_band_energy"] - 1))
+    ic = out["inverse_cosine"]
+    np.testing.assert_allclose(ic["grid_out_of_band_energy"], ic["out_of_band_energy"],
+                               rtol=1e-10)
+    assert np.all(ic["real_mse"] < ic["out_of_band_energy"] / 100)  # off the lattice: no floor

@@ -51,6 +51,8 @@ __all__ = [
     "landau_widom_count",
     "ridgelet_out_energy",
     "gaussian_band_tail",
+    "gaussian_sum_band_tail",
+    "gaussian_sum_ridgelet_proxy",
 ]
 
 
@@ -620,3 +622,36 @@ def gaussian_band_tail(s, r):
     s_arr = _positive("s", s)
     r_arr = _positive("r", r, allow_zero=True, allow_inf=True)
     return _out(2.0 * np.pi**1.5 * s_arr * special.erfc(s_arr * r_arr), s, r)
+
+
+def gaussian_sum_band_tail(terms, r, *, xi_max: float | None = None, n: int = 200_001):
+    r""":math:`T_f(r)=\int_{|\xi|>r}|\hat f(\xi)|^2d\xi` for :math:`f(x)=\sum_iA_ie^{-(k_ix-c_i)^2}`
+    on :math:`\mathbb R` (``terms`` = ((A, k, c), ...)), numerically.
+
+    :math:`\hat f(\xi)=\sum_iA_i(\sqrt\pi/k_i)e^{-\xi^2/(4k_i^2)}e^{-i\xi c_i/k_i}` (closed form);
+    :math:`|\hat f|^2` is even, so :math:`T_f(r)=2\int_r^{\xi_{\max}}|\hat f|^2`, by the trapezoid
+    rule on ``n`` points of :math:`[0,\xi_{\max}]` (default :math:`12\max k_i`), summed from
+    :math:`\xi_{\max}` down and interpolated linearly in ``r`` (0 beyond :math:`\xi_{\max}`).
+    For one term, :math:`T_f(r)=\sqrt2\,\pi^{3/2}A^2k^{-1}\operatorname{erfc}(r/(\sqrt2k))`.
+    """
+    xi_max = xi_max or 12.0 * max(k for _, k, _ in terms)
+    xi = np.linspace(0.0, xi_max, n)
+    fh = sum(a * np.sqrt(np.pi) / k * np.exp(-xi**2 / (4 * k * k)) * np.exp(-1j * xi * c / k)
+             for a, k, c in terms)
+    dens = np.abs(fh) ** 2
+    seg = 0.5 * (dens[1:] + dens[:-1]) * np.diff(xi)
+    upper = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])  # int_{xi_i}^{xi_max}
+    return 2.0 * np.interp(np.asarray(r, np.float64), xi, upper, right=0.0)
+
+
+def gaussian_sum_ridgelet_proxy(terms, lam, *, omega_max: float, n_quad: int):
+    r"""Predicted relative difficulty :math:`\sqrt{E_{\rm out}(\lambda)/E_{\rm out}(0)}` of a sum
+    of Gaussians (:func:`gaussian_sum_band_tail`) for the activation with
+    :math:`|\hat\rho(\omega)|^2=\omega^2e^{-\omega^2}` (a Gaussian derivative), in one input
+    dimension: :func:`ridgelet_out_energy` at ``lam`` over its value at 0 (a proxy, not a
+    bound)."""
+    lam = np.asarray(lam, np.float64)
+    e = np.asarray(ridgelet_out_energy(
+        lambda r: gaussian_sum_band_tail(terms, r), lambda w: w * w * np.exp(-w * w),
+        np.concatenate([[0.0], lam.ravel()]), m=1, omega_max=omega_max, n_quad=n_quad))
+    return np.sqrt(e[1:] / e[0]).reshape(lam.shape)

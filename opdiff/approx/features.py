@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 from jaxtyping import Float, Int
+from scipy.linalg import solve_triangular
+
+from opdiff.approx import bounds
 
 __all__ = [
     "HOST_ACTIVATIONS",
@@ -27,10 +30,16 @@ __all__ = [
     "gauss_legendre_measure",
     "gaussian",
     "gaussian_sum",
+    "grid_lstsq_mse",
+    "lattice_covered",
     "least_squares_errors",
     "midpoint_grid",
     "monte_carlo_mse",
     "nsdim_native",
+    "refit_floors",
+    "ridge_fit_floor",
+    "torus_fits",
+    "torus_identity",
 ]
 
 HOST_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -161,3 +170,144 @@ def nsdim_native(A: Float[np.ndarray, "m p"], taus) -> tuple[Int[np.ndarray, " t
     """
     s = np.linalg.svd(np.asarray(A), compute_uv=False)
     return np.sum((s / s[0])[:, None] > np.asarray(taus, s.dtype)[None, :], axis=0), s / s[0]
+
+
+def grid_lstsq_mse(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
+                   x: Float[np.ndarray, " n"], Y: Float[np.ndarray, "n k"],
+                   activation: str = "cos") -> Float[np.ndarray, " k"]:
+    r"""Grid mean-square error :math:`\frac1n\|Ac-y\|^2` of the minimum-norm least-squares fit
+    (SVD, LAPACK ``gelsd``) of every column :math:`y` of ``Y`` by the features
+    :math:`\sigma(a_jx-b_j)`; with integer :math:`a_j` on the uniform grid of :math:`[0,2\pi)`
+    and ``"cos"`` it is the discrete out-of-band energy
+    (:func:`opdiff.approx.bounds.out_of_band_energy`) once every :math:`|k|\le\Omega` is drawn
+    (:func:`lattice_covered`)."""
+    A = feature_matrix(a, b, x, activation)
+    c = np.linalg.lstsq(A, Y, rcond=None)[0]
+    return np.mean((A @ c - Y) ** 2, axis=0)
+
+
+def lattice_covered(k: Int[np.ndarray, " N"], band: int) -> bool:
+    r"""Whether the integer frequencies ``k`` hold :math:`0` at least once and every
+    :math:`1\le|k|\le` ``band`` at least twice: then :math:`\cos(kx-b)` with distinct random
+    phases span :math:`\cos kx` and :math:`\sin kx` for every :math:`|k|\le` ``band``."""
+    counts = np.bincount(np.abs(np.asarray(k)).astype(int), minlength=band + 1)
+    return bool(counts[0] >= 1 and np.all(counts[1:band + 1] >= 2))
+
+
+def ridge_fit_floor(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
+                    x: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"],
+                    x_test: Float[np.ndarray, " t"], y_test: Float[np.ndarray, " t"],
+                    ridge: float, activation: str = "sigmoid") -> dict:
+    r"""Ridge fit with the relative ridge :math:`\alpha=\mathrm{ridge}\cdot\mathrm{tr}(A^\top A)/N`
+    (as :func:`opdiff.nets.random_features.fit_sweep` with ``relative_ridge=True``), solved by
+    QR of the augmented matrix :math:`[A;\sqrt\alpha I]`, and the rigorous floor on its test
+    error.
+
+    Returns:
+        dict with ``rms`` (test RMS :math:`\|f_t-A_tc\|/\sqrt t`), ``B`` (:math:`\|c\|_2`),
+        ``floor`` (:func:`opdiff.approx.bounds.bounded_coefficient_floor` of the test geometry at
+        that :math:`B`: no :math:`\|c'\|_2\le B` does better), and ``rms_no_ridge`` (the same
+        features fitted by minimum-norm least squares, a diagnostic).
+    """
+    A = feature_matrix(a, b, x, activation)
+    n = A.shape[1]
+    alpha = ridge * float(np.sum(A * A)) / n
+    q, r = np.linalg.qr(np.concatenate([A, np.sqrt(alpha) * np.eye(n)]))
+    c = solve_triangular(r, q[: len(x)].T @ y)
+    At = feature_matrix(a, b, x_test, activation) / np.sqrt(len(x_test))
+    ft = np.asarray(y_test) / np.sqrt(len(x_test))
+    B = float(np.linalg.norm(c))
+    c0 = np.linalg.lstsq(A, y, rcond=None)[0]
+    return dict(rms=float(np.linalg.norm(ft - At @ c)), B=B,
+                rms_no_ridge=float(np.linalg.norm(ft - At @ c0)),
+                floor=bounds.bounded_coefficient_floor(At, ft, B))
+
+
+def _hidden_1d(key, n, bandwidth, **kwargs):
+    """``n`` float64 units of :func:`opdiff.nets.random_features.sample_hidden` in 1-D, numpy."""
+    import jax.numpy as jnp
+
+    from opdiff.nets import random_features as rf  # imported here: nets imports opdiff.approx
+
+    h = rf.sample_hidden(key, n, 1, bandwidth=bandwidth, dtype=jnp.float64, **kwargs)
+    return np.asarray(h.weights[:, 0]), np.asarray(h.biases)
+
+
+def refit_floors(key, widths, bandwidths, x, y, x_test, y_test, ridge: float) -> dict:
+    r""":func:`ridge_fit_floor` for the sigmoid units
+    ``sample_hidden(key, n, 1, bandwidth=lam)`` (box law, float64) at every ``n`` in ``widths``
+    and ``lam`` in ``bandwidths``; the same key as seed 0 of
+    :func:`opdiff.nets.random_features.fit_sweep` (``fold_in(sweep_key, 0)``) reproduces its
+    units.
+
+    Returns:
+        dict of arrays over the (width, bandwidth) pairs, width-major: ``n``, ``lam`` and the
+        entries of :func:`ridge_fit_floor`.
+    """
+    import jax.numpy as jnp
+
+    rows = [dict(n=int(n), lam=float(lam), **ridge_fit_floor(
+        *_hidden_1d(key, int(n), jnp.float64(lam)), x, y, x_test, y_test, ridge))
+        for n in widths for lam in bandwidths]
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+def torus_fits(key, bands, n_features: int, x: Float[np.ndarray, " n"],
+               Y: Float[np.ndarray, "n k"]) -> dict:
+    r"""Cosine features with random phases :math:`b\sim U[0,2\pi)` on the torus grid ``x``, per
+    band :math:`\Omega` (keys ``fold_in(key, i)``): integer frequencies :math:`|k|\le\Omega`
+    (``sample_hidden(..., bandwidth=Omega + 0.5, integer=True)``) and real ones
+    :math:`\omega\sim U[-\Omega,\Omega]`, each fitted to every column of ``Y`` by
+    :func:`grid_lstsq_mse`.
+
+    Returns:
+        dict with ``integer`` and ``real`` (``(bands, k)`` grid MSEs) and ``covered``
+        (:func:`lattice_covered` of the integer draw, per band).
+    """
+    import jax
+
+    out = {"integer": [], "real": [], "covered": []}
+    for i, om in enumerate(bands):
+        k_int, k_real = jax.random.split(jax.random.fold_in(key, i))
+        a, b = _hidden_1d(k_int, n_features, om + 0.5, integer=True, bias="phase")
+        out["covered"].append(lattice_covered(a, om))
+        out["integer"].append(grid_lstsq_mse(a, b, x, Y))
+        out["real"].append(grid_lstsq_mse(*_hidden_1d(k_real, n_features, float(om),
+                                                      bias="phase"), x, Y))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def torus_identity(key, bands, n_features: int, n_grid: int, n_fine: int, a: float) -> dict:
+    r"""The out-of-band identity on the torus and its failure off the lattice, for
+    :math:`1/(a-\cos x)` and :math:`|\sin x|^3` on the ``n_grid``-point grid of :math:`[0,2\pi)`.
+
+    :func:`torus_fits` per band :math:`\Omega` (integer and real frequencies), beside the
+    out-of-band energy :math:`\sum_{|k|>\Omega}|\hat f_k|^2`: closed form for :math:`1/(a-\cos x)`
+    (:func:`opdiff.approx.bounds.inverse_cosine_out_of_band`), an ``n_fine``-point FFT for
+    :math:`|\sin x|^3` (aliasing :math:`O((\Omega/n)^4)`), and the grid's own (discrete Parseval).
+
+    Returns:
+        dict target -> dict of per-band arrays: ``integer_mse`` and ``real_mse`` (grid MSEs),
+        ``out_of_band_energy`` (the tail), ``grid_out_of_band_energy``, ``rel_dev_from_tail``
+        (:math:`|\mathrm{integer}/\mathrm{tail}-1|`), ``floor_over_real_mse`` and
+        ``lattice_covered``.
+    """
+    from opdiff.approx import fourier
+
+    x = np.asarray(fourier.grid(n_grid))
+    fine = bounds.torus_coefficients(abs_sin_cubed(np.asarray(fourier.grid(n_fine))))
+    Y = np.stack([np.asarray(fourier.inverse_cosine(x, a)), abs_sin_cubed(x)], axis=1)
+    fits = torus_fits(key, bands, n_features, x, Y)
+    tails = (lambda om: bounds.inverse_cosine_out_of_band(a, om),
+             lambda om: bounds.out_of_band_energy(fine, om))
+    out = {}
+    for j, name in enumerate(("inverse_cosine", "abs_sin_cubed")):
+        integer, real = fits["integer"][:, j], fits["real"][:, j]
+        tail = np.array([tails[j](om) for om in bands])
+        out[name] = dict(
+            integer_mse=integer, real_mse=real, out_of_band_energy=tail,
+            grid_out_of_band_energy=np.array([bounds.out_of_band_energy(
+                bounds.torus_coefficients(Y[:, j]), om) for om in bands]),
+            rel_dev_from_tail=np.abs(integer / tail - 1), floor_over_real_mse=tail / real,
+            lattice_covered=fits["covered"])
+    return out
