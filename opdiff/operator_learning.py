@@ -66,6 +66,7 @@ __all__ = [
     "evaluate",
     "error_metrics",
     "per_function_rel_l2",
+    "zca_whitening",
 ]
 
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -219,6 +220,33 @@ def _pad_rows(x, rows: int, dtype):
     out = np.zeros((rows,) + x.shape[1:], np.dtype(dtype))
     out[: x.shape[0]] = x
     return jnp.asarray(out)
+
+
+# --- preprocessing ---------------------------------------------------------------------------
+
+
+def zca_whitening(inputs) -> np.ndarray:
+    r"""ZCA whitening matrices :math:`W=V\Lambda^{-1/2}V^\top` of sample inputs.
+
+    :math:`V\Lambda V^\top` is the empirical (uncentred) second moment :math:`X^\top X/n` of
+    each group, eigenvalues floored at :math:`10^{-6}\lambda_{\max}` (a mode without variance,
+    as the mean of a zero-mean periodic field, is not amplified without bound). For a linear
+    branch the Hessian of the risk is that second moment; :math:`XW` has it equal to the
+    identity where nothing was floored.
+
+    Args:
+        inputs: ``[C, n, N]``: ``C`` groups of ``n`` sample inputs.
+
+    Returns:
+        ``[C, N, N]`` float64, symmetric.
+    """
+    x = np.asarray(inputs, np.float64)
+    out = []
+    for xc in x:
+        lam, v = np.linalg.eigh(xc.T @ xc / xc.shape[0])
+        lam = np.maximum(lam, 1e-6 * lam.max())
+        out.append((v / np.sqrt(lam)) @ v.T)
+    return np.stack(out)
 
 
 # --- metrics ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import opdiff
 from opdiff import deeponet_sweep as ds
@@ -93,3 +94,38 @@ def test_pod_members_read_their_own_modes():
     for j, net in enumerate(nets):
         np.testing.assert_allclose(pred[j], 2.0 * net.aligned(jnp.asarray(u)), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_glorot_ensemble_draws_truncated_normals_of_the_glorot_scale():
+    make = lambda k: DeepONet(30, 1, 20, branch_width=40, trunk_width=40, key=k)  # noqa: E731
+    ens, params = ds.glorot_ensemble(make, 3, np.random.default_rng(0))
+    kernel = np.asarray(params["branch"]["layers"][0]["kernel"][...])  # [3, 30, 40]
+    sigma = np.sqrt(2.0 / 70) / 0.87962566103423978
+    assert kernel.shape == (3, 30, 40) and np.abs(kernel).max() <= 2 * sigma
+    assert kernel.std() == pytest.approx(np.sqrt(2.0 / 70), rel=0.05)  # the Glorot std
+    assert not np.allclose(kernel[0], kernel[1])
+    assert np.all(np.asarray(params["bias"][...]) == 0)
+    u, y = jnp.ones((2, 30)), jnp.zeros((3, 1))
+    assert ens.member(params, 2).aligned(u, y).shape == (2, 3, 1)
+
+
+def test_fresh_stack_cells_learn_the_identity_down_to_their_basis_floor():
+    # cells: identity maps on R^4 (sampled fresh every step); cell 0 uses 1 of 3 trunk outputs
+    n = 4
+    pts = np.linspace(-1, 1, n)[:, None]
+    make = lambda p: lambda k: DeepONet(n, 1, p, branch_width=16, trunk_width=16,  # noqa: E731
+                                        activation="tanh", key=k)
+
+    def pairs(uk, nk, m):
+        u = jax.random.normal(uk, (m, n))
+        return jnp.stack([u, u]), jnp.stack([u, u])
+
+    predict, losses, _ = ds.train_fresh_stack(make, [1, 3], pairs, pts, n=n, steps=300, lr=1e-2,
+                                              batch_size=64, steps_per_call=100,
+                                              key=jax.random.key(0), n_whiten=200)
+    assert losses.shape == (300,) and losses[-20:].mean() < 0.7 * losses[:20].mean()
+    f, v = pairs(jax.random.key(5), None, 500)
+    err = np.mean((np.asarray(predict(f)) - np.asarray(v)) ** 2, axis=(1, 2))
+    # a p-basis map of R^4 keeps at best p of 4 unit-variance directions: MSE >= (4 - p) / 4;
+    # the 3-basis cell gets close to its floor, the 1-basis cell cannot go below its own
+    assert err[0] >= 0.75 * 0.98 and 0.25 * 0.98 <= err[1] < 0.35

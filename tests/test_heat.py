@@ -137,6 +137,64 @@ def test_monte_carlo_errors_match_the_exact_mse():
         assert mse == pytest.approx(exact, rel=0.05)
 
 
+def test_harmonic_features_are_the_periodic_harmonics():
+    z = heat.harmonic_features(8, 3)
+    x = np.arange(8) / 8
+    assert z.shape == (8, 6)
+    np.testing.assert_allclose(z[:, 1], np.sin(4 * np.pi * x), atol=1e-15)
+    np.testing.assert_allclose(z[:, 5], np.cos(6 * np.pi * x), atol=1e-15)
+
+
+def test_forward_spectrum_and_posterior_floor_by_dense_gaussian_algebra(x64):
+    # the same Gaussian conditioning as above, on every mode: the forward outputs' covariance
+    # spectrum, and the spectrum of E[u|f] whose tail beyond p is the p-basis excess
+    n, t, nu, delta = 12, 0.02, 0.3, 0.05
+    k = heat.wavenumbers(n)
+    mu = 1.0 / (1.0 + k**2.0) ** 1.5
+    x = heat.periodic_grid(n)
+    cols, var = [np.ones(n)], [mu[0]]
+    for kk in range(1, n // 2):
+        cols += [np.sqrt(2) * np.cos(2 * np.pi * kk * x), np.sqrt(2) * np.sin(2 * np.pi * kk * x)]
+        var += [mu[kk]] * 2
+    cols.append(np.cos(np.pi * n * x))
+    var.append(mu[n // 2])
+    Phi = np.stack(cols, 1)  # orthonormal in L2(0,1) on the grid: Phi^T Phi / n = I
+    a = np.exp(-4 * np.pi**2 * nu * t * np.concatenate(
+        [[0], np.repeat(np.arange(1, n // 2) ** 2, 2), [(n // 2) ** 2]]))
+    cov_u = Phi @ np.diag(var) @ Phi.T
+    H = Phi @ np.diag(a) @ Phi.T / n
+    lam = np.linalg.eigvalsh(H @ cov_u @ H.T / n)[::-1]  # L2(0,1) covariance operator
+    np.testing.assert_allclose(heat.forward_spectrum(n, mu, t, nu), lam, rtol=1e-9, atol=1e-14)
+    gain = cov_u @ H.T @ np.linalg.inv(H @ cov_u @ H.T + delta**2 * n * np.eye(n))
+    cov_f = H @ cov_u @ H.T + delta**2 * n * np.eye(n)
+    post = np.linalg.eigvalsh(gain @ cov_f @ gain.T / n)[::-1]  # spectrum of E[u|f]
+    o = heat.backward_oracles(n, mu, t, nu, delta, p=5)
+    assert o["wiener"] == pytest.approx(heat.wiener_mse(n, mu, t, nu, delta))
+    assert o["floor_p"] == pytest.approx(o["wiener"] + post[5:].sum(), rel=1e-9)
+    assert o["wiener"] <= o["best_cutoff"] <= o["naive"]
+    cut = heat.cutoff_mse(n, mu, t, nu, delta, np.arange(n // 2 + 1))
+    assert o["best_cutoff"] == cut.min() and o["best_k"] == int(np.argmin(cut))
+    assert heat.backward_oracles(n, mu, t, nu, delta, p=n)["floor_p"] == pytest.approx(
+        o["wiener"], rel=1e-12)
+
+
+def test_make_pairs_backward_and_forward_cells():
+    from opdiff.functions import PeriodicPowerLawField
+
+    field = PeriodicPowerLawField(n=16, alpha=2.0, k0=1.0)
+    cells = (("backward", 0.02, 0.1), ("forward", 0.01, 0.0))
+    uk, nk = jax.random.key(0), jax.random.key(1)
+    ins, outs = heat.make_pairs(field, cells, 0.5, uk, nk, 4)
+    u = field.sample(4, key=uk)
+    assert ins.shape == outs.shape == (2, 4, 16)
+    np.testing.assert_allclose(outs[0], u, rtol=1e-6)
+    np.testing.assert_allclose(ins[0], heat.observe(u, 0.02, 0.5, 0.1,
+                                                    key=jax.random.fold_in(nk, 0)), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(ins[1], u, rtol=1e-6)
+    np.testing.assert_allclose(outs[1], heat.periodic(u, 0.01, 0.5), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [

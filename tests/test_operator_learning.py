@@ -199,3 +199,17 @@ def test_train_rejects_bad_arguments(antiderivative_sets):
         ol.train_deeponet(_tiny_net(), train, steps=5, eval_every=0, key=jax.random.key(0))
     with pytest.raises(TypeError, match="dataset"):
         ol.train_deeponet(_tiny_net(), {"inputs": 1}, steps=5, key=jax.random.key(0))
+
+
+def test_zca_whitening_makes_the_second_moment_the_identity():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 500, 6)) @ rng.normal(size=(6, 6))  # two correlated groups
+    w = ol.zca_whitening(x)
+    assert w.shape == (2, 6, 6)
+    for c in range(2):
+        np.testing.assert_allclose(w[c], w[c].T, atol=1e-12)
+        z = x[c] @ w[c]
+        np.testing.assert_allclose(z.T @ z / 500, np.eye(6), atol=1e-10)
+    # a direction without variance is floored at 1e-6 of the largest eigenvalue, not inverted
+    x0 = np.concatenate([x[:1, :, :5], np.zeros((1, 500, 1))], axis=2)
+    assert np.all(np.isfinite(ol.zca_whitening(x0)))

@@ -54,6 +54,10 @@ __all__ = [
     "naive_mse",
     "cutoff_mse",
     "wiener_mse",
+    "backward_oracles",
+    "forward_spectrum",
+    "harmonic_features",
+    "make_pairs",
 ]
 
 
@@ -251,3 +255,70 @@ def wiener_mse(n: int, mu, t: float, nu: float, delta: float) -> float:
     _check_positive("delta", delta)
     _, a, mu = _mode_arrays(n, t, nu, mu)
     return float(np.sum(multiplicities(n) * mu * delta**2 / (a * a * mu + delta**2)))
+
+
+# --- learning the semigroup: data, spectra and floors --------------------------------------
+
+
+def harmonic_features(n: int, harmonics: int) -> np.ndarray:
+    r"""The grid points :math:`x_j=j/N` as the harmonics
+    :math:`(\sin2\pi lx_j)_{l\le J},(\cos2\pi lx_j)_{l\le J}`, shape ``[N, 2J]``: query points
+    for a trunk whose every function is exactly 1-periodic."""
+    x = periodic_grid(n)
+    j = np.arange(1, harmonics + 1)
+    z = 2 * np.pi * x[:, None] * j[None, :]
+    return np.concatenate([np.sin(z), np.cos(z)], axis=1)
+
+
+def forward_spectrum(n: int, mu, t: float, nu: float) -> np.ndarray:
+    r"""Eigenvalues of the covariance of :math:`e^{t\nu\Delta}u`, :math:`u\sim N(0,C)`, one per
+    real Fourier coordinate: :math:`\mu_ka_k^2` repeated by multiplicity, descending. Their
+    tail beyond ``p`` is the squared PCA floor of any ``p``-basis operator network."""
+    a = periodic_multiplier(wavenumbers(n), t, nu)
+    lam = np.repeat(mu * a**2, multiplicities(n).astype(int))
+    return np.sort(lam)[::-1]
+
+
+def backward_oracles(n: int, mu, t: float, nu: float, delta: float, p: int) -> dict:
+    r"""Exact mean-square errors of the backward problem and the floor of a ``p``-basis network.
+
+    Returns ``wiener`` (:func:`wiener_mse`), ``best_cutoff`` and ``best_k``
+    (:math:`\min_K` :func:`cutoff_mse`), ``naive`` (:func:`naive_mse`) and ``floor_p``: an
+    estimator whose outputs lie in an affine ``p``-space has MSE at least
+    :math:`\mathrm{MSE}_{\rm Wiener}+\sum_{i>p}\lambda^{\rm post}_{(i)}` (Pythagoras: the error
+    splits into the posterior-mean error and the distance from the posterior mean, at least the
+    PCA tail of the latter), :math:`\lambda^{\rm post}_k=\mu_k^2a_k^2/(a_k^2\mu_k+\delta^2)`
+    the variance of the posterior mean per coordinate.
+    """
+    from opdiff.deeponet_bounds import pca_floor
+
+    cut = cutoff_mse(n, mu, t, nu, delta, np.arange(n // 2 + 1))
+    wiener = wiener_mse(n, mu, t, nu, delta)
+    a = periodic_multiplier(wavenumbers(n), t, nu)
+    post = mu**2 * a**2 / (a**2 * mu + delta**2)  # posterior-mean variance per coordinate
+    post = np.repeat(post, multiplicities(n).astype(int))
+    tail = pca_floor(post, min(p, post.size)) ** 2
+    return dict(wiener=wiener, best_cutoff=float(cut.min()), best_k=int(np.argmin(cut)),
+                naive=naive_mse(n, t, nu, delta), floor_p=wiener + tail)
+
+
+def _make_pairs(field, cells, nu, u_key, noise_key, n_funcs, dtype=jnp.float32):
+    u = field.sample(n_funcs, key=u_key, dtype=dtype)
+    ins, outs = [], []
+    for i, (kind, t, delta) in enumerate(cells):
+        if kind == "backward":
+            ins.append(observe(u, t, nu, delta, key=jax.random.fold_in(noise_key, i)))
+            outs.append(u)
+        else:
+            ins.append(u)
+            outs.append(periodic(u, t, nu))
+    return jnp.stack(ins), jnp.stack(outs)
+
+
+make_pairs = jax.jit(_make_pairs, static_argnames=("field", "cells", "nu", "n_funcs", "dtype"))
+make_pairs.__doc__ = r"""Inputs and targets ``[C, n_funcs, N]`` for every cell ``(kind, t, delta)``.
+
+``kind == "backward"``: input :math:`f=e^{t\nu\Delta}u+\eta` (:func:`observe`, noise key
+``fold_in(noise_key, c)``), target :math:`u`; ``kind == "forward"``: input :math:`u`, target
+:math:`e^{t\nu\Delta}u`. The cells share the prior draws ``field.sample(n_funcs, key=u_key)``.
+``field`` (hashable) and ``cells`` (a tuple) are static: one compilation per cell set."""
