@@ -7,6 +7,8 @@
   volume-rescaled sampling;
 - :mod:`~opdiff.approx.lstsq`: (weighted, ridge) least squares by QR, SVD or normal equations;
 - :mod:`~opdiff.approx.ntk`: empirical and analytic (infinite-width) neural tangent kernels;
+- :mod:`~opdiff.approx.ntk_dynamics`: the empirical NTK of many seeds at init and during
+  full-batch gradient descent (drift, distance from the linearised model);
 - :mod:`~opdiff.approx.bounds`: computable bounds for bandlimited and random-feature models
   (torus out-of-band energy, Barron, Monte Carlo / Rahimi-Recht, bounded-coefficient floor,
   numerical span dimension, Landau-Widom, the ridgelet proxy);
@@ -24,8 +26,9 @@ from opdiff.approx import features as features
 from opdiff.approx import fourier as fourier
 from opdiff.approx import lstsq as lstsq
 from opdiff.approx import ntk as ntk
+from opdiff.approx import ntk_dynamics as ntk_dynamics
 from opdiff.approx import relu as relu
 from opdiff.approx import sampling as sampling
 
 __all__ = ["bases", "bounds", "chebyshev", "designs", "features", "fourier", "lstsq", "ntk",
-           "relu", "sampling"]
+           "ntk_dynamics", "relu", "sampling"]
