@@ -48,6 +48,7 @@ import numpy as np
 __all__ = [
     "PCA",
     "bochner",
+    "componentwise_floor",
     "cumulative_trapezoid_matrix",
     "decoder_errors",
     "gaussian_floors",
@@ -344,6 +345,38 @@ def mc_rtol(sq, z: float = 3.0) -> float:
     sq = np.asarray(sq, np.float64)
     rel = z * sq.std(ddof=1) / np.sqrt(sq.size) / max(sq.mean(), 1e-300)
     return float(min(0.9, 1.0 - np.sqrt(max(0.0, 1.0 - rel))))
+
+
+def componentwise_floor(outputs, pred, weights, max_p: int, p: int) -> dict:
+    r"""PCA floor of a ``p``-basis network with one affine ``p``-space per output component,
+    beside its Bochner error on the same functions.
+
+    With components :math:`c`, the floor squared is :math:`\sum_c\sum_{k>p}\lambda^{(c)}_k`
+    (the components' spaces are independent), the Bochner error
+    :math:`(\frac1n\sum_i\sum_c\|v_i^{(c)}-\hat v_i^{(c)}\|_w^2)^{1/2}`.
+
+    Args:
+        outputs, pred: ``[n, P]`` or ``[n, P, K]``.
+        weights: ``[P]`` quadrature weights; ``max_p``: the floor curve's last ``p``.
+
+    Returns:
+        ``ps`` (``1..max_p``), ``floor`` (the curve), ``floor_p`` (at ``p``), ``bochner``,
+        ``rms_norm`` :math:`(\sum_c\mathbb E\|v^{(c)}\|^2)^{1/2}` (empirical).
+    """
+    v = np.asarray(outputs, np.float64)
+    e = np.asarray(pred, np.float64) - v
+    if v.ndim == 2:
+        v, e = v[..., None], e[..., None]
+    ps = np.arange(1, max_p + 1)
+    floor_sq = np.zeros(ps.size)
+    second = 0.0
+    for c in range(v.shape[2]):
+        res = pca(v[:, :, c], weights)
+        floor_sq += pca_floor(res.eigenvalues, ps) ** 2
+        second += res.second_moment
+    sq = np.sum(weights[None, :, None] * e**2, axis=(1, 2))
+    return dict(ps=ps, floor=np.sqrt(floor_sq), floor_p=float(np.sqrt(floor_sq[p - 1])),
+                bochner=float(np.sqrt(sq.mean())), rms_norm=float(np.sqrt(second)))
 
 
 # --- sensors -----------------------------------------------------------------------------------
