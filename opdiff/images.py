@@ -11,6 +11,10 @@ r"""Offline image sets: nothing is downloaded.
 Both return ``(images, labels)``: images float in :math:`[0,1]` with shape ``[n, H, W]``,
 labels ``int64`` ``[n]``.
 
+For showing sample sets: :func:`mosaic` tiles images into one array, :func:`show_mosaic`
+draws it on a matplotlib axis (:func:`show_by_class`: one row per class), :func:`show_grid`
+draws one image per axis of a grid.
+
 **The IDX format** (LeCun's MNIST files): a big-endian header — the magic number
 ``0x00 0x00 <dtype> <ndim>`` (``0x08`` = unsigned byte, so ``0x00000803`` for a stack of
 images and ``0x00000801`` for a label vector), then ``ndim`` big-endian ``uint32`` sizes — and
@@ -30,7 +34,11 @@ __all__ = [
     "fashion_mnist_available",
     "load_digits",
     "load_fashion_mnist",
+    "mosaic",
     "read_idx",
+    "show_by_class",
+    "show_grid",
+    "show_mosaic",
 ]
 
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -126,3 +134,60 @@ def load_fashion_mnist(split: str = "train", root=FASHION_MNIST_ROOT,
         raise ValueError(f"{root}: {raw.shape[0]} images but {labels.shape[0]} labels "
                          f"in the {split!r} split")
     return (raw.astype(np.float64) / 255.0).astype(dtype), labels
+
+
+def mosaic(x, rows: int, cols: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Tile the first ``rows * cols`` images ``[n, H, W]`` row by row into one float32 array
+    ``[rows (H + pad) - pad, cols (W + pad) - pad]``; gaps and missing images are ``fill``.
+
+    Raises:
+        ValueError: ``x`` is not a stack of images ``[n, H, W]``.
+    """
+    x = np.asarray(x, np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"x must be images [n, H, W], got shape {x.shape}")
+    h, w = x.shape[1:]
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, np.float32)
+    for i, im in enumerate(x[:rows * cols]):
+        r, c = divmod(i, cols)
+        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = im
+    return out
+
+
+def show_mosaic(ax, x, rows: int, cols: int, title: str | None = None) -> None:
+    """Draw :func:`mosaic` ``(x, rows, cols)`` on the matplotlib axis ``ax``: grey levels in
+    [-1, 1] (dark on white for images up to 8 pixels wide), the gaps in mid grey, no ticks."""
+    ax.imshow(np.clip(mosaic(x, rows, cols), -1, 1), vmin=-1, vmax=1,
+              cmap="gray_r" if np.shape(x)[-1] <= 8 else "gray", interpolation="nearest")
+    ax.set_facecolor("0.7")  # the gaps between images (NaN) in grey
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=8, loc="left")
+
+
+def show_grid(axes, samples, title: str | None = None) -> None:
+    """One image per axis of ``axes`` (any array of matplotlib axes, filled in order; grey,
+    [-1, 1], dark on white for images up to 8 rows); axes left over are switched off."""
+    axs = np.atleast_1d(axes).ravel()
+    for ax, im in zip(axs, samples):
+        ax.imshow(np.clip(im, -1, 1), cmap="gray_r" if im.shape[0] <= 8 else "gray",
+                  vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axs[len(samples):]:
+        ax.axis("off")
+    if title is not None:
+        axs[0].set_title(title, fontsize=8, loc="left")
+
+
+def show_by_class(ax, x, y, per_class: int, n_classes: int = 10, title: str | None = None
+                  ) -> None:
+    """:func:`show_mosaic` with row ``c`` holding the first ``per_class`` images of label
+    ``c`` (``y == c``), ``c = 0..n_classes-1``, the labels as y tick labels."""
+    x, y = np.asarray(x), np.asarray(y)
+    show_mosaic(ax, np.concatenate([x[y == c][:per_class] for c in range(n_classes)]),
+                n_classes, per_class, title)
+    h = x.shape[1] + 1
+    ax.set_yticks(np.arange(n_classes) * h + (h - 1) / 2 - 0.5,
+                  [str(c) for c in range(n_classes)], fontsize=7)

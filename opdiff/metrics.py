@@ -12,9 +12,18 @@ extractor, e.g. a small classifier trained by the library on the same data.
   distance of mean RAPSDs, via :func:`opdiff.spectra.rapsd`) and :func:`moment_kl_diagonal`
   (KL of the moment-matched diagonal Gaussian to a known one, via
   :func:`opdiff.theory.diffusion.kl_diagonal`).
+- **A learned image model's sample set at once**: :func:`image_metrics` (FD, sliced
+  :math:`W_2`, spectrum distance, each with its data-vs-data reference).
+- **Classification of samples**: :func:`binomial_se`, :func:`chance_bound`,
+  :func:`conditional_sample_metrics` (class-conditional samples judged by a classifier);
+  **within-class diversity**: :func:`within_class_diversity`; samples against a known
+  Gaussian: :func:`gaussian_moment_z`, :func:`spread_ratio`.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -25,13 +34,20 @@ from opdiff.theory.approximation import _real_array
 from opdiff.theory.diffusion import kl_diagonal, w2_gaussian
 
 __all__ = [
+    "binomial_se",
+    "chance_bound",
+    "conditional_sample_metrics",
     "frechet_distance",
+    "gaussian_moment_z",
+    "image_metrics",
     "knn_kl",
     "moment_kl_diagonal",
     "psnr",
     "sliced_wasserstein",
     "spectrum_distance",
+    "spread_ratio",
     "ssim",
+    "within_class_diversity",
 ]
 
 
@@ -423,3 +439,142 @@ def knn_kl(x: Float[np.ndarray, "n d"], y: Float[np.ndarray, "m d"], *, k: int =
     if np.any(rho <= 0):
         raise ValueError("x has repeated points: the k-NN estimate needs distinct samples")
     return float(d * np.mean(np.log(nu / rho)) + np.log(b.shape[0] / (n - 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Learned image models: a sample set against the data, classification of samples.
+
+
+def image_metrics(samples: Float[np.ndarray, "n H W"], x_train: Float[np.ndarray, "m H W"],
+                  x_test: Float[np.ndarray, "k H W"],
+                  features: Callable[[np.ndarray], np.ndarray], *, key) -> dict:
+    r"""The sample-quality numbers of a generative image model, each with its data-vs-data
+    reference (the floor at that sample size).
+
+    Samples are clipped to :math:`[-1.5,1.5]` first (a diverged sample would otherwise swamp
+    the moments). With :math:`n'=\min(n,k)`:
+
+    - ``fd``: :func:`frechet_distance` of ``features(samples)`` to ``features(x_train)``;
+      ``fd_same_n`` with the first :math:`n'` samples; ``fd_data``: test vs training
+      features (compare with ``fd_same_n``: the FD is biased upward by :math:`O(\dim/n)`);
+    - ``sliced_w2``: :func:`sliced_wasserstein` of the first :math:`n'` samples vs test
+      images, ``sliced_w2_data``: the first :math:`n'` training vs test images (same ``key``);
+    - ``spectrum_distance``: :func:`spectrum_distance` samples vs test images,
+      ``spectrum_distance_data``: training vs test images;
+    - ``n_samples``: :math:`n`.
+
+    Args:
+        samples, x_train, x_test: image sets in the data's scale ([-1, 1]).
+        features: the feature map of the FD (e.g. a classifier's penultimate layer).
+        key: the projections of the sliced :math:`W_2`.
+    """
+    samples = np.clip(np.asarray(samples, np.float32), -1.5, 1.5)
+    f_train, f_test, f_gen = features(x_train), features(x_test), features(samples)
+    n = min(len(samples), len(x_test))
+    return {
+        "fd": frechet_distance(f_gen, f_train),
+        "fd_data": frechet_distance(f_test, f_train),
+        "fd_same_n": frechet_distance(f_gen[:n], f_train),
+        "sliced_w2": sliced_wasserstein(samples[:n], x_test[:n], key=key),
+        "sliced_w2_data": sliced_wasserstein(x_train[:n], x_test[:n], key=key),
+        "spectrum_distance": spectrum_distance(samples, x_test),
+        "spectrum_distance_data": spectrum_distance(x_train, x_test),
+        "n_samples": int(len(samples)),
+    }
+
+
+def binomial_se(p: float, n: int) -> float:
+    r"""Standard error :math:`\sqrt{p(1-p)/n}` of a proportion ``p`` over ``n`` trials
+    (0 for :math:`p\in\{0,1\}`)."""
+    return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
+def chance_bound(n: int, n_classes: int = 10, z: float = 5.0) -> float:
+    r"""Chance accuracy plus ``z`` binomial standard errors, :math:`p+z\sqrt{p(1-p)/n}` with
+    :math:`p=1/\text{n\_classes}`: an accuracy above it is not luck at level ``z``."""
+    p = 1.0 / n_classes
+    return p + z * math.sqrt(p * (1 - p) / n)
+
+
+def within_class_diversity(x: Float[np.ndarray, "n ..."], y) -> tuple[float, float]:
+    r"""``(pixel_var, decorrelation)`` averaged over the classes with at least two images.
+
+    Per class :math:`c` with images :math:`x_1..x_m`: ``pixel_var`` is the mean over pixels of
+    the (biased) variance across the :math:`m` images; ``decorrelation`` is
+    :math:`1-\bar\rho`, :math:`\bar\rho` the mean Pearson correlation
+    :math:`\rho_{ij}=\langle u_i,u_j\rangle` over the :math:`m(m-1)` ordered distinct
+    pairs, :math:`u_i` the image centred on its own mean and normalised (invariant to a
+    per-image affine change of grey levels).
+
+    Raises:
+        ValueError: no class has two images.
+    """
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    y = np.asarray(y)
+    pv, dec = [], []
+    for c in np.unique(y):
+        xc = x[y == c]
+        m = len(xc)
+        if m < 2:
+            continue
+        pv.append(xc.var(axis=0).mean())
+        u = xc - xc.mean(axis=1, keepdims=True)
+        u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+        r = u @ u.T
+        dec.append(1.0 - (r.sum() - np.trace(r)) / (m * (m - 1)))
+    if not pv:
+        raise ValueError("within_class_diversity needs two images of some class")
+    return float(np.mean(pv)), float(np.mean(dec))
+
+
+def gaussian_moment_z(x: Float[np.ndarray, "n d"], mean, cov) -> float:
+    r"""Largest :math:`|z|` of the sample mean and the (biased) sample covariance entries of
+    ``x`` against a Gaussian :math:`N(\mu,\Sigma)`, with the exact Gaussian standard errors
+
+    .. math:: \mathrm{se}(\bar x_i)=\sqrt{\Sigma_{ii}/n},\qquad
+              \mathrm{se}(S_{ij})=\sqrt{(\Sigma_{ii}\Sigma_{jj}+\Sigma_{ij}^2)/n}.
+    """
+    x = np.asarray(x, np.float64)
+    n = len(x)
+    dv = np.diag(cov)
+    zm = np.abs(x.mean(0) - mean) / np.sqrt(dv / n)
+    s = np.cov(x.T, bias=True)
+    zs = np.abs(s - cov) / np.sqrt((np.outer(dv, dv) + cov**2) / n)
+    return float(max(zm.max(), zs.max()))
+
+
+def spread_ratio(x: Float[np.ndarray, "n d"], cov) -> tuple[float, float]:
+    r""":math:`\mathrm{tr}\,S/\mathrm{tr}\,\Sigma` for the (biased) sample covariance
+    :math:`S` of ``x`` against a reference covariance :math:`\Sigma`, and its standard error
+    :math:`\sqrt{2\,\mathrm{tr}(S^2)/n}/\mathrm{tr}\,\Sigma` (Gaussian fourth moments,
+    :math:`\mathrm{Var}\,\mathrm{tr}\,S=2\,\mathrm{tr}(C^2)/n` with :math:`S` plugged in
+    for the unknown covariance :math:`C` of the samples)."""
+    s = np.cov(np.asarray(x, np.float64).T, bias=True)
+    tr = float(np.trace(cov))
+    return float(np.trace(s)) / tr, math.sqrt(2.0 * np.trace(s @ s) / len(x)) / tr
+
+
+def conditional_sample_metrics(x: Float[np.ndarray, "n H W"], y, predicted, features_x,
+                               features_train, x_test: Float[np.ndarray, "m H W"], *,
+                               key) -> dict:
+    r"""Class-conditional samples ``x`` (asked for labels ``y``) judged by a classifier that
+    predicted ``predicted`` and gave features ``features_x`` for them.
+
+    Returns ``accuracy`` (fraction with ``predicted == y``) and its :func:`binomial_se`;
+    ``fd``: :func:`frechet_distance` of ``features_x`` to ``features_train`` (``inf`` when it
+    is NaN); ``sliced_w2``: :func:`sliced_wasserstein` of the first :math:`\min(n,m)` samples
+    (clipped to :math:`[-1.5,1.5]`) vs the test images; ``spectrum_distance`` (clipped samples
+    vs test images); ``pixel_var`` and ``decorrelation`` of :func:`within_class_diversity`;
+    ``overshoot``: the mean of :math:`\max(|x|-1,0)` over pixels (saturation beyond [-1, 1]).
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    n, m = len(x), min(len(x), len(x_test))
+    acc = float(np.mean(np.asarray(predicted) == y))
+    pv, dec = within_class_diversity(x, y)
+    fd = frechet_distance(features_x, features_train)
+    return {"accuracy": acc, "accuracy_se": binomial_se(acc, n),
+            "fd": math.inf if math.isnan(fd) else fd,
+            "sliced_w2": sliced_wasserstein(np.clip(x[:m], -1.5, 1.5), x_test[:m], key=key),
+            "spectrum_distance": spectrum_distance(np.clip(x, -1.5, 1.5), x_test),
+            "pixel_var": pv, "decorrelation": dec,
+            "overshoot": float(np.mean(np.maximum(np.abs(x) - 1.0, 0.0)))}

@@ -97,3 +97,35 @@ def test_read_idx_uncompressed(tmp_path):
     a = np.arange(12, dtype=np.uint8).reshape(3, 4)
     _write_idx(tmp_path / "a.idx", a, 0x802, compress=False)
     np.testing.assert_array_equal(I.read_idx(tmp_path / "a.idx", 0x802), a)
+
+
+def test_mosaic_places_images_row_by_row():
+    x = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    m = I.mosaic(x, 2, 3, pad=1, fill=-9)
+    assert m.shape == (2 * 3 - 1, 3 * 4 - 1)
+    np.testing.assert_array_equal(m[0:2, 4:7], x[1])
+    np.testing.assert_array_equal(m[3:5, 4:7], x[4])
+    assert np.all(m[3:5, 8:11] == -9) and np.all(m[2] == -9)
+    with pytest.raises(ValueError, match="images"):
+        I.mosaic(x[0], 1, 1)
+
+
+def test_show_by_class_and_show_grid_draw_what_they_say():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (30, 8, 8))
+    y = np.tile(np.arange(10), 3)
+    fig, ax = plt.subplots()
+    I.show_by_class(ax, x, y, 3, title="t")
+    shown = ax.images[0].get_array()
+    # row 4 (label 4), column 2: the third image with label 4, i.e. x[24]
+    np.testing.assert_allclose(shown[4 * 9:4 * 9 + 8, 2 * 9:2 * 9 + 8], x[24])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(c) for c in range(10)]
+    fig, axes = plt.subplots(2, 3)
+    I.show_grid(axes, x[:4], title="g")
+    assert sum(a.axison for a in axes.ravel()) == 4 and axes[0, 0].get_title(loc="left") == "g"
+    plt.close("all")

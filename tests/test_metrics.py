@@ -235,7 +235,11 @@ def test_bad_input_names_the_argument():
 
 def test_all_exports():
     assert set(metrics.__all__) == {"psnr", "ssim", "sliced_wasserstein", "frechet_distance",
-                                    "spectrum_distance", "moment_kl_diagonal", "knn_kl"}
+                                    "spectrum_distance", "moment_kl_diagonal", "knn_kl",
+                                    "image_metrics", "binomial_se", "chance_bound",
+                                    "conditional_sample_metrics", "within_class_diversity",
+                                    "gaussian_moment_z", "spread_ratio"}
+    assert all(callable(getattr(metrics, name)) for name in metrics.__all__)
 
 
 def test_knn_kl_against_the_exact_gaussian_kl():
@@ -254,3 +258,76 @@ def test_knn_kl_against_the_exact_gaussian_kl():
         metrics.knn_kl(x[:5], y)
     with pytest.raises(TypeError, match="k must be an int"):
         metrics.knn_kl(x, y, k=2.5)
+
+
+# ------------------------------------------------------------------ learned image models
+
+
+def test_image_metrics_is_the_stated_composition_with_clipping():
+    rng = np.random.default_rng(7)
+    x_train = rng.uniform(-1, 1, (60, 8, 8)).astype(np.float32)
+    x_test = rng.uniform(-1, 1, (40, 8, 8)).astype(np.float32)
+    samples = (2.0 * rng.normal(size=(50, 8, 8))).astype(np.float32)  # some beyond +-1.5
+    proj = rng.normal(size=(64, 5))
+
+    def feats(x):
+        return np.asarray(x, np.float64).reshape(len(x), -1) @ proj
+
+    key = jax.random.key(0)
+    got = metrics.image_metrics(samples, x_train, x_test, feats, key=key)
+    s = np.clip(samples, -1.5, 1.5)
+    assert got["n_samples"] == 50
+    assert got["fd"] == frechet_distance(feats(s), feats(x_train))
+    assert got["fd_same_n"] == frechet_distance(feats(s[:40]), feats(x_train))
+    assert got["fd_data"] == frechet_distance(feats(x_test), feats(x_train))
+    assert got["sliced_w2"] == sliced_wasserstein(s[:40], x_test, key=key)
+    assert got["sliced_w2_data"] == sliced_wasserstein(x_train[:40], x_test, key=key)
+    assert got["spectrum_distance"] == spectrum_distance(s, x_test)
+    assert got["spectrum_distance_data"] == spectrum_distance(x_train, x_test)
+
+
+def test_binomial_se_and_chance_bound_by_hand():
+    assert metrics.binomial_se(0.2, 100) == pytest.approx(0.04)
+    assert metrics.binomial_se(1.0, 10) == 0.0
+    assert metrics.chance_bound(100) == pytest.approx(0.1 + 5 * 0.03)
+    assert metrics.chance_bound(48, n_classes=4, z=2.0) == pytest.approx(0.25 + 2 * 0.0625)
+
+
+def test_within_class_diversity_against_numpy_corrcoef():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(23, 4, 5))
+    y = rng.integers(0, 3, 23)
+    y[0] = 3  # a class with one image: skipped
+    pv, dec = [], []
+    for c in range(3):
+        xc = x[y == c].reshape(-1, 20)
+        r = np.corrcoef(xc)
+        m = len(xc)
+        pv.append(np.var(xc, axis=0).mean())
+        dec.append(1 - (r.sum() - m) / (m * (m - 1)))
+    got = metrics.within_class_diversity(x, y)
+    assert got == pytest.approx((np.mean(pv), np.mean(dec)), rel=1e-12)
+    # contrast invariance of the decorrelation: an affine map of each image's grey levels
+    a = rng.uniform(0.5, 2.0, (23, 1, 1))
+    assert metrics.within_class_diversity(a * x + 3.0, y)[1] == pytest.approx(got[1], rel=1e-10)
+    with pytest.raises(ValueError, match="two images"):
+        metrics.within_class_diversity(x[:3], np.arange(3))
+
+
+def test_conditional_sample_metrics_is_the_stated_composition():
+    rng = np.random.default_rng(9)
+    x = (1.5 * rng.normal(size=(40, 8, 8))).astype(np.float32)
+    y = np.tile(np.arange(4), 10)
+    pred = y.copy()
+    pred[:6] = (pred[:6] + 1) % 4
+    f_x, f_train = rng.normal(size=(40, 3)), rng.normal(size=(70, 3))
+    x_test = rng.uniform(-1, 1, (30, 8, 8))
+    key = jax.random.key(1)
+    got = metrics.conditional_sample_metrics(x, y, pred, f_x, f_train, x_test, key=key)
+    xc = np.clip(x, -1.5, 1.5)
+    assert got["accuracy"] == 34 / 40 and got["accuracy_se"] == metrics.binomial_se(0.85, 40)
+    assert got["fd"] == frechet_distance(f_x, f_train)
+    assert got["sliced_w2"] == sliced_wasserstein(xc[:30], x_test, key=key)
+    assert got["spectrum_distance"] == spectrum_distance(xc, x_test)
+    assert (got["pixel_var"], got["decorrelation"]) == metrics.within_class_diversity(x, y)
+    assert got["overshoot"] == pytest.approx(np.mean(np.maximum(np.abs(x) - 1, 0)), rel=1e-6)

@@ -30,7 +30,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.diffusion.processes import Process
 
-__all__ = ["bits_per_dim", "dequantize", "log_likelihood"]
+__all__ = ["bits_per_dim", "dataset_bits_per_dim", "dequantize", "log_likelihood"]
 
 
 def log_likelihood(
@@ -150,3 +150,20 @@ def dequantize(key: PRNGKeyArray, x, bin_width: float) -> Array:
         raise ValueError(f"bin_width must be > 0, got {bin_width!r}")
     x = jnp.asarray(x)
     return x + bin_width * jax.random.uniform(key, x.shape, x.dtype)
+
+
+def dataset_bits_per_dim(denoiser: Callable[[Array, Array], Array], process: Process,
+                         x: Float[Array, "batch *shape"], *, bin_width: float,
+                         prior: tuple | None = None, key: PRNGKeyArray, rtol: float = 1e-5
+                         ) -> tuple[Array, int]:
+    r"""Bits/dim of each (dequantised) image of ``x`` under the model's probability-flow ODE:
+    :func:`bits_per_dim` of :func:`log_likelihood` (Hutchinson divergence with ``key``,
+    ``rtol = atol``, the ``prior`` as there).
+
+    Returns:
+        ``(bits/dim [batch], number of ODE steps)``.
+    """
+    log_p, stats = log_likelihood(denoiser, process, jnp.asarray(x), prior=prior, key=key,
+                                  rtol=rtol, atol=rtol)
+    dim = math.prod(process.shape)
+    return bits_per_dim(log_p, dim, bin_width=bin_width), stats["num_steps"]

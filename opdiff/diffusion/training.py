@@ -28,7 +28,8 @@ from opdiff.diffusion.losses import dsm_loss
 from opdiff.diffusion.processes import Process
 from opdiff._checks import check_images, check_labels
 
-__all__ = ["default_optimizer", "denoiser_loss", "drop_labels", "per_level_mse", "train_denoiser"]
+__all__ = ["default_optimizer", "denoiser_loss", "drop_labels", "loss_summary", "per_level_mse",
+           "train_denoiser"]
 
 
 def drop_labels(key: PRNGKeyArray, y, p: float, n_classes: int):
@@ -147,3 +148,13 @@ def per_level_mse(denoiser, process: Process, x0, key: PRNGKeyArray, ts) -> np.n
         err = np.asarray(d, np.float64) - np.asarray(x0, np.float64)
         out.append(np.sum((err**2).reshape(x0.shape[0], -1), axis=1))
     return np.stack(out)
+
+
+def loss_summary(losses, parts: int = 10) -> dict:
+    """``{"loss_first", "loss_last"}``: the mean training loss over the first and the last
+    ``max(1, steps // parts)`` steps (float64): how far training moved the loss."""
+    losses = np.asarray(losses, np.float64)
+    if losses.ndim != 1 or losses.size == 0:
+        raise ValueError(f"losses must be a non-empty 1-D array, got shape {losses.shape}")
+    k = max(1, len(losses) // parts)
+    return {"loss_first": float(losses[:k].mean()), "loss_last": float(losses[-k:].mean())}

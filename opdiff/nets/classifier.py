@@ -20,7 +20,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from opdiff.nets._compat import nnx
 from opdiff._checks import check_images, check_labels
 
-__all__ = ["Classifier", "accuracy", "features", "predict", "train_classifier"]
+__all__ = ["Classifier", "accuracy", "features", "features_and_predictions", "predict",
+           "train_classifier"]
 
 
 class Classifier(nnx.Module):
@@ -114,6 +115,25 @@ def features(clf: Classifier, images) -> np.ndarray:
     """Feature vectors ``[N, features]`` as float64 (evaluated in chunks of 1,024)."""
     images = check_images("images", images, clf.shape)
     return _chunks(_features_chunk, clf, images).astype(np.float64)
+
+
+@nnx.jit
+def _features_predict_chunk(clf, x):
+    f = clf.batched_features(x)
+    return f, jnp.argmax(clf.head(f), axis=-1)
+
+
+def features_and_predictions(clf: Classifier, images, chunk: int = 512
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Feature vectors (float64 ``[N, features]``) and predicted labels ``[N]`` in one pass,
+    the images zero-padded to a multiple of ``chunk`` (one compilation for any ``N``)."""
+    x = np.asarray(check_images("images", images, clf.shape), np.float32)
+    n = len(x)
+    xp = np.concatenate([x, np.zeros(((-n) % chunk, *x.shape[1:]), np.float32)])
+    out = [_features_predict_chunk(clf, jnp.asarray(xp[i:i + chunk]))
+           for i in range(0, len(xp), chunk)]
+    f = np.concatenate([np.asarray(o[0]) for o in out])[:n].astype(np.float64)
+    return f, np.concatenate([np.asarray(o[1]) for o in out])[:n]
 
 
 def accuracy(clf: Classifier, images, labels) -> float:
