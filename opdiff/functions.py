@@ -57,6 +57,7 @@ __all__ = [
     "sensor_matrix",
     "interpolate",
     "equispaced_sensors",
+    "covariance_z_scores",
 ]
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # full float32 matmuls on GPUs too (no TF32/bf16 passes)
@@ -664,3 +665,24 @@ def _apply_sensors(values, s):
     # One compiled call per shape: the interpolated values and the NaN flag (checked by the
     # caller only when concrete; under an outer jit the flag is dead code).
     return jnp.matmul(values, s.T, precision=_HIGHEST), jnp.any(jnp.isnan(values))
+
+
+# ----------------------------------------------------------------------------- sampler checks
+
+
+def covariance_z_scores(samples, cov) -> np.ndarray:
+    r"""z-scores of the empirical second moment of mean-zero Gaussian ``samples [n, N]`` against
+    their covariance ``cov [N, N]``.
+
+    :math:`\hat C=X^\top X/n` (the mean is known to be 0); by Isserlis,
+    :math:`\mathrm{Var}(x_ix_j)=C_{ii}C_{jj}+C_{ij}^2`, so the standard error of
+    :math:`\hat C_{ij}` is :math:`\sqrt{(C_{ii}C_{jj}+C_{ij}^2)/n}` and
+    :math:`z_{ij}=(\hat C_{ij}-C_{ij})/\mathrm{se}_{ij}` is about standard normal for a correct
+    sampler.
+    """
+    u = np.asarray(samples)
+    n = u.shape[0]
+    emp = u.T @ u / n
+    d = np.diag(cov)
+    std = np.sqrt((np.outer(d, d) + cov**2) / n)
+    return (emp - cov) / std

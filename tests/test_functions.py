@@ -346,3 +346,15 @@ _BAD = [
 def test_bad_input_raises_value_error_naming_the_argument(name, call):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+def test_covariance_z_scores_are_standard_normal_for_a_correct_sampler():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    cov = a @ a.T / 6 + np.eye(6)
+    x = rng.multivariate_normal(np.zeros(6), cov, size=(400, 2000)).reshape(400, 2000, 6)
+    z = np.stack([F.covariance_z_scores(xi, cov) for xi in x])  # 400 independent replicates
+    assert z.shape == (400, 6, 6)
+    assert abs(z.mean()) < 0.05 and z.std(axis=0).mean() == pytest.approx(1.0, abs=0.05)
+    # a wrong covariance is seen: doubling it puts the variances' z-scores far below zero
+    assert np.max(np.diag(F.covariance_z_scores(x[0], 2 * cov))) < -5

@@ -137,6 +137,18 @@ def test_monte_carlo_errors_match_the_exact_mse():
         assert mse == pytest.approx(exact, rel=0.05)
 
 
+def test_mode_decay_of_two_modes_is_the_multiplier(x64):
+    n, nu = 32, 0.1
+    x = heat.periodic_grid(n)
+    u0 = np.sin(2 * np.pi * 2 * x) + 0.5 * np.cos(2 * np.pi * 5 * x)
+    out = heat.mode_decay(u0, (0.01, 0.05), nu)
+    assert out["ratio"].shape == (2, n // 2 + 1) and np.all(out["deviation"] < 1e-13)
+    for j, t in enumerate((0.01, 0.05)):
+        for k in (2, 5):
+            assert out["ratio"][j, k] == pytest.approx(np.exp(-4 * np.pi**2 * k**2 * nu * t),
+                                                       rel=1e-12)
+
+
 def test_harmonic_features_are_the_periodic_harmonics():
     z = heat.harmonic_features(8, 3)
     x = np.arange(8) / 8

@@ -255,6 +255,37 @@ def test_burgers_fourth_order_in_time(x64):
     assert abs(_slope(t_final / np.array(nts), errs) - 4.0) < 0.3
 
 
+def test_cole_hopf_by_fft_matches_the_bessel_series(x64):
+    nu, t, n = 0.05, 0.25, 128
+    x = np.arange(n) / n
+    got = bg.cole_hopf(lambda z: (1 - np.cos(2 * np.pi * z)) / (2 * np.pi), nu, t, n)
+    np.testing.assert_allclose(got, _cole_hopf_sine(x, t, nu), rtol=0, atol=1e-12)
+    # t = 0 gives the initial condition back
+    u0 = bg.cole_hopf(lambda z: (1 - np.cos(2 * np.pi * z)) / (2 * np.pi), nu, 0.0, n)
+    np.testing.assert_allclose(u0, np.sin(2 * np.pi * x), atol=1e-12)
+
+
+def test_convergence_studies_reproduce_direct_errors_and_theoretical_orders(x64):
+    from scipy.integrate import cumulative_trapezoid
+
+    from opdiff.operators import convergence as cv
+
+    tr = cv.trapezoid_order((17, 33, 65))
+    for n, e in zip((17, 33, 65), tr["err"]):
+        x = np.linspace(0, 1, n)
+        s = cumulative_trapezoid(np.cos(2 * np.pi * x) + 2 * x, x, initial=0.0)
+        assert e == pytest.approx(np.max(np.abs(s - np.sin(2 * np.pi * x) / (2 * np.pi) - x * x)),
+                                  rel=1e-9)
+    np.testing.assert_allclose(tr["h"], [1 / 16, 1 / 32, 1 / 64])
+    assert tr["order"] == pytest.approx(_slope(tr["h"], tr["err"]), rel=1e-12)
+    studies = {"antiderivative": tr, **cv.rk4_orders(21, (1, 2, 4)),
+               **cv.dr_orders((10, 20, 40), (11, 21, 41)),
+               "burgers": cv.burgers_order(64, 0.05, 0.25, (20, 40, 80))}
+    for name, st in studies.items():
+        assert abs(st["order"] - st["theory"]) < 0.2, (name, st["order"])
+    assert studies["burgers"]["best_error"] == min(studies["burgers"]["err"])
+
+
 def test_burgers_dealias_mask_is_two_thirds_rule():
     m = bg.dealias_mask(12)  # bins 0..6: keep |k| <= 4, drop 5 and the Nyquist 6
     np.testing.assert_array_equal(m, [1, 1, 1, 1, 1, 0, 0])

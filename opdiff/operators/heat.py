@@ -58,6 +58,7 @@ __all__ = [
     "forward_spectrum",
     "harmonic_features",
     "make_pairs",
+    "mode_decay",
 ]
 
 
@@ -322,3 +323,24 @@ make_pairs.__doc__ = r"""Inputs and targets ``[C, n_funcs, N]`` for every cell `
 ``fold_in(noise_key, c)``), target :math:`u`; ``kind == "forward"``: input :math:`u`, target
 :math:`e^{t\nu\Delta}u`. The cells share the prior draws ``field.sample(n_funcs, key=u_key)``.
 ``field`` (hashable) and ``cells`` (a tuple) are static: one compilation per cell set."""
+
+
+def mode_decay(u0: Float[Array, " n"], times, nu: float) -> dict:
+    r"""The measured decay of every Fourier mode of ``u0`` under :func:`periodic`.
+
+    Returns ``ratio [T, n//2+1]``, :math:`|\hat u_k(t)|/|\hat u_k(0)|` (``nan``/``inf`` where
+    :math:`\hat u_k(0)=0`), and ``deviation [T]``,
+    :math:`\max_k|\hat u_k(t)-e^{-4\pi^2k^2\nu t}\hat u_k(0)|/\max_k|\hat u_k(0)|`: round-off
+    for an exact semigroup.
+    """
+    u0 = jnp.asarray(u0)
+    k = wavenumbers(u0.shape[-1])
+    c0 = np.fft.rfft(np.asarray(u0))
+    ratio, dev = [], []
+    for tau in times:
+        ct = np.fft.rfft(np.asarray(periodic(u0[None], tau, nu))[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio.append(np.abs(ct) / np.abs(c0))
+        pred = periodic_multiplier(k, tau, nu) * c0
+        dev.append(float(np.max(np.abs(ct - pred)) / np.max(np.abs(c0))))
+    return dict(ratio=np.stack(ratio), deviation=np.array(dev))
