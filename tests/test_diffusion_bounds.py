@@ -56,3 +56,127 @@ def test_order_and_crossing_on_power_laws():
     assert B.loglog_crossing(xs, xs**-2.0, 2.0) == 1.0
     assert B.loglog_crossing(xs, xs**-2.0, 1e-6) == math.inf
     assert B.loglog_crossing(xs, [np.inf, 0.5, 0.1], 0.6) == 5.0
+
+
+# ----------------------------------------------------------------------------- sweep helpers
+
+
+def test_first_at_or_below_against_a_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = np.sort(rng.integers(1, 100, 8))
+        y = rng.uniform(0, 1, 8)
+        y[rng.uniform(size=8) < 0.2] = np.nan
+        level = rng.uniform(0, 0.5)
+        want = next((xi for xi, yi in zip(x, y) if yi <= level), math.inf)  # NaN <= l is False
+        assert B.first_at_or_below(x, y, level) == want
+    assert B.first_at_or_below([5, 10], [1.0, 2.0], 0.5) == math.inf
+
+
+def test_curve_summary_of_an_exact_power_law():
+    steps = np.array([5, 10, 20, 40, 80])
+    h = 1.0 / steps
+    curve = dict(nfe=2 * steps, w2=3.0 * h**2, kl_total_per_dim=0.1 * h)
+    r = B.curve_summary(curve, steps, 3, 1e-3)
+    assert r["fitted_order_w2"] == pytest.approx(2.0, abs=1e-12)
+    assert r["min_nfe_to_target"] == math.inf  # 0.1 h >= 1.25e-3 on the grid
+    r = B.curve_summary(curve, steps, 3, 0.1 / 25)
+    assert r["min_nfe_to_target"] == 80  # n = 40 is the first below 0.1/25
+    # a power law is a line in log-log: 0.1 / n = 0.1 / 25 at n = 25, NFE = 2n = 50
+    assert r["min_nfe_to_target_interpolated"] == pytest.approx(50.0, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- exact sweeps
+# The exponential integrator on OU with the exact score, written out per coefficient here
+# (independently of the oracle's affine-step table): from t down to s = t - h,
+#   y <- e^h y + 2 (e^h - 1) grad log q_t(y) + sqrt(e^{2h} - 1) z,  grad log q_t = -(y - a mu)/v,
+# a = e^{-t}, v = a^2 lam + 1 - a^2; the law N(m, w) maps affinely.
+
+
+def _ei_law(grid, mu, lam, m, w):
+    m, w = np.broadcast_to(m, mu.shape).astype(float), np.broadcast_to(w, mu.shape).astype(float)
+    for t, s in zip(grid[::-1][:-1], grid[::-1][1:]):
+        h, a = t - s, math.exp(-t)
+        v = a**2 * lam + 1 - a**2
+        A = math.exp(h) - 2 * math.expm1(h) / v
+        m = A * m + 2 * math.expm1(h) * a * mu / v
+        w = A**2 * w + math.expm1(2 * h)
+    return m, w
+
+
+def _kl(m1, w1, m2, w2):
+    return 0.5 * float(np.sum(w1 / w2 - 1 - np.log(w1 / w2) + (m1 - m2) ** 2 / w2))
+
+
+@pytest.fixture
+def field(x64):
+    from opdiff.diffusion import oracle
+
+    return oracle.power_law_field((4, 4), "dft", alpha=2.0)
+
+
+def test_chen_h_sweep_against_a_hand_written_integrator(field):
+    T, t0, steps = 3.0, 1e-6, (20, 80, 320, 1280)
+    r = B.chen_h_sweep(field, T, t0, steps)
+    mu, lam = np.asarray(field.mean), np.asarray(field.var)
+    for i, n in enumerate(steps):
+        grid = np.linspace(t0, T, n + 1)
+        m, w = _ei_law(grid, mu, lam, 0.0, 1.0)
+        assert r["kl"][i] == pytest.approx(_kl(mu, lam, m, w), rel=1e-8)
+        assert r["kl_out_vs_data"][i] == pytest.approx(_kl(m, w, mu, lam), rel=1e-8)
+        a = math.exp(-T)  # from the exact q_T: discretisation only, against q_{t0}
+        me, we = _ei_law(grid, mu, lam, a * mu, a**2 * lam + 1 - a**2)
+        a0 = math.exp(-t0)
+        assert r["kl_disc"][i] == pytest.approx(
+            _kl(a0 * mu, a0**2 * lam + 1 - a0**2, me, we), rel=1e-6)
+        assert r["h"][i] == pytest.approx((T - t0) / n, rel=1e-15)
+    L = max(1.0, 1 / lam.min())
+    assert r["L"] == pytest.approx(L) and np.array_equal(r["admissible"], r["h"] <= 1 / L)
+    klq = _kl(mu, lam, np.zeros_like(mu), np.ones_like(lam))
+    assert r["kl_prior"] == pytest.approx(klq, rel=1e-12)
+    assert r["prior_kl"] == pytest.approx(klq * math.exp(-2 * T), rel=1e-12)
+    assert r["prior_tv"] == pytest.approx(math.sqrt(r["prior_kl"] / 2), rel=1e-12)
+    assert np.all((r["tv_lower"] <= r["tv_upper"]) & (r["tv_upper"] <= 1))
+    adm = r["admissible"]
+    assert adm.sum() >= 2
+    # W2 is first order in h, so the KL of the discretisation is second order
+    assert r["order_kl_disc"] == pytest.approx(np.polyfit(np.log(r["h"][adm]),
+                                                          np.log(r["kl_disc"][adm]), 1)[0])
+    assert r["order_kl_disc"] == pytest.approx(2.0, abs=0.2)
+    assert r["fit_kl"]["bound"][r["fit_kl"]["at"]] == pytest.approx(r["kl"][r["fit_kl"]["at"]])
+
+
+def test_chen_T_benton_and_dimension_sweeps_against_the_integrator(field):
+    mu, lam = np.asarray(field.mean), np.asarray(field.var)
+    r = B.chen_T_sweep(field, (1.0, 2.5), 0.05, 1e-6)
+    for i, T in enumerate((1.0, 2.5)):
+        n = round((T - 1e-6) / 0.05)
+        m, w = _ei_law(np.linspace(1e-6, T, n + 1), mu, lam, 0.0, 1.0)
+        assert r["kl"][i] == pytest.approx(_kl(mu, lam, m, w), rel=1e-8)
+    assert list(r["T"]) == [1.0, 2.5] and r["fit"]["others"] == [0]
+    from opdiff.diffusion import samplers
+
+    T, delta = 3.0, 1e-3
+    r = B.benton_sweep(field, T, delta, (20, 60))
+    a = math.exp(-delta)
+    for i, N in enumerate((20, 60)):
+        grid, kappa = samplers.benton_grid(T, delta, N)
+        m, w = _ei_law(grid, mu, lam, 0.0, 1.0)
+        assert r["kl"][i] == pytest.approx(_kl(a * mu, a**2 * lam + 1 - a**2, m, w), rel=1e-8)
+        m, w = _ei_law(np.linspace(delta, T, N + 1), mu, lam, 0.0, 1.0)
+        assert r["kl_uniform"][i] == pytest.approx(_kl(a * mu, a**2 * lam + 1 - a**2, m, w),
+                                                   rel=1e-8)
+        assert r["kappa"][i] == kappa
+    np.testing.assert_allclose(r["shape_kl"], r["kappa"] ** 2 * 16 * np.array([20, 60])
+                               + r["kappa"] * 16 * T + 16 * math.exp(-2 * T), rtol=1e-12)
+    from opdiff.diffusion import oracle
+
+    r = B.dimension_sweep(2.0, (4, 8), 40, 3.0, 1e-6)
+    assert list(r["d"]) == [16, 64]
+    for i, size in enumerate((4, 8)):
+        f = oracle.power_law_field((size, size), "dft", alpha=2.0)
+        mu, lam = np.asarray(f.mean), np.asarray(f.var)
+        m, w = _ei_law(np.linspace(1e-6, 3.0, 41), mu, lam, 0.0, 1.0)
+        assert r["kl"][i] == pytest.approx(_kl(mu, lam, m, w), rel=1e-8)
+        assert r["L2d"][i] == pytest.approx(max(1, 1 / lam.min()) ** 2 * size**2, rel=1e-12)
+    assert r["exponent_d"] == pytest.approx(math.log(r["kl"][1] / r["kl"][0]) / math.log(4))

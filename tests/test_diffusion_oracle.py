@@ -648,3 +648,79 @@ def test_oracle_bad_input(x64):
         O.GaussianMixture(np.array([1.0]), np.zeros((1, 2)), np.eye(2))
     with pytest.raises(ValueError, match="need k0 > 0"):
         O.power_law_field((4,), "dft", k0=0.0)
+
+
+# ----------------------------------------------------------------------------- convergence studies
+
+
+def _kl_np(m1, w1, m2, w2):
+    m1, w1, m2, w2 = (np.asarray(a, np.float64) for a in (m1, w1, m2, w2))
+    return 0.5 * float(np.sum(w1 / w2 - 1 - np.log(w1 / w2) + (m1 - m2) ** 2 / w2))
+
+
+def test_convergence_curve_has_the_orders_of_samplers_order(x64):
+    field = O.power_law_field((4, 4), "dft", alpha=2.0)
+    vp = P.vp(field.shape, basis="dft")
+    steps = (20, 40, 80, 160)
+    m0, v0 = field.marginal(vp, vp.t_min)
+    for meth in ("ancestral", "pf_heun", "pc"):
+        r = O.convergence_curve(meth, vp, field, steps, pc_ratio=1.0)
+        assert list(r["nfe"]) == [S.nfe(meth, n) for n in steps]
+        p = np.polyfit(np.log(1.0 / np.array(steps)), np.log(r["w2"]), 1)[0]
+        assert abs(p - S.order(meth)) <= 0.3, (meth, p)
+        ts = S.log_snr_grid(vp, 20)
+        kw = dict(corrector_eps=S.pc_corrector_eps(vp, ts, 1.0)) if meth == "pc" else {}
+        me, we = O.sampler_law(meth, vp, field, ts, init="exact", **kw)
+        assert r["kl_per_dim"][0] == pytest.approx(_kl_np(me, we, m0, v0) / 16, rel=1e-10)
+        w2 = math.sqrt(float(np.sum((np.asarray(me) - np.asarray(m0)) ** 2
+                                    + (np.sqrt(np.asarray(we)) - np.sqrt(np.asarray(v0))) ** 2)))
+        assert r["w2"][0] == pytest.approx(w2, rel=1e-10)
+        mp, wp = O.sampler_law(meth, vp, field, ts, **kw)
+        assert r["kl_total_per_dim"][0] == pytest.approx(_kl_np(mp, wp, m0, v0) / 16, rel=1e-10)
+    snr = O.convergence_curve("pc", vp, field, steps[:2])  # score_sde's rule: another law
+    assert np.all(np.isfinite(snr["w2"])) and snr["w2"][0] != r["w2"][0]
+    assert S.order("dpm_solver_2") == 2 and S.order("ddim") == 1
+    with pytest.raises(ValueError):
+        S.order("heun")
+
+
+def test_girsanov_bound_against_monte_carlo_and_the_vp_rate(x64):
+    field = O.power_law_field((4, 4), "dft", alpha=2.0)
+    mu, lam = np.asarray(field.mean), np.asarray(field.var)
+    model = O.GaussianField(field.shape, field.basis, field.mean + 0.1, field.var * 1.2)
+    vp = P.vp(field.shape, basis="dft")
+    t = np.geomspace(vp.t_min, vp.T, 50)
+    r = O.girsanov_bound(field, model, vp, t)
+    rng = np.random.default_rng(0)
+    for i in (0, 25, 49):  # E_{p_t} |s_hat - s|^2 by sampling z ~ p_t per coefficient
+        a = math.exp(-0.25 * t[i] ** 2 * 19.9 - 0.05 * t[i])
+        v, vh = a**2 * lam + 1 - a**2, a**2 * lam * 1.2 + 1 - a**2
+        z = a * mu + np.sqrt(v) * rng.standard_normal((40000, *mu.shape))
+        diff = -(z - a * (mu + 0.1)) / vh + (z - a * mu) / v
+        est = (diff**2).reshape(40000, -1).sum(1)
+        assert abs(est.mean() - r["score_error"][i]) <= 5 * est.std() / math.sqrt(40000)
+    from scipy.integrate import trapezoid
+
+    beta = 0.1 + t * 19.9
+    assert r["girsanov"] == pytest.approx(0.5 * trapezoid(beta * r["score_error"], t), rel=1e-12)
+    assert r["score_error_integral"] == pytest.approx(trapezoid(r["score_error"], t), rel=1e-12)
+
+
+def test_score_error_split_matches_its_parts(x64):
+    field = O.power_law_field((4, 4), "dft", alpha=2.0)
+    vp = P.vp(field.shape, basis="dft")
+    r = O.score_error_split(field, vp, delta=0.1, methods=("ancestral", "pf_heun"), nfe=10,
+                            girsanov_steps=(10, 40), n_t=50)
+    model = O.GaussianField(field.shape, field.basis, field.mean, field.var * 1.1)
+    assert list(r["kl_pt0_vs_model_sampler"]) == ["ancestral"]  # the stochastic ones
+    m0, v0 = field.marginal(vp, vp.t_min)
+    for i, n in enumerate((10, 40)):
+        m, w = O.sampler_law("ancestral", vp, field, S.log_snr_grid(vp, n), model=model,
+                             init="exact")
+        assert r["kl_pt0_vs_model_sampler"]["ancestral"][i] == pytest.approx(
+            _kl_np(m0, v0, m, w), rel=1e-10)
+    assert r["samplers"]["ancestral"]["n_steps"] == 10 and r["samplers"]["pf_heun"]["n_steps"] == 5
+    split = O.error_split("pf_heun", vp, field, S.log_snr_grid(vp, 5), model=model)
+    assert {k: v for k, v in r["samplers"]["pf_heun"].items() if k != "n_steps"} == split
+    g = O.girsanov_bound(field, model, vp, np.geomspace(vp.t_min, vp.T, 50))
+    assert r["girsanov"] == g["girsanov"] > 0

@@ -47,6 +47,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import samplers as _samplers
+from opdiff.diffusion import laws as _laws
 from opdiff.diffusion.processes import Process, _shape
 from opdiff.theory import diffusion as _th
 
@@ -54,15 +55,18 @@ __all__ = [
     "ExactDenoiser",
     "GaussianField",
     "GaussianMixture",
+    "convergence_curve",
     "divergences",
     "error_split",
     "field_from_samples",
+    "girsanov_bound",
     "mmse",
     "monte_carlo_agreement",
     "power_law_field",
     "radial_mean",
     "radial_profile",
     "sampler_law",
+    "score_error_split",
     "score_error",
 ]
 
@@ -496,6 +500,105 @@ def error_split(method: str, process: Process, field: GaussianField, ts, *,
     return {"total": total, "discretisation": disc, "initialisation": init,
             "score": with_score - disc,
             "early_stopping": float(_th.kl_diagonal(m0, v0, field.mean, field.var))}
+
+
+def convergence_curve(method: str, process: Process, field: GaussianField, steps, *,
+                      pc_ratio: float | None = None) -> dict:
+    r"""Exact errors of one sampler against :math:`p_{t_0}` (:math:`t_0` = ``process.t_min``)
+    on the log-SNR grids (:func:`~opdiff.diffusion.samplers.log_snr_grid`) of ``steps`` steps.
+
+    For each :math:`n` the output laws :math:`N(m,w)` from the exact marginal :math:`p_T`
+    (``init="exact"``: discretisation error only) and from the prior (initialisation +
+    discretisation) give, with :math:`p_{t_0}=N(m_0,v_0)` and :math:`d` coefficients,
+
+    .. math:: \frac1d\mathrm{KL}(\hat p_{\rm exact}\|p_{t_0}),\quad
+              W_2(\hat p_{\rm exact},p_{t_0})=\Big(\sum_k(m_k-m_{0,k})^2+(\sqrt{w_k}-
+              \sqrt{v_{0,k}})^2\Big)^{1/2},\quad \frac1d\mathrm{KL}(\hat p_{\rm prior}\|p_{t_0}),
+
+    ``inf`` for a diverged law (:mod:`opdiff.diffusion.laws`).
+
+    Args:
+        method: a sampler name. For ``"pc"``, ``pc_ratio`` :math:`r` sets the Langevin step
+            :func:`~opdiff.diffusion.samplers.pc_corrector_eps` (it shrinks with the step);
+            ``None`` keeps score_sde's signal-to-noise rule (``snr=0.16``).
+        steps: step counts ``[n_runs]``.
+
+    Returns:
+        ``nfe``, ``kl_per_dim``, ``w2``, ``kl_total_per_dim``: arrays ``[n_runs]``.
+    """
+    d = field.size
+    m0, v0 = (np.asarray(a) for a in field.marginal(process, process.t_min))
+    kl_d, w2, kl_tot, nfes = [], [], [], []
+    for n in steps:
+        ts = _samplers.log_snr_grid(process, n)
+        kw = {}
+        if method == "pc":
+            kw["corrector_eps"] = None if pc_ratio is None else \
+                _samplers.pc_corrector_eps(process, ts, pc_ratio)
+        me, we = sampler_law(method, process, field, ts, init="exact", **kw)
+        mp, wp = sampler_law(method, process, field, ts, init="prior", **kw)
+        kl_d.append(_laws.kl(me, we, m0, v0) / d)
+        w2.append(math.sqrt(_laws.w2_sq(me, we, m0, v0)))
+        kl_tot.append(_laws.kl(mp, wp, m0, v0) / d)
+        nfes.append(_samplers.nfe(method, n))
+    return dict(nfe=np.array(nfes), kl_per_dim=np.array(kl_d), w2=np.array(w2),
+                kl_total_per_dim=np.array(kl_tot))
+
+
+def girsanov_bound(field: GaussianField, model: GaussianField, process: Process, t) -> dict:
+    r"""The score error of ``model`` on ``field`` along ``t`` and the Girsanov path KL.
+
+    With :math:`\varepsilon(t)=E_{p_t}\|\hat s-\nabla\log p_t\|^2` (:func:`score_error`) and
+    :math:`\beta(t)` the squared diffusion coefficient (its mean over coefficients: an isotropic
+    process), by the trapezoidal rule on ``t``:
+
+    .. math:: I=\int\varepsilon(t)\,dt,\qquad G=\tfrac12\int\beta(t)\,\varepsilon(t)\,dt,
+
+    :math:`G` the KL between the paths of the *continuous* reverse SDEs with the true and the
+    model score from the same :math:`p_T` (Girsanov); it bounds
+    :math:`\mathrm{KL}(p_{t_0}\|\hat p_{t_0})` (data first).
+
+    Args:
+        t: increasing times ``[n_t]`` in :math:`[t_{\min},T]`.
+
+    Returns:
+        ``t``, ``score_error`` (``[n_t]``), ``score_error_integral`` (:math:`I`), ``girsanov``
+        (:math:`G`).
+    """
+    t = np.asarray(t, np.float64)
+    err = np.asarray(jax.jit(jax.vmap(
+        lambda s: score_error(field, model, process, s)))(jnp.asarray(t)))
+    beta = np.asarray(jax.vmap(lambda s: jnp.mean(process.diffusion2(s)))(jnp.asarray(t)))
+    return dict(t=t, score_error=err, score_error_integral=float(np.trapezoid(err, t)),
+                girsanov=float(0.5 * np.trapezoid(beta * err, t)))
+
+
+def score_error_split(field: GaussianField, process: Process, *, delta: float, methods,
+                      nfe: int, girsanov_steps, n_t: int) -> dict:
+    r"""A controlled score error and what it costs each sampler.
+
+    The model is the exact denoiser of ``field`` with its variances inflated,
+    :math:`\lambda(1+\delta)`. Returned:
+
+    - the score error along :math:`n_t` log-spaced times in :math:`[t_{\min},T]` and the
+      Girsanov path KL :math:`G` (:func:`girsanov_bound`);
+    - ``kl_pt0_vs_model_sampler``: per stochastic method of ``methods``, ``[len(girsanov_steps)]``
+      values :math:`\mathrm{KL}(p_{t_0}\|\hat p)` of the sampler with the model's score from the
+      exact :math:`p_T` on log-SNR grids of ``girsanov_steps`` steps — at most :math:`G` in the
+      limit of many steps (data first: the Girsanov direction);
+    - ``samplers``: per method, :func:`error_split` at ``nfe`` evaluations
+      (:math:`\max(1,\lfloor\mathrm{nfe}/\mathrm{nfe}_1\rfloor)` log-SNR steps, ``n_steps``).
+    """
+    model = GaussianField(field.shape, field.basis, field.mean, field.var * (1 + delta))
+    out = girsanov_bound(field, model, process, np.geomspace(process.t_min, process.T, n_t))
+    m0, v0 = (np.asarray(a) for a in field.marginal(process, process.t_min))
+    out["kl_pt0_vs_model_sampler"] = {meth: np.array([_laws.kl(m0, v0, *sampler_law(
+        meth, process, field, _samplers.log_snr_grid(process, n), model=model, init="exact"))
+        for n in girsanov_steps]) for meth in methods if meth in _samplers.STOCHASTIC}
+    ns = {m: max(1, nfe // _samplers.nfe(m, 1)) for m in methods}
+    out["samplers"] = {m: dict(error_split(m, process, field, _samplers.log_snr_grid(process, n),
+                                           model=model), n_steps=n) for m, n in ns.items()}
+    return out
 
 
 def radial_profile(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):

@@ -73,6 +73,7 @@ __all__ = [
     "log_level_between",
     "log_snr_grid",
     "nfe",
+    "order",
     "pf_ode_adaptive",
     "sample",
     "score_from_denoiser",
@@ -84,6 +85,7 @@ Denoiser = Callable[[Array, Array], Array]
 SAMPLERS = ("euler_maruyama", "ancestral", "reverse_diffusion", "pf_euler", "pf_heun", "ddim",
             "dpm_solver_1", "dpm_solver_2", "exponential", "pc")
 STOCHASTIC = ("euler_maruyama", "ancestral", "reverse_diffusion", "exponential", "pc")
+SECOND_ORDER = ("pf_heun", "dpm_solver_2")
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
@@ -205,6 +207,16 @@ def nfe(method: str, n_steps: int, n_corrector: int = 1) -> int:
     if method == "pc":
         return (1 + n_corrector) * n_steps
     return n_steps
+
+
+def order(method: str) -> int:
+    r"""The order :math:`p` of a sampler in its step :math:`h` (:math:`W_2\approx Ch^p` to the
+    target law on a smooth grid, exact score): 2 for the two-stage ODE solvers of
+    :data:`SECOND_ORDER` (Heun, DPM-Solver-2), 1 for every other sampler (Euler--Maruyama,
+    ancestral, reverse diffusion, Euler on the ODE, DDIM = DPM-Solver-1, the exponential
+    integrator, PC with a corrector step that shrinks like :math:`h`)."""
+    _check_method(method)
+    return 2 if method in SECOND_ORDER else 1
 
 
 def steps_for_budgets(method: str, steps, budgets) -> tuple[int, ...]:
