@@ -284,9 +284,8 @@ def plot(results: dict, out_dir) -> list[str]:
             images.show_grid(axes[c, b * cols:(b + 1) * cols], s["x"][s["y"] == c][:cols])
         axes[0, b * cols].set_title(f"γ={g:g}", fontsize=8, loc="left")
     names += plotting.save(fig, out_dir / "guidance_samples.png")
-    show = [0.0, 1.0, max(gammas)]
+    show, colours = [0.0, 1.0, max(gammas)], np.array(["tab:blue", "tab:orange", "tab:green"])
     fig, axes = plotting.new_figure(len(sweeps), len(show), width=3.0, height=3.0)
-    colours = np.array(["tab:blue", "tab:orange", "tab:green"])
     lim = max([4.0] + [1.05 * float(np.abs(ex["samples"][f"{g:g}"]["x"]).max())
                        for ex in sweeps for g in show])
     for row, ex in zip(axes, sweeps):
