@@ -35,7 +35,6 @@ from opdiff import claims as cl
 from opdiff import plotting
 from opdiff.diffusion import bounds, oracle, processes, samplers
 from opdiff.diffusion.laws import kl
-from opdiff.theory import diffusion as th
 
 from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 
@@ -168,7 +167,7 @@ def run(cfg: Config, key) -> dict:
                                   n_t=cfg.n_score_t)
     return dict(monte_carlo=mc, sweep=sweep, bounds=bd, split=sp, d=field.size,
                 early_stopping_kl=kl(*field.marginal(vp, vp.t_min), field.mean, field.var),
-                L=th.gaussian_lipschitz(field.var), kl_per_dim_target=KL_PER_DIM_TARGET,
+                L=bd["chen"]["L"], kl_per_dim_target=KL_PER_DIM_TARGET,
                 config=dataclasses.asdict(cfg))
 
 
