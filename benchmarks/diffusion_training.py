@@ -14,7 +14,7 @@ compiles in 6-14 s, a sampler in 3-7 s).
 
 The model is what the learned-diffusion experiments train:
 ``Preconditioned(UNet(shape, channels, emb_dim, residual=False), process)`` built by
-``experiments._learned_common.make_unet_denoiser`` for the VP process with the identity basis
+``opdiff.diffusion.models.make_unet_denoiser`` for the VP process with the identity basis
 (``make_process("white", shape)``), trained by DSM with the :math:`x_0`-prediction weighting
 through :func:`opdiff.diffusion.training.train_denoiser` (that is :func:`opdiff.fit` with
 ``denoiser_loss``; Adam with clipping and warm-up/cosine schedule, EMA 0.999), batch 128.
@@ -109,9 +109,10 @@ from benchmarks._common import (
     print_table,
     time_call,
 )
-from experiments._learned_common import load_image_set, make_process, make_unet_denoiser
+from experiments._learned_common import load_image_set
 from opdiff import images
 from opdiff.diffusion import samplers
+from opdiff.diffusion.models import make_process, make_unet_denoiser
 from opdiff.diffusion.training import default_optimizer, denoiser_loss, train_denoiser
 from opdiff.nets import nnx
 
