@@ -12,14 +12,12 @@ checkpoint has the lowest *training* MSE (DeepXDE's rule). ``full``: the paper's
 ``quick``: minibatches of 1000, cosine decay from 3e-3; ``smoke``: the pipeline learns.
 Aligned variant: DeepXDE's ``antiderivative_aligned`` (150 / 1000 functions x 100 points).
 
-Theory beside it (:mod:`opdiff.deeponet_bounds`): the PCA floor of ``floor_funcs`` held-out
-outputs on the full grid (exact for the empirical measure), the sensor error
-:math:`\kappa=\max|u-u_m|` against :math:`0.4/((m-1)^2l^2)` and the Gronwall bound
-:math:`c(b-a)\kappa e^{c(b-a)}` per function (:func:`~opdiff.deeponet_bounds.decoder_errors`).
-
-Claims: test MSE ≤ ``mse_threshold`` (paper: 9.27e-7); 7401 parameters; PCA floor ≤ the
-error; mean κ within [0.7, 1.3] x the estimate; Gronwall for every function; aligned mean
-relative L2 ≤ ``aligned_rel_l2_threshold``; its PCA floor. Numbers: notes/deeponet.md.
+Theory (:mod:`opdiff.deeponet_bounds`): the PCA floor of held-out outputs (exact for the
+empirical measure), the sensor error :math:`\kappa=\max|u-u_m|` against :math:`0.4/((m-1)^2l^2)`
+and Gronwall :math:`c(b-a)\kappa e^{c(b-a)}` per function (``decoder_errors``). Claims: test
+MSE ≤ ``mse_threshold`` (paper: 9.27e-7); 7401 parameters; PCA floor ≤ the error; mean κ within
+[0.7, 1.3] x the estimate; Gronwall for every function; aligned mean relative L2 ≤
+``aligned_rel_l2_threshold``; its PCA floor. Numbers: notes/deeponet.md.
 """
 
 from __future__ import annotations
@@ -230,7 +228,8 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
                        r["sensor_sup_over_gronwall_max"], 1.0),
         cl.upper_bound(f"aligned ({cfg.aligned_train_funcs} training functions x "
                        f"{cfg.aligned_points} points): mean relative L2 test error <= "
-                       f"{cfg.aligned_rel_l2_threshold:g}", r["aligned"]["test_best"]["rel_l2_mean"],
+                       f"{cfg.aligned_rel_l2_threshold:g}",
+                       r["aligned"]["test_best"]["rel_l2_mean"],
                        cfg.aligned_rel_l2_threshold),
         cl.lower_bound(f"aligned model: PCA floor (p={cfg.p}) <= its Bochner L2 error on the "
                        "held-out grid set", r["aligned_grid_bochner_l2_error"], r["pca_floor_p"],
@@ -256,7 +255,8 @@ def plot(results: dict, out_dir) -> list[str]:
     levels = [(PAPER_TEST_MSE, "k", "--", f"Lu et al. test MSE {PAPER_TEST_MSE:g} [V]"),
               (RK45_LABEL_MSE, "gray", ":", f"paper's RK45 label error {RK45_LABEL_MSE:g} [C]")]
     if r["mse_threshold"] != PAPER_TEST_MSE:
-        levels.append((r["mse_threshold"], "C3", "-.", f"claim: test MSE ≤ {r['mse_threshold']:g}"))
+        levels.append((r["mse_threshold"], "C3", "-.",
+                       f"claim: test MSE ≤ {r['mse_threshold']:g}"))
     for level, color, style, text in levels:
         ax.axhline(level, color=color, linestyle=style, linewidth=1, label=text)
     ax.axvline(un["best_step"], color="C2", linewidth=0.8,

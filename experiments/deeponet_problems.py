@@ -4,7 +4,7 @@ r"""DeepONet on the paper's other operators (nonlinear ODE, pendulum, diffusionâ
     python -m experiments run deeponet_problems            # ~1.5 min on a 2-core CPU
     python -m experiments run deeponet_problems --preset full   # GPU (diffusionâ€“reaction)
 
-Problems, data and models: :mod:`opdiff.operator_problems`. Adam on the MSE, minibatches,
+Problems, data and models: :mod:`opdiff.operator_learning.problems`. Adam on the MSE, minibatches,
 cosine decay, the last step evaluated. Test error: the mean over held-out functions (full
 output grid) of :math:`\|G(u)-\mathcal N(u)\|_2/\|G(u)\|_2` (DeepXDE's). ``PUBLISHED``
 numbers are drawn beside ours, never used as thresholds.
@@ -26,7 +26,7 @@ import numpy as np
 
 from opdiff import claims as cl
 from opdiff import operator_learning as ol
-from opdiff import operator_problems as op
+from opdiff.operator_learning import problems as op
 from opdiff import plotting
 
 from experiments._config import AtLeastTwo, Count, HalfOpenUnit, NonNegative, Positive, Range, Seed

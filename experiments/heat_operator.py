@@ -154,7 +154,9 @@ def run(cfg: Config, key) -> dict:
             mse, se = cl.mean_se(err)
             ex = dict(u=f_test[i, 0] if kind == "forward" else v_test[i, 0], learned=pred[i, 0])
             if kind == "backward":
-                o = heat.backward_oracles(cfg.n, mu, t, cfg.nu, d, cfg.p_backward)
+                o = heat.backward_oracles(cfg.n, mu, t, cfg.nu, d)
+                post = heat.posterior_mean_spectrum(cfg.n, mu, t, cfg.nu, d)
+                o["floor_p"] = o["wiener"] + db.pca_floor(post, min(cfg.p_backward, post.size)) ** 2
                 wiener = np.asarray(heat.wiener_inverse(f_test[i], t, cfg.nu, d, mu), np.float64)
                 err_w = np.mean((wiener - v_test[i]) ** 2, axis=-1)
                 excess, excess_se = cl.mean_se(err - err_w)

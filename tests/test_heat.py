@@ -157,7 +157,7 @@ def test_harmonic_features_are_the_periodic_harmonics():
     np.testing.assert_allclose(z[:, 5], np.cos(6 * np.pi * x), atol=1e-15)
 
 
-def test_forward_spectrum_and_posterior_floor_by_dense_gaussian_algebra(x64):
+def test_forward_and_posterior_spectra_by_dense_gaussian_algebra(x64):
     # the same Gaussian conditioning as above, on every mode: the forward outputs' covariance
     # spectrum, and the spectrum of E[u|f] whose tail beyond p is the p-basis excess
     n, t, nu, delta = 12, 0.02, 0.3, 0.05
@@ -180,14 +180,16 @@ def test_forward_spectrum_and_posterior_floor_by_dense_gaussian_algebra(x64):
     gain = cov_u @ H.T @ np.linalg.inv(H @ cov_u @ H.T + delta**2 * n * np.eye(n))
     cov_f = H @ cov_u @ H.T + delta**2 * n * np.eye(n)
     post = np.linalg.eigvalsh(gain @ cov_f @ gain.T / n)[::-1]  # spectrum of E[u|f]
-    o = heat.backward_oracles(n, mu, t, nu, delta, p=5)
+    np.testing.assert_allclose(np.sort(heat.posterior_mean_spectrum(n, mu, t, nu, delta))[::-1],
+                               post, rtol=1e-9, atol=1e-14)
+    o = heat.backward_oracles(n, mu, t, nu, delta)
     assert o["wiener"] == pytest.approx(heat.wiener_mse(n, mu, t, nu, delta))
-    assert o["floor_p"] == pytest.approx(o["wiener"] + post[5:].sum(), rel=1e-9)
     assert o["wiener"] <= o["best_cutoff"] <= o["naive"]
     cut = heat.cutoff_mse(n, mu, t, nu, delta, np.arange(n // 2 + 1))
     assert o["best_cutoff"] == cut.min() and o["best_k"] == int(np.argmin(cut))
-    assert heat.backward_oracles(n, mu, t, nu, delta, p=n)["floor_p"] == pytest.approx(
-        o["wiener"], rel=1e-12)
+    # Pythagoras: E||u - E[u|f]||^2 + E||E[u|f]||^2 = E||u||^2 (the prior energy)
+    prior = np.sum(heat.multiplicities(n) * mu)
+    assert o["wiener"] + post.sum() == pytest.approx(prior, rel=1e-12)
 
 
 def test_make_pairs_backward_and_forward_cells():

@@ -8,7 +8,7 @@ a *branch* net :math:`b` reading the input function at ``m`` sensors, a *trunk* 
 reading the query point :math:`y\in\mathbb R^d`, ``p`` basis functions per output and a
 scalar output bias per output ``k = 1..n_outputs``. Every output lies in the affine span of
 the ``p`` trunk functions, which is why the PCA floor of the output distribution
-(:func:`opdiff.theory.deeponet.pca_floor`) bounds its error from below.
+(:func:`opdiff.deeponet_bounds.pca_floor`) bounds its error from below.
 
 * **unstacked** (the paper's default): one branch MLP with ``n_outputs * p`` outputs;
 * **stacked**: ``p`` independent branch MLPs with one output each (evaluated together as one
@@ -240,7 +240,7 @@ class PODDeepONet(nnx.Module):
         n_sensors: ``m``.
         mean: ``[P]`` mean of the training outputs.
         modes: ``[p, P]`` principal components of the training outputs (see
-            :func:`opdiff.theory.deeponet.pca`), frozen.
+            :func:`opdiff.deeponet_bounds.pca`), frozen.
         branch_width, branch_depth, activation, kernel_init: the branch MLP.
         key: PRNG key for the branch weights.
 

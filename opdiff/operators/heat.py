@@ -59,6 +59,7 @@ __all__ = [
     "harmonic_features",
     "make_pairs",
     "mode_decay",
+    "posterior_mean_spectrum",
 ]
 
 
@@ -280,27 +281,28 @@ def forward_spectrum(n: int, mu, t: float, nu: float) -> np.ndarray:
     return np.sort(lam)[::-1]
 
 
-def backward_oracles(n: int, mu, t: float, nu: float, delta: float, p: int) -> dict:
-    r"""Exact mean-square errors of the backward problem and the floor of a ``p``-basis network.
+def posterior_mean_spectrum(n: int, mu, t: float, nu: float, delta: float) -> np.ndarray:
+    r"""Variances of the posterior mean :math:`\mathbb E[u\mid f]` per real Fourier coordinate,
+    :math:`\lambda^{\rm post}_k=\mu_k^2a_k^2/(a_k^2\mu_k+\delta^2)` repeated by multiplicity.
 
-    Returns ``wiener`` (:func:`wiener_mse`), ``best_cutoff`` and ``best_k``
-    (:math:`\min_K` :func:`cutoff_mse`), ``naive`` (:func:`naive_mse`) and ``floor_p``: an
-    estimator whose outputs lie in an affine ``p``-space has MSE at least
-    :math:`\mathrm{MSE}_{\rm Wiener}+\sum_{i>p}\lambda^{\rm post}_{(i)}` (Pythagoras: the error
-    splits into the posterior-mean error and the distance from the posterior mean, at least the
-    PCA tail of the latter), :math:`\lambda^{\rm post}_k=\mu_k^2a_k^2/(a_k^2\mu_k+\delta^2)`
-    the variance of the posterior mean per coordinate.
+    An estimator whose outputs lie in an affine ``p``-space (a ``p``-basis operator network) has
+    MSE at least :math:`\mathrm{MSE}_{\rm Wiener}+\sum_{i>p}\lambda^{\rm post}_{(i)}`
+    (Pythagoras: the error splits into the posterior-mean error and the distance from the
+    posterior mean, at least the PCA tail of the latter,
+    :func:`opdiff.deeponet_bounds.pca_floor` squared).
     """
-    from opdiff.deeponet_bounds import pca_floor
-
-    cut = cutoff_mse(n, mu, t, nu, delta, np.arange(n // 2 + 1))
-    wiener = wiener_mse(n, mu, t, nu, delta)
     a = periodic_multiplier(wavenumbers(n), t, nu)
     post = mu**2 * a**2 / (a**2 * mu + delta**2)  # posterior-mean variance per coordinate
-    post = np.repeat(post, multiplicities(n).astype(int))
-    tail = pca_floor(post, min(p, post.size)) ** 2
-    return dict(wiener=wiener, best_cutoff=float(cut.min()), best_k=int(np.argmin(cut)),
-                naive=naive_mse(n, t, nu, delta), floor_p=wiener + tail)
+    return np.repeat(post, multiplicities(n).astype(int))
+
+
+def backward_oracles(n: int, mu, t: float, nu: float, delta: float) -> dict:
+    r"""Exact mean-square errors of the backward problem: ``wiener`` (:func:`wiener_mse`),
+    ``best_cutoff`` and ``best_k`` (:math:`\min_K` :func:`cutoff_mse`), ``naive``
+    (:func:`naive_mse`)."""
+    cut = cutoff_mse(n, mu, t, nu, delta, np.arange(n // 2 + 1))
+    return dict(wiener=wiener_mse(n, mu, t, nu, delta), best_cutoff=float(cut.min()),
+                best_k=int(np.argmin(cut)), naive=naive_mse(n, t, nu, delta))
 
 
 def _make_pairs(field, cells, nu, u_key, noise_key, n_funcs, dtype=jnp.float32):

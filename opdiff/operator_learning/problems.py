@@ -36,8 +36,8 @@ from opdiff.nets.deeponet import DeepONet
 from opdiff.operators import catalog
 
 __all__ = ["BURGERS_K0", "BoundedOutputs", "Problem", "burgers_input_variance",
-           "burgers_problem", "diffusion_reaction_problem", "evaluate_problem", "ode_problem", "paper_deeponet",
-           "periodic_aligned"]
+           "burgers_problem", "diffusion_reaction_problem", "evaluate_problem", "ode_problem",
+           "paper_deeponet", "periodic_aligned"]
 
 BURGERS_K0 = 5.0 / (2.0 * np.pi)  # (-Delta + 25)^-2 = ((2 pi k)^2 + 5^2)^-2 ∝ (k^2 + k0^2)^-2
 

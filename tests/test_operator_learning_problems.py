@@ -1,6 +1,6 @@
-"""opdiff.operator_problems: the conditioned input measure against a brute-force rejection, the
-Burgers input variance against its series, the periodic dataset, and the evaluation of a model
-on a problem against the library's metrics and floors computed separately."""
+"""opdiff.operator_learning.problems: the conditioned input measure against a brute-force
+rejection, the Burgers input variance against its series, the periodic dataset, and the
+evaluation of a model on a problem against the library's metrics and floors computed apart."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from opdiff import deeponet_bounds as db
 from opdiff import functions
 from opdiff import operator_learning as ol
-from opdiff import operator_problems as op
+from opdiff.operator_learning import problems as op
 from opdiff.operators import catalog
 
 

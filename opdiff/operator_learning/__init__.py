@@ -33,6 +33,8 @@ Functions shared by the DeepONet experiments (no global state; randomness from e
   ``x = 0``), so these three are ``None``.
 
 Multi-output models (``n_outputs = K > 1``) add ``mse_per_output`` and ``rel_l2_per_output``.
+
+The paper's problems as datasets and models: :mod:`opdiff.operator_learning.problems`.
 """
 
 from __future__ import annotations
