@@ -13,7 +13,7 @@ Workload, one per input dimension d = 1 and d = 8, the same for every solver. Sa
 :math:`f(x)=\sin(\omega\,u\cdot x+\tfrac12)\,e^{-|x|^2/(2d)}+0.3\cos(\omega_1x_1)`,
 :math:`u=(1,\dots,1)/\sqrt d`, with :math:`(\omega,\omega_1)` = (4, 7) for d = 1 and (2, 1.5)
 for d = 8.
-Fourier features drawn with ``opdiff.nets.random_features.sample_hidden`` (N of them,
+Fourier features drawn with ``opdiff.approx.random_features.sample_hidden`` (N of them,
 ``distribution="gaussian"``: :math:`a\sim N(0,(\lambda/2)^2I)` truncated to
 :math:`[-\lambda,\lambda]^d`, ``bias="phase"``, activation ``"cos"``), bandwidth
 :math:`\lambda` = 16 (d = 1) and 2 (d = 8). The n x N design matrix
@@ -48,7 +48,7 @@ What is timed (wall-clock; jax calls block on their result):
 
 * **Features**: ``design_matrix(hidden, x, "cos")`` as called (eager ``vmap``, one dispatch per
   op) and under ``jax.jit``; and ``RBFSampler.fit(x).transform(x)``.
-* **End to end** (features + solve, from ``x`` and ``y``): ``random_features.fit`` with
+* **End to end** (features + solve, from ``x`` and ``y``): ``random_features.solve`` with
   ``method="qr"`` and with ``method="cholesky"`` + the ridge, against scikit-learn's
   ``RBFSampler(n_components=N, gamma=lambda^2/8)`` + ``Ridge(alpha, solver="cholesky",
   fit_intercept=False)``, ``fit(x).transform(x)`` then ``Ridge.fit``. RBFSampler draws its own
@@ -147,7 +147,7 @@ from benchmarks._common import (
     print_table,
 )
 from opdiff.approx import lstsq
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 
 try:
     from sklearn.kernel_approximation import RBFSampler
@@ -323,10 +323,10 @@ def variants(n_features: int) -> list[Variant]:
         Variant("opdiff design_matrix jit", "features",
                 lambda p: jit_dm(p.hidden, p.x, "cos").block_until_ready(), True),
         Variant("opdiff fit cholesky+ridge", "end to end",
-                lambda p: rf.fit(p.hidden, p.x, p.y, "cos", ridge=p.alpha, method="cholesky")
+                lambda p: rf.solve(p.hidden, p.x, p.y, "cos", ridge=p.alpha, method="cholesky")
                 .block_until_ready(), True, None, on_A),
         Variant("opdiff fit qr", "end to end",
-                lambda p: rf.fit(p.hidden, p.x, p.y, "cos").block_until_ready(), True, None,
+                lambda p: rf.solve(p.hidden, p.x, p.y, "cos").block_until_ready(), True, None,
                 on_A, heavy=True),
     ]
     if RBFSampler is not None:

@@ -6,7 +6,7 @@ r"""Bandlimited random weights: error vs bandwidth and width, and when an out-of
 In the spirit of Li, Sonoda, Cao, Wang, Liang (ICML 2023); their theorem could not be checked
 (reference/approximation.md §1.2). :math:`f_c(x)=\sum_jc_j\,\mathrm{sigmoid}(a_jx-b_j)`,
 :math:`a_j,b_j\sim U[-\lambda,\lambda]` frozen, :math:`c` by least squares with the relative
-ridge :math:`10^{-10}\mathrm{tr}(A^\top A)/N` (:func:`opdiff.nets.random_features.fit_sweep`).
+ridge :math:`10^{-10}\mathrm{tr}(A^\top A)/N` (:func:`opdiff.approx.random_features.solve_sweep`).
 
 1. **Heat map** of the median test RMS over (:math:`\lambda`, :math:`N`), smooth and rough
    targets on :math:`[0,1]`; sanity claim: a QR refit of seed 0 reproduces the sweep.
@@ -36,7 +36,7 @@ import numpy as np
 from opdiff import claims as cl
 from opdiff import plotting
 from opdiff.approx import bounds, features
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 
 from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Seed
 
@@ -60,7 +60,7 @@ class Config:
     n_test: AtLeastTwo = 300
     n_seeds: Count = 3
     ridge: Positive = 1e-10  # relative: alpha = ridge * trace(A^T A) / N
-    sweep_method: str = "cholesky"  # fit_sweep's solver; checked against a QR refit
+    sweep_method: str = "cholesky"  # solve_sweep's solver; checked against a QR refit
     sweep_tolerance: OpenUnit = 1e-4  # max rel. deviation of the sweep from the QR refit
     plateau_max_bandwidth: Positive = 1.0  # (d): lambda <= this must plateau
     large_bandwidth: Positive = 100.0  # (d): this lambda must improve > 10x
@@ -157,13 +157,13 @@ def run(cfg: Config, key) -> dict:
     lams, widths = np.asarray(cfg.bandwidths), np.asarray(cfg.widths)
     out = dict(bandwidths=lams, widths=widths, torus_bands=np.asarray(cfg.torus_bands),
                n_seeds=cfg.n_seeds)
-    # 1. test RMS over (width, bandwidth, seed) by fit_sweep; train / test points iid U[0, 1]
+    # 1. test RMS over (width, bandwidth, seed) by solve_sweep; train / test points iid U[0, 1]
     k_x, k_sweep = jax.random.split(jax.random.fold_in(key, 0))
     xx = jax.random.uniform(k_x, (cfg.n_train + cfg.n_test,), f64)
     x, xt = xx[: cfg.n_train], xx[cfg.n_train:]
     for name, terms in TARGETS.items():
         y, yt = features.gaussian_sum(x, terms), features.gaussian_sum(xt, terms)
-        errs = np.stack([np.asarray(rf.fit_sweep(
+        errs = np.stack([np.asarray(rf.solve_sweep(
             k_sweep, x, jnp.asarray(y), xt, jnp.asarray(yt), n_features=int(n),
             bandwidths=jnp.asarray(lams, f64), n_seeds=cfg.n_seeds, ridge=cfg.ridge,
             relative_ridge=True, method=cfg.sweep_method)) for n in widths])  # (W, L, S)
@@ -209,7 +209,7 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     big = int(np.nonzero(lams == cfg.large_bandwidth)[0][0])
     return [
         cl.upper_bound(
-            f"Sanity: the vmapped fit_sweep ({cfg.sweep_method}) reproduces an independent "
+            f"Sanity: the vmapped solve_sweep ({cfg.sweep_method}) reproduces an independent "
             "augmented-QR refit of seed 0 at N_min and N_max, every lambda and target "
             "(max rel. deviation of test RMS)", r["refit_vs_sweep_max_rel_dev"],
             cfg.sweep_tolerance),

@@ -37,7 +37,7 @@ import numpy as np
 from opdiff import claims as cl
 from opdiff import plotting
 from opdiff.approx import bounds, features
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 
 from experiments._config import (
     AboveOne, AtLeastTwo, Count, NonNegInt, NonNegative, OpenUnit, Positive, Seed,

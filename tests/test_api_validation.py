@@ -17,7 +17,7 @@ from opdiff import _checks, data
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 from opdiff.nets.deeponet import DeepONet, Ensemble, PODDeepONet
 
 KEY = jax.random.key(0)
@@ -230,13 +230,13 @@ def test_rf_fit_refuses_non_finite_data(rf_problem, kwargs, match):
     args = dict(x=x, y=y, ridge=1e-6)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        rf.fit(hidden, args.pop("x"), args.pop("y"), **args)
+        rf.solve(hidden, args.pop("x"), args.pop("y"), **args)
 
 
 def test_rf_fit_still_traces(rf_problem):
     hidden, x, y = rf_problem
-    eager = rf.fit(hidden, x, y, ridge=1e-6)
-    jitted = jax.jit(lambda x, y, r: rf.fit(hidden, x, y, ridge=r))(x, y, 1e-6)
+    eager = rf.solve(hidden, x, y, ridge=1e-6)
+    jitted = jax.jit(lambda x, y, r: rf.solve(hidden, x, y, ridge=r))(x, y, 1e-6)
     # (float32, ill-conditioned features: compare the fitted values, not the coefficients)
     np.testing.assert_allclose(rf.predict(hidden, jitted, x), rf.predict(hidden, eager, x),
                                atol=1e-4)
@@ -287,7 +287,7 @@ def test_fit_sweep_refuses_non_finite(kwargs, match):
                 bandwidths=jnp.array([1.0, 2.0]), ridge=1e-6)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        rf.fit_sweep(KEY, args.pop("x"), args.pop("y"), args.pop("x_test"), args.pop("y_test"),
+        rf.solve_sweep(KEY, args.pop("x"), args.pop("y"), args.pop("x_test"), args.pop("y_test"),
                      n_features=4, n_seeds=1, **args)
 
 

@@ -11,7 +11,7 @@ import scipy.linalg
 from scipy import integrate
 
 from opdiff.approx import bounds, features
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 
 
 @pytest.mark.parametrize("activation", sorted(features.HOST_ACTIVATIONS))
@@ -161,7 +161,7 @@ def test_refit_floors_reproduce_fit_sweep_seed_zero(x64):
     x, xt = jax.random.uniform(jax.random.key(8), (2, 120), jnp.float64)
     y, yt = jnp.sin(5 * x), jnp.sin(5 * xt)
     lams = jnp.array([1.0, 20.0])
-    sweep = np.asarray(rf.fit_sweep(key, x, y, xt, yt, n_features=15, bandwidths=lams,
+    sweep = np.asarray(rf.solve_sweep(key, x, y, xt, yt, n_features=15, bandwidths=lams,
                                     n_seeds=2, ridge=1e-8, relative_ridge=True, method="qr"))
     rows = features.refit_floors(jax.random.fold_in(key, 0), (15,), np.asarray(lams),
                                  np.asarray(x), np.asarray(y), np.asarray(xt), np.asarray(yt),

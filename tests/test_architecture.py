@@ -27,8 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 2 generic networks
     ("opdiff.nets",),
     # 3 topics that use networks: approximation, operator learning
-    # (random features are an approximation topic: approx/ will own them)
-    ("opdiff.approx", "opdiff.theory.approximation", "opdiff.nets.random_features",
+    ("opdiff.approx", "opdiff.theory.approximation",
      "opdiff.operator_learning", "opdiff.theory.deeponet", "opdiff.deeponet_bounds",
      "opdiff.deeponet_sweep"),
     # 4 diffusion (uses nets, approx's bounds, spectra); metrics (FD, KL estimators) use its

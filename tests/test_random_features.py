@@ -10,7 +10,7 @@ import pytest
 
 import opdiff
 from opdiff.approx import fourier, lstsq
-from opdiff.nets import random_features as rf
+from opdiff.approx import random_features as rf
 
 
 # ----------------------------------------------------------------------------- least squares
@@ -148,8 +148,8 @@ def test_fit_equals_numpy_lstsq_on_the_design_matrix(x64):
     # residuals. The SVD method truncates like numpy (same rcond) and must agree with it; QR
     # solves the full problem and can only do better.
     # (1e-4: two SVD codes differ in the singular vectors near the cut-off)
-    assert abs(res(rf.fit(h, x, y, method="svd")) / res(ref) - 1) < 1e-4
-    assert res(rf.fit(h, x, y)) <= res(ref) * (1 + 1e-9)
+    assert abs(res(rf.solve(h, x, y, method="svd")) / res(ref) - 1) < 1e-4
+    assert res(rf.solve(h, x, y)) <= res(ref) * (1 + 1e-9)
 
 
 def test_torus_fourier_features_hit_the_out_of_band_energy_exactly(x64):
@@ -161,13 +161,13 @@ def test_torus_fourier_features_hit_the_out_of_band_energy_exactly(x64):
     assert set(np.abs(np.asarray(h.weights[:, 0])).astype(int)) == set(range(omega + 1))
     x = jnp.asarray(fourier.grid(256))
     y = fourier.inverse_cosine(x, a)
-    c = rf.fit(h, x, y, "cos", method="svd")
+    c = rf.solve(h, x, y, "cos", method="svd")
     mse = float(jnp.mean((rf.predict(h, c, x, "cos") - y) ** 2))
     tail = float(fourier.inverse_cosine_tail(a, omega))
     assert abs(mse / tail - 1) < 1e-8, (mse, tail)
     # the same bandwidth with real (non-integer) frequencies beats the "floor": it is not one
     hr = rf.sample_hidden(jax.random.key(5), 200, 1, bandwidth=omega + 0.5, bias="phase")
-    cr = rf.fit(hr, x, y, "cos", method="svd")
+    cr = rf.solve(hr, x, y, "cos", method="svd")
     assert float(jnp.mean((rf.predict(hr, cr, x, "cos") - y) ** 2)) < 1e-3 * tail
 
 
@@ -178,7 +178,7 @@ def test_fit_sweep_matches_a_python_loop(x64):
     xt = jnp.linspace(0.003, 0.997, 50)
     yt = jnp.sin(6 * xt)
     lams = jnp.array([1.0, 4.0, 20.0])
-    errs = rf.fit_sweep(key, x, y, xt, yt, n_features=30, bandwidths=lams, n_seeds=2,
+    errs = rf.solve_sweep(key, x, y, xt, yt, n_features=30, bandwidths=lams, n_seeds=2,
                         ridge=1e-12, relative_ridge=True)
     assert errs.shape == (3, 2)
     for i, lam in enumerate(lams):
@@ -196,7 +196,7 @@ def test_bandlimited_sigmoid_features_plateau_at_small_bandwidth(x64):
     x = jnp.linspace(0, 1, 400)
     f = lambda t: jnp.exp(-((40 * t - 20) ** 2))  # noqa: E731
     xt = jnp.linspace(0.001, 0.999, 97)
-    errs = rf.fit_sweep(jax.random.key(0), x, f(x), xt, f(xt), n_features=150,
+    errs = rf.solve_sweep(jax.random.key(0), x, f(x), xt, f(xt), n_features=150,
                         bandwidths=jnp.array([0.5, 100.0]), n_seeds=2, ridge=1e-10,
                         relative_ridge=True)
     small, large = np.asarray(errs).mean(axis=1)

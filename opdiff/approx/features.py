@@ -1,14 +1,14 @@
 r"""Random features measured on the host (numpy): feature matrices, Monte-Carlo and least-squares
 errors, span dimension in a given precision.
 
-The JAX model lives in :mod:`opdiff.nets.random_features`; this module evaluates the same
+The JAX model lives in :mod:`opdiff.approx.random_features`; this module evaluates the same
 features with numpy, for one-off shapes that ``jit`` would compile one by one and for precision
 studies (float32 in, float32 out, decomposed by numpy's LAPACK in float32). Every function is
 pure; random draws are passed in (made from explicit keys by the caller).
 
 Feature of a one-dimensional input :math:`x` with weight :math:`a_j` and offset :math:`b_j`:
 :math:`\phi_j(x)=\sigma(a_jx-b_j)`, :math:`\sigma` from :data:`HOST_ACTIVATIONS` (the numpy
-twins of :data:`opdiff.nets.random_features.ACTIVATIONS`; the sigmoid is written
+twins of :data:`opdiff.approx.random_features.ACTIVATIONS`; the sigmoid is written
 :math:`\frac12(1+\tanh\frac t2)`, which cannot overflow).
 """
 
@@ -199,7 +199,7 @@ def ridge_fit_floor(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
                     x_test: Float[np.ndarray, " t"], y_test: Float[np.ndarray, " t"],
                     ridge: float, activation: str = "sigmoid") -> dict:
     r"""Ridge fit with the relative ridge :math:`\alpha=\mathrm{ridge}\cdot\mathrm{tr}(A^\top A)/N`
-    (as :func:`opdiff.nets.random_features.fit_sweep` with ``relative_ridge=True``), solved by
+    (as :func:`opdiff.approx.random_features.solve_sweep` with ``relative_ridge=True``), solved by
     QR of the augmented matrix :math:`[A;\sqrt\alpha I]`, and the rigorous floor on its test
     error.
 
@@ -224,10 +224,10 @@ def ridge_fit_floor(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
 
 
 def _hidden_1d(key, n, bandwidth, **kwargs):
-    """``n`` float64 units of :func:`opdiff.nets.random_features.sample_hidden` in 1-D, numpy."""
+    """``n`` float64 units of :func:`opdiff.approx.random_features.sample_hidden` in 1-D, numpy."""
     import jax.numpy as jnp
 
-    from opdiff.nets import random_features as rf  # imported here: nets imports opdiff.approx
+    from opdiff.approx import random_features as rf  # imported here: it imports flax (nets)
 
     h = rf.sample_hidden(key, n, 1, bandwidth=bandwidth, dtype=jnp.float64, **kwargs)
     return np.asarray(h.weights[:, 0]), np.asarray(h.biases)
@@ -237,7 +237,7 @@ def refit_floors(key, widths, bandwidths, x, y, x_test, y_test, ridge: float) ->
     r""":func:`ridge_fit_floor` for the sigmoid units
     ``sample_hidden(key, n, 1, bandwidth=lam)`` (box law, float64) at every ``n`` in ``widths``
     and ``lam`` in ``bandwidths``; the same key as seed 0 of
-    :func:`opdiff.nets.random_features.fit_sweep` (``fold_in(sweep_key, 0)``) reproduces its
+    :func:`opdiff.approx.random_features.solve_sweep` (``fold_in(sweep_key, 0)``) reproduces its
     units.
 
     Returns:

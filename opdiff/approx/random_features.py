@@ -6,7 +6,7 @@ where :math:`Q_\lambda` has **bounded support** set by the bandwidth :math:`\lam
 Cao, Wang, Liang, ICML 2023; the Wang–Li stochastic configuration networks draw
 :math:`a,b\sim U[-\lambda,\lambda]`). The hidden parameters are drawn once from an explicit key
 and frozen; only :math:`c` is fitted — exactly, by (ridge / weighted) least squares
-(:func:`fit`, via :mod:`opdiff.approx.lstsq`), or by gradient descent through
+(:func:`solve`, via :mod:`opdiff.approx.lstsq`), or by gradient descent through
 :func:`opdiff.fit` (:class:`RandomFeatureNet`), for comparison.
 
 Weight laws for :math:`a\in\mathbb R^d` (:data:`DISTRIBUTIONS`):
@@ -23,7 +23,7 @@ Bias laws (:data:`BIASES`): ``"box"`` :math:`b\sim U[-\lambda_b,\lambda_b]` with
 :math:`b\sim U[0,2\pi)` (Fourier features: :math:`\cos(k x-b)` spans :math:`\cos kx` and
 :math:`\sin kx`); ``"zero"``.
 
-Functions take one example and are batched with ``vmap``; :func:`fit_sweep` fits a whole
+Functions take one example and are batched with ``vmap``; :func:`solve_sweep` fits a whole
 (bandwidth × seed) grid at one width in a single compiled call.
 """
 
@@ -39,7 +39,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff._checks import check_finite_array, check_finite_scalar, check_positive_int
 from opdiff.approx import lstsq
-from opdiff.nets._compat import nnx
+from opdiff._compat import nnx
 from opdiff.nets.deeponet import Frozen
 
 __all__ = [
@@ -50,8 +50,8 @@ __all__ = [
     "RandomFeatureNet",
     "design_matrix",
     "features",
-    "fit",
-    "fit_sweep",
+    "solve",
+    "solve_sweep",
     "predict",
     "sample_hidden",
 ]
@@ -197,7 +197,7 @@ def design_matrix(hidden: Hidden, x: Float[Array, "n d"], activation: str = "sig
     return jax.vmap(lambda xi: features(hidden, xi, activation))(x)
 
 
-def fit(
+def solve(
     hidden: Hidden,
     x: Float[Array, "n d"],
     y: Float[Array, "n *k"],
@@ -232,7 +232,7 @@ def predict(hidden: Hidden, coef: Float[Array, "N *k"], x: Float[Array, "n d"],
     return design_matrix(hidden, x, activation) @ coef
 
 
-def fit_sweep(
+def solve_sweep(
     key: PRNGKeyArray,
     x: Float[Array, "n d"],
     y: Float[Array, " n"],
@@ -258,7 +258,7 @@ def fit_sweep(
     Args:
         relative_ridge: if true, the ridge is ``ridge * trace(AᵀA) / N`` (scale-free, as in
             the Li et al. / SCN reproductions); otherwise ``ridge`` is absolute.
-        (others): as in :func:`sample_hidden` and :func:`fit`.
+        (others): as in :func:`sample_hidden` and :func:`solve`.
 
     Returns:
         RMS test errors, shape ``(len(bandwidths), n_seeds)``.
@@ -285,7 +285,7 @@ def fit_sweep(
     if ridge == 0.0 and method != "svd" and x.shape[0] < n_features:
         raise ValueError(f"plain least squares needs n >= N: got {x.shape[0]} samples for "
                          f"{n_features} features; pass ridge > 0 or method='svd'")
-    return _fit_sweep(key, x, jnp.asarray(y), x_test, jnp.asarray(y_test), bandwidths,
+    return _solve_sweep(key, x, jnp.asarray(y), x_test, jnp.asarray(y_test), bandwidths,
                       n_features=n_features, n_seeds=n_seeds, activation=activation,
                       distribution=distribution, bias=bias, integer=integer, ridge=float(ridge),
                       relative_ridge=relative_ridge, method=method)
@@ -293,7 +293,7 @@ def fit_sweep(
 
 @partial(jax.jit, static_argnames=("n_features", "n_seeds", "activation", "distribution",
                                    "bias", "integer", "ridge", "relative_ridge", "method"))
-def _fit_sweep(key, x, y, x_test, y_test, bandwidths, *, n_features, n_seeds, activation,
+def _solve_sweep(key, x, y, x_test, y_test, bandwidths, *, n_features, n_seeds, activation,
                distribution, bias, integer, ridge, relative_ridge, method):
     dim = x.shape[1]
 
@@ -363,13 +363,13 @@ class RandomFeatureNet(nnx.Module):
         """Set the output layer to the exact least-squares solution (in place); return self.
 
         Raises:
-            ValueError: as :func:`fit` (non-finite ``x``, ``y`` or ``weights``, negative
+            ValueError: as :func:`solve` (non-finite ``x``, ``y`` or ``weights``, negative
                 weights, ``ridge`` not finite and >= 0), or ``y`` of the wrong shape.
         """
         y = jnp.asarray(y)
         y2 = y[:, None] if y.ndim == 1 else y
         if y2.shape[1:] != self.coef.shape[1:]:
             raise ValueError(f"y must have shape (n,) or (n, {self.coef.shape[1]}), got {y.shape}")
-        self.coef[...] = fit(self.hidden, x, y2, self.activation, ridge=ridge, weights=weights,
+        self.coef[...] = solve(self.hidden, x, y2, self.activation, ridge=ridge, weights=weights,
                              method=method).astype(self.coef.dtype)
         return self
