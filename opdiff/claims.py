@@ -109,12 +109,13 @@ def _scalar_or_list(arr: np.ndarray, like: Any) -> Any:
     return float(arr[0]) if np.ndim(like) == 0 else arr.tolist()
 
 
-def _tol(name: str, value: float, *, below_one: bool = False) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0 and (value < 1 or not below_one)):
+def _tol(name: str, value, *, below_one: bool = False):
+    """A tolerance: a float, or (for the bounds) an array of per-element tolerances."""
+    arr = np.asarray(value, dtype=np.float64)
+    if not (np.all(np.isfinite(arr)) and np.all(arr >= 0) and (np.all(arr < 1) or not below_one)):
         raise ValueError(f"{name} must be finite and >= 0{' and < 1' if below_one else ''}, "
                          f"got {value!r}")
-    return value
+    return float(arr) if arr.ndim == 0 else arr
 
 
 def _extreme_ratio(m: np.ndarray, b: np.ndarray, pick) -> float | None:
@@ -126,8 +127,9 @@ def _extreme_ratio(m: np.ndarray, b: np.ndarray, pick) -> float | None:
         return float(pick(m[nz] / b[nz]))
 
 
-def upper_bound(statement: str, measured, bound, *, rtol: float = 0.0) -> Claim:
-    r"""``measured <= bound`` (elementwise, ``bound`` broadcast), with relative slack ``rtol``.
+def upper_bound(statement: str, measured, bound, *, rtol=0.0) -> Claim:
+    r"""``measured <= bound`` (elementwise, ``bound`` broadcast), with relative slack ``rtol``
+    (a float, or one per element).
 
     Use for a bound with explicit constants (an error never above its ceiling). ``rtol`` is the
     statistical slack of a Monte-Carlo measurement (a few standard errors, relative), not room
@@ -142,11 +144,13 @@ def upper_bound(statement: str, measured, bound, *, rtol: float = 0.0) -> Claim:
     b = np.broadcast_to(_values("bound", bound), m.shape)
     holds = bool(np.all(m <= b * (1.0 + rtol)))
     return Claim(statement, "upper_bound", _scalar_or_list(m, measured),
-                 _scalar_or_list(b, bound), _extreme_ratio(m, b, np.max), holds, {"rtol": rtol})
+                 _scalar_or_list(b, bound), _extreme_ratio(m, b, np.max), holds,
+                 {"rtol": _plain(rtol)})
 
 
-def lower_bound(statement: str, measured, floor, *, rtol: float = 0.0) -> Claim:
-    r"""``measured >= floor`` (elementwise, ``floor`` broadcast), with relative slack ``rtol``.
+def lower_bound(statement: str, measured, floor, *, rtol=0.0) -> Claim:
+    r"""``measured >= floor`` (elementwise, ``floor`` broadcast), with relative slack ``rtol``
+    (a float, or one per element, e.g. each pair's Monte-Carlo standard errors).
 
     Use for floors: no estimator beats the MMSE, no rank-p model beats the PCA floor.
 
@@ -158,7 +162,8 @@ def lower_bound(statement: str, measured, floor, *, rtol: float = 0.0) -> Claim:
     b = np.broadcast_to(_values("floor", floor), m.shape)
     holds = bool(np.all(m >= b * (1.0 - rtol)))
     return Claim(statement, "lower_bound", _scalar_or_list(m, measured),
-                 _scalar_or_list(b, floor), _extreme_ratio(m, b, np.min), holds, {"rtol": rtol})
+                 _scalar_or_list(b, floor), _extreme_ratio(m, b, np.min), holds,
+                 {"rtol": _plain(rtol)})
 
 
 def within(statement: str, measured, exact, *, rtol: float = 0.0, atol: float = 0.0) -> Claim:

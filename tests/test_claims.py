@@ -30,6 +30,9 @@ def test_lower_bound_holds_fails_and_reports_tightness():
     bad = claims.lower_bound("mse >= floor", 0.98, 1.0)
     assert not bad.holds and bad.tightness == pytest.approx(0.98)
     assert claims.lower_bound("within 3 SE", 0.98, 1.0, rtol=0.03).holds
+    per_pair = claims.lower_bound("per-pair slack", [0.98, 0.9], 1.0, rtol=[0.03, 0.05])
+    assert not per_pair.holds  # 0.9 < 1 - 0.05
+    assert claims.lower_bound("per-pair slack", [0.98, 0.96], 1.0, rtol=[0.03, 0.05]).holds
     with pytest.raises(ValueError, match="rtol must be finite and >= 0 and < 1"):
         claims.lower_bound("x", 1.0, 1.0, rtol=1.0)
 
