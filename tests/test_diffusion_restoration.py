@@ -1,4 +1,5 @@
-"""Oracle tests of the pure helpers of experiments/inverse_heat_restoration.py."""
+"""Oracle tests of opdiff.diffusion.restoration (heat-blur inverse problems, 2x SR, posterior
+sampling, the PSNR/SSIM table) and of the inverse_heat_restoration config."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import inverse_heat_restoration as E
+from experiments import inverse_heat_restoration as X
 from opdiff.diffusion import oracle, processes
+from opdiff.diffusion import restoration as E
+from opdiff.diffusion.baselines import to_basis64
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +60,15 @@ def test_wiener_equals_dense_gaussian_posterior_mean(proc4):
     B = _dense_dct((4, 4))
     S = B.T @ np.diag(field.var.ravel()) @ B
     m = B.T @ field.mean.ravel()
-    A = B.T @ np.diag(np.exp(-proc4.eigenvalues.ravel() * 1.2**2 / 2)) @ B
+    # the blur of the process's heat time tau(t) (float32, = 1.2^2 / 2 to ~1e-7: see
+    # test_heat_scale_and_blur_time_match_the_process); the algebra is checked to 1e-8
+    tau = float(proc4.heat_time(t))
+    A = B.T @ np.diag(np.exp(-proc4.eigenvalues.ravel() * tau)) @ B
     s2 = proc4.sigma**2
     y = np.random.default_rng(1).normal(size=(5, 16))
     dense = m + (y - A @ m) @ np.linalg.solve(A @ S @ A.T + s2 * np.eye(16), A @ S).T
-    ours = E.idct(proc4, E.wiener_coeffs(field, proc4, E.dct(proc4, y.reshape(5, 4, 4)), t))
+    z = to_basis64(y.reshape(5, 4, 4), "dct", 2)
+    ours = E.idct64(proc4, E.wiener_coeffs(field, proc4, z, t))
     np.testing.assert_allclose(ours.reshape(5, 16), dense, atol=1e-8)
     lib = np.asarray(field.denoiser(proc4)(jnp.asarray(y.reshape(5, 4, 4), jnp.float32), t))
     np.testing.assert_allclose(lib.reshape(5, 16), dense, atol=2e-4)
@@ -71,14 +78,21 @@ def test_wiener_equals_dense_gaussian_posterior_mean(proc4):
     np.testing.assert_allclose(E.lmmse(m, S, A_op, s2, y), dense, atol=1e-8)
 
 
-def test_dct_field_matches_the_library(proc8):
+def _mmse(field, process, t):
+    return float(np.sum(oracle.mmse(field, process, t)))
+
+
+def test_library_dct_field_matches_float64_moments(proc8):
+    """oracle.field_from_samples (the field the experiment uses; its DCT runs in JAX's float32)
+    equals the float64 scipy moments to float32 accuracy, and its MMSE the closed form."""
     x = np.random.default_rng(2).normal(size=(50, 8, 8))
-    ours = E.dct_field(proc8, x)
+    z = to_basis64(x, "dct", 2)
     lib = oracle.field_from_samples(x, "dct")
-    np.testing.assert_allclose(ours.mean, lib.mean, atol=1e-5)
-    np.testing.assert_allclose(ours.var, lib.var, rtol=1e-4)
-    assert E.gaussian_mmse(ours, proc8, 0.3) == pytest.approx(
-        float(np.sum(oracle.mmse(ours, proc8, 0.3))), rel=1e-4)
+    np.testing.assert_allclose(lib.mean, z.mean(0), atol=1e-5)
+    np.testing.assert_allclose(lib.var, np.maximum(z.var(0), 1e-6 * z.var(0).mean()), rtol=1e-4)
+    a, s2 = E.heat_scale(proc8, 0.3), proc8.sigma**2
+    assert _mmse(lib, proc8, 0.3) == pytest.approx(
+        float(np.sum(lib.var * s2 / (a**2 * lib.var + s2))), rel=1e-4)
 
 
 def test_t_star_recovers_the_level_of_a_heat_blur(proc8):
@@ -104,7 +118,7 @@ def test_observation_level_is_not_raised_for_consistent_observations(proc8):
     t_obs, grid, err = E.select_observation_level(proc8, field, x, y, t0, 141)
     assert t_obs <= t0 + 2 * (grid[1] - grid[0])
     # the objective at t0 is the Gaussian MMSE (the Wiener filter is exact here)
-    assert err[0] == pytest.approx(E.gaussian_mmse(field, proc8, t0), rel=0.1)
+    assert err[0] == pytest.approx(_mmse(field, proc8, t0), rel=0.1)
 
 
 def test_pooling_and_upsampling_shapes_and_consistency():
@@ -161,10 +175,13 @@ def test_posterior_samples_cost_twice_the_mmse_on_gaussian_data(proc4):
     smp = E.posterior_samples(field.denoiser(proc4), proc4, y, t, jax.random.key(5), k=1,
                               steps=200)
     assert smp.shape == (1, n, 4, 4)
-    pm = E.idct(proc4, E.wiener_coeffs(field, proc4, E.dct(proc4, y), t))
+    pm = E.idct64(proc4, E.wiener_coeffs(field, proc4, to_basis64(y, "dct", 2), t))
     ratio = np.mean((smp[0] - x) ** 2) / np.mean((pm - x) ** 2)
-    theory = 2 - E.gaussian_mmse(field, proc4, 0.0) / E.gaussian_mmse(field, proc4, t)
+    theory = 2 - _mmse(field, proc4, 0.0) / _mmse(field, proc4, t)
     assert ratio == pytest.approx(theory, abs=0.1)
+    # the same measurement by the library helper (its own draws; the same compiled sampler)
+    assert E.gaussian_sampling_ratio(proc4, field, t, jax.random.key(6), n, k=1,
+                                     steps=200) == pytest.approx(theory, abs=0.1)
 
 
 def test_table_markdown_layout():
@@ -179,14 +196,77 @@ def test_table_markdown_layout():
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="upsample"):
-        E.Config(upsample="lanczos")
+        X.Config(upsample="lanczos")
     with pytest.raises(ValueError, match="blur_widths"):
-        E.Config(blur_widths=(1.0, 0.7))
+        X.Config(blur_widths=(1.0, 0.7))
     with pytest.raises(ValueError, match="blur_min"):
-        E.Config(blur_widths=(0.5, 1.0))
+        X.Config(blur_widths=(0.5, 1.0))
     with pytest.raises(ValueError, match="prng"):
-        E.Config(prng="mt19937")
+        X.Config(prng="mt19937")
     with pytest.raises(ValueError, match="datasets"):
-        E.Config(datasets=("mnist",))
+        X.Config(datasets=("mnist",))
     with pytest.raises(ValueError, match="ratio_band"):
-        E.Config(ratio_band=(2.5, 1.5))
+        X.Config(ratio_band=(2.5, 1.5))
+
+
+def test_summarize_show_indices_and_table_rows():
+    v = np.random.default_rng(8).normal(size=17)
+    s = E.summarize({"a": v})
+    assert s["a"] == pytest.approx(v.mean()) and s["a_se"] == pytest.approx(
+        np.std(v, ddof=1) / np.sqrt(17))
+    assert E.show_indices([3, 3, 1, 3, 7, 1, 2], 3, first=1) == [1, 2, 4]
+    row = {"this_image": {"wiener": [30.0, 0.9]},
+           "methods": {"wiener": {"psnr": 28.0, "ssim": 0.8}}}
+    rows = E.table_rows("digits", {"SR 2x": row}, 5)
+    assert rows == [("digits SR 2x: This image", {"wiener": (30.0, 0.9)}),
+                    ("digits SR 2x: Test mean (5)", {"wiener": (28.0, 0.8)})]
+
+
+@pytest.fixture(scope="module")
+def gaussian_tasks(proc8):
+    """Both tasks on Gaussian data with the field's exact denoiser standing in for the model."""
+    field = _random_field((8, 8), seed=9)
+    x_train = np.asarray(field.sample(jax.random.key(10), 400), np.float32)
+    x0 = np.asarray(field.sample(jax.random.key(11), 40), np.float32)
+    B = _dense_dct((8, 8))
+    mu, cov = B.T @ field.mean.ravel(), B.T @ np.diag(field.var.ravel()) @ B
+    exact = field.denoiser(proc8)
+    den = (jax.jit(exact), exact)
+    opts = dict(k=2, steps=4, method="ancestral")
+    deb = E.deblur_task(den, proc8, field, mu, cov, x0, 1.0, jax.random.key(12),
+                        gaussian_reference=False, **opts)
+    sr = E.sr_task(den, proc8, field, mu, cov, x_train, x0, jax.random.key(13),
+                   upsampler="nearest", t_grid=41, **opts)
+    return deb, sr, x0
+
+
+def test_deblur_task_with_the_exact_denoiser(gaussian_tasks, proc8):
+    """With the true covariance the full-covariance LMMSE *is* the Wiener (DCT) filter, the
+    exact denoiser's posterior mean equals it too (float32), and the naive inverse's error
+    matches its prediction."""
+    deb, _, x0 = gaussian_tasks
+    est = deb["est"]
+    np.testing.assert_allclose(est["lmmse"], est["wiener"], atol=1e-9)
+    np.testing.assert_allclose(est["post_mean"], est["wiener"], atol=2e-4)
+    assert deb["samples"].shape == (2, *x0.shape)
+    assert deb["t"] == pytest.approx(E.blur_time(proc8, 1.0))
+    row = E.task_summary(deb, 0)
+    assert abs(row["naive_z"]) < 5
+    assert abs(row["post_mean_minus_wiener_psnr"]) < 1e-3
+    assert row["ratio_gaussian_reference"] is None
+    assert row["ratio_gaussian_theory"] == pytest.approx(
+        2 - _mmse(_random_field((8, 8), seed=9), proc8, proc8.t_min)
+        / _mmse(_random_field((8, 8), seed=9), proc8, deb["t"]))
+    assert row["methods"]["wiener"]["sq_err"] == pytest.approx(
+        np.mean(np.sum((est["wiener"] - x0) ** 2, axis=(1, 2))))
+
+
+def test_sr_task_levels_and_estimates(gaussian_tasks, proc8):
+    _, sr, x0 = gaussian_tasks
+    assert 0 <= sr["t_star"] <= sr["t"] <= proc8.T
+    np.testing.assert_allclose(E.avg_pool(sr["obs"]), E.avg_pool(x0), atol=1e-6)
+    # the LMMSE from the exact low-resolution image reproduces it (ridge 1e-6)
+    np.testing.assert_allclose(E.avg_pool(sr["est"]["lmmse"]), E.avg_pool(x0), atol=1e-3)
+    row = E.task_summary(sr, 1)
+    assert set(row["literal_t_star"]) == {"wiener", "post_mean"}
+    assert row["blur_width_px"] == pytest.approx(np.sqrt(2 * float(proc8.heat_time(sr["t"]))))
