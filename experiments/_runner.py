@@ -207,12 +207,20 @@ def _record(module, name, preset, cfg, t0, **parts) -> dict:
             "jax_version": jax.__version__, "dtype": module.DTYPE}
 
 
+def experiment_key(module, cfg):
+    """``jax.random.key(cfg.seed)``, with the generator named by the config's ``prng`` field or
+    the module's ``PRNG`` constant when there is one (rbg keys compile faster on a CPU)."""
+    import jax
+
+    impl = getattr(cfg, "prng", None) or getattr(module, "PRNG", None)
+    return jax.random.key(cfg.seed) if impl is None else jax.random.key(cfg.seed, impl=impl)
+
+
 def _run_current(module, name, cfg, out_dir: Path, t0: float) -> dict:
     """run -> save -> reload -> claims -> plot: claims and figures see only saved results."""
-    import jax
     import numpy as np
 
-    results = module.run(cfg, jax.random.key(cfg.seed))
+    results = module.run(cfg, experiment_key(module, cfg))
     tree, arrays = split_results(results)
     if arrays:
         tmp = out_dir / f".{ARRAYS_FILE}.{os.getpid()}.tmp.npz"

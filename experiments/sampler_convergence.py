@@ -291,7 +291,7 @@ def plot(r: dict, out_dir: Path) -> list[str]:
     ax[0].legend(fontsize=6.5, ncol=2, title="hatched: part < 0", title_fontsize=6.5)
     ax[1].plot(sp["t"], sp["score_error"])
     ax[1].set(xscale="log", yscale="log", xlabel="t", ylabel=r"$E_{p_t}\|\hat s-\nabla\log p_t"
-              rf"\|^2$", title=f"score error (integral over t: {sp['score_error_integral']:.3g})")
+              r"\|^2$", title=f"score error (integral over t: {sp['score_error_integral']:.3g})")
     plotting.error_panel(ax[2], c["girsanov_steps"], sp["kl_pt0_vs_model_sampler"], {
         rf"Girsanov $G$ = {sp['girsanov']:.3g}": [sp["girsanov"]] * len(c["girsanov_steps"])},
         logx=True, xlabel="n steps (log-SNR grid)", ylabel=r"KL$(p_{t_0}\,\|\,\hat p)$, "

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Annotated
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from opdiff import claims as cl
@@ -48,6 +47,7 @@ NAME = "spectral_autoregression"
 DESCRIPTION = ("Diffusion as spectral autoregression: RAPSD of x_t under white VP and heat "
                "dissipation, fitted exponents, SNR = 1 cut-off f*(t) vs closed forms")
 DTYPE = "float32"
+PRNG = "rbg"  # the runner's key generator: threefry's normal compiles slowly on a CPU
 
 PROCS = {"vp": functools.partial(processes.vp, basis="dft"),
          "heat": functools.partial(processes.heat_dissipation, basis="dft")}
@@ -117,8 +117,6 @@ PRESETS = {
 
 
 def run(cfg: Config, key) -> dict:
-    # rbg keys: threefry's normal takes seconds to compile on CPU, once per sampler shape
-    key = jax.random.wrap_key_data(jnp.tile(jax.random.key_data(key), 2), impl="rbg")
     data = {"digits": images.load_digits()[0][: cfg.n_digits].astype(np.float64)}
     fashion = FASHION_MISSING
     if images.fashion_mnist_available(cfg.fashion_root):
