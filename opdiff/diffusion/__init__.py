@@ -19,7 +19,18 @@
   closed-form minimum on Gaussian data.
 - :mod:`~opdiff.diffusion.training`: DSM training of a denoiser through the engine (label
   dropout, EMA, checkpoints, resume, meshes).
-- :mod:`~opdiff.diffusion.guidance`: classifier-free guidance of a conditional denoiser.
+- :mod:`~opdiff.diffusion.guidance`: classifier-free guidance of a conditional denoiser; exact
+  guidance on a labelled Gaussian mixture.
+
+Imported on demand (they build networks from :mod:`opdiff.nets`, which imports this package):
+
+- :mod:`~opdiff.diffusion.models`: processes by name and preconditioned U-Net / DeepONet
+  denoisers that start as the Wiener filter.
+- :mod:`~opdiff.diffusion.generate`: batched sampling with a model.
+- :mod:`~opdiff.diffusion.baselines`: float64 bases, exact Gaussian log-densities and bits/dim,
+  exact law draws.
+- :mod:`~opdiff.diffusion.restoration`: heat blur and pooling degradations, naive / Wiener /
+  LMMSE / learned restoration, the PSNR/SSIM table.
 """
 
 from opdiff.diffusion import basis as basis
