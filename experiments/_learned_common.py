@@ -8,13 +8,6 @@ import dataclasses
 import numpy as np
 
 from opdiff import images
-from opdiff.images import show_grid as sample_grid  # noqa: F401
-# the model, sampling and metric helpers that lived here are library code now; these names
-# stay importable until every experiment of the family uses the library directly
-from opdiff.diffusion.generate import generate  # noqa: F401
-from opdiff.diffusion.models import (  # noqa: F401
-    make_operator_denoiser, make_process, make_unet_denoiser,
-)
 
 
 @dataclasses.dataclass(frozen=True)

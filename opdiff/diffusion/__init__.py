@@ -29,6 +29,8 @@ Imported on demand (they build networks from :mod:`opdiff.nets`, which imports t
 - :mod:`~opdiff.diffusion.generate`: batched sampling with a model.
 - :mod:`~opdiff.diffusion.baselines`: float64 bases, exact Gaussian log-densities and bits/dim,
   exact law draws.
+- :mod:`~opdiff.diffusion.denoiser_error`: per-noise-level errors of denoisers against the
+  exact MMSE, the PCA floor of rank-p denoisers, the sampled-KL estimator and its null law.
 - :mod:`~opdiff.diffusion.restoration`: heat blur and pooling degradations, naive / Wiener /
   LMMSE / learned restoration, the PSNR/SSIM table.
 """
