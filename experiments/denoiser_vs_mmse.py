@@ -295,6 +295,6 @@ def plot(results: dict, out_dir) -> list[str]:
                     label=f"{LABELS[name]} (KL≈{row['models'][name]['kl_corrected']:.3g})")
         ax.axhline(1.0, color="0.5", linewidth=0.8)
         ax.set(yscale="log", xlabel="radial frequency (cycles/pixel)", ylabel="sample variance / "
-               f"λ_k (bin mean)", title=f"{meth}, {cfg['sample_steps']} steps ({row['nfe']} NFE)")
+               "λ_k (bin mean)", title=f"{meth}, {cfg['sample_steps']} steps ({row['nfe']} NFE)")
         ax.title.set_fontsize(9), ax.legend(fontsize=7), ax.grid(True, which="major", alpha=0.3)
     return names + plotting.save(fig, out_dir / "denoiser_vs_mmse_sample_spectrum.png")
