@@ -27,10 +27,11 @@ Design points:
   newest *readable* one (an unreadable newer one is set aside with a warning, never deleted),
   ``resume_step=`` from a chosen one;
 * a chunk is accepted only when every loss and every floating-point leaf of the parameters,
-  optimizer state and EMA is finite (one flag per leaf per step, computed on the device);
-  otherwise :class:`NonFiniteLossError` or :class:`NonFiniteStateError` names the first bad
-  step (and leaf); nothing from the bad chunk is saved, so the last checkpoint on disk is the
-  last finite state;
+  optimizer state and EMA is finite (the state is checked on the device at the end of each
+  chunk; a failed chunk is replayed step by step with one flag per leaf, so the check costs
+  nothing per step); otherwise :class:`NonFiniteLossError` or :class:`NonFiniteStateError`
+  names the first bad step (and leaf); nothing from the bad chunk is saved, so the last
+  checkpoint on disk is the last finite state;
 * a workdir is locked (an OS file lock, released by the kernel if the process dies) so a
   second process cannot interleave checkpoints or metrics; ``metrics.jsonl`` tolerates a torn
   last line (dropped on resume, with a warning);
@@ -437,27 +438,54 @@ def fit(
         p = optax.apply_updates(p, updates)
         if ema is not None:
             ema = jax.tree.map(lambda e, q: ema_decay * e + (1.0 - ema_decay) * q, ema, p)
-        return (s + 1, p, opt_state, ema), (loss, _finite_flags(p, opt_state, ema))
+        return (s + 1, p, opt_state, ema), loss
+
+    def state_finite(carry) -> jax.Array:
+        return jnp.all(_finite_flags(*carry[1:]))
 
     compiled: dict[int, Callable] = {}
+    # Replicated outputs: on a multi-process mesh only those can be read on the host.
+    out_sharding = None if mesh is None else parallel.replicated_sharding(mesh)
 
     def chunk_fn(n: int) -> Callable:
-        """The jitted call running ``n`` steps; the step counter lives in the carry."""
+        """The jitted call running ``n`` steps: ``carry -> (carry, (losses, state finite))``.
+
+        The state is checked once, at the end of the chunk (checking it after every step cost
+        up to half the throughput of small scanned models); :func:`replay` finds the step.
+        """
         if n not in compiled:
             if n == 1:
 
                 def run(carry):
-                    carry, out = one_step(carry, None)
-                    return carry, jax.tree.map(lambda x: x[None], out)
+                    carry, loss = one_step(carry, None)
+                    return carry, (loss[None], state_finite(carry))
             else:
 
                 def run(carry):
-                    return jax.lax.scan(one_step, carry, None, length=n)
+                    carry, losses = jax.lax.scan(one_step, carry, None, length=n)
+                    return carry, (losses, state_finite(carry))
 
-            # Replicated outputs: on a multi-process mesh only those can be read on the host.
-            out_sharding = None if mesh is None else parallel.replicated_sharding(mesh)
             compiled[n] = jax.jit(run, out_shardings=out_sharding)
         return compiled[n]
+
+    def replay(carry, n: int) -> tuple[int, int | None] | None:
+        """Run a failed chunk again from its first state, one step at a time with one finite
+        flag per leaf: ``(i, None)`` if the loss of its step ``i`` is the first bad value,
+        ``(i, leaf)`` if the state after step ``i`` is (``None`` if nothing fails again)."""
+
+        def step(c):
+            c, loss = one_step(c, None)
+            return c, loss, _finite_flags(*c[1:])
+
+        step = jax.jit(step, out_shardings=out_sharding)
+        for i in range(n):
+            carry, loss, flags = step(carry)
+            loss, flags = jax.device_get((loss, flags))
+            if not np.isfinite(loss):
+                return i, None
+            if not np.all(flags):
+                return i, int(np.flatnonzero(~np.asarray(flags))[0])
+        return None
 
     # --- state, checkpoints and resume -----------------------------------------------------
     state = {
@@ -482,7 +510,8 @@ def fit(
             state = _resume(ckpt_dir, workdir, state, resume, resume_step)
         return _train_loop(
             state, steps, steps_per_call, checkpoint_every, log_every, max_to_keep, progress,
-            callback, chunk_fn, compiled, ckpt_dir, metrics_path, leaf_names, mesh, as_user,
+            callback, chunk_fn, replay, compiled, ckpt_dir, metrics_path, leaf_names, mesh,
+            as_user,
         )
     finally:
         if lock is not None:
@@ -520,8 +549,8 @@ def _resume(ckpt_dir: str, workdir: str, state: dict, resume: bool, resume_step:
 
 
 def _train_loop(state, steps, steps_per_call, checkpoint_every, log_every, max_to_keep,
-                progress, callback, chunk_fn, compiled, ckpt_dir, metrics_path, leaf_names,
-                mesh, as_user) -> TrainResult:
+                progress, callback, chunk_fn, replay, compiled, ckpt_dir, metrics_path,
+                leaf_names, mesh, as_user) -> TrainResult:
     start = int(state["step"])
     if start > steps:
         raise ValueError(f"steps={steps} is below the resumed checkpoint's step {start}")
@@ -569,12 +598,17 @@ def _train_loop(state, steps, steps_per_call, checkpoint_every, log_every, max_t
                     compile_s += time.perf_counter() - t0
                 pending.append((dispatched, n, *out))
                 dispatched += n
-            at, n, new_carry, (chunk_losses, flags) = pending.popleft()
-            chunk_losses, flags = jax.device_get((chunk_losses, flags))
+            at, n, new_carry, (chunk_losses, finite) = pending.popleft()
+            chunk_losses, finite = jax.device_get((chunk_losses, finite))
             chunk_losses = np.asarray(chunk_losses, np.float64)
-            first = _first_non_finite(chunk_losses, np.asarray(flags, bool))
-            if first is not None:
+            bad_loss = np.flatnonzero(~np.isfinite(chunk_losses))
+            if bad_loss.size or not finite:
                 pending.clear()
+                first = replay(carry, n)
+                if first is None:  # the replay did not fail again (float rounding): trust the chunk
+                    flags = np.asarray(jax.device_get(_finite_flags(*new_carry[1:])))
+                    first = ((int(bad_loss[0]), None) if bad_loss.size else
+                             (n - 1, int(np.flatnonzero(~flags)[0]) if (~flags).any() else 0))
                 i, leaf = first
                 losses.append(chunk_losses[: i if leaf is None else i + 1])
                 last = None if ckpt_dir is None else ckpt.latest_step(ckpt_dir)
@@ -636,20 +670,6 @@ def _train_loop(state, steps, steps_per_call, checkpoint_every, log_every, max_t
         start_step=start,
         steps_per_s=(step - timed_from) / elapsed if elapsed > 0 else float("nan"),
     )
-
-
-def _first_non_finite(losses: np.ndarray, flags: np.ndarray) -> tuple[int, int | None] | None:
-    """``(i, None)`` if loss ``i`` is the first bad value, ``(i, leaf)`` if the state after
-    step ``i`` is (a loss at the same step counts first: it caused the state), else ``None``."""
-    bad_loss = np.flatnonzero(~np.isfinite(losses))
-    bad_state = np.flatnonzero(~flags.all(axis=1)) if flags.size else np.zeros(0, int)
-    i_loss = int(bad_loss[0]) if bad_loss.size else None
-    i_state = int(bad_state[0]) if bad_state.size else None
-    if i_loss is not None and (i_state is None or i_loss <= i_state):
-        return i_loss, None
-    if i_state is not None:
-        return i_state, int(np.flatnonzero(~flags[i_state])[0])
-    return None
 
 
 def _save(ckpt_dir: str, step: int, carry, max_to_keep):
