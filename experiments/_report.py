@@ -72,16 +72,25 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
         arr = np.asarray(obj)
         return to_jsonable(arr.tolist()) if arr.ndim else to_jsonable(arr.item())
+    return _plain_scalar(obj, repr, default=repr)
+
+
+_NOT_A_SCALAR = object()
+
+
+def _plain_scalar(obj: Any, nonfinite, *, default=None) -> Any:
+    """A Python bool/int/float/str/None for a (numpy) scalar; ``nonfinite(x)`` for a NaN or
+    infinite float; ``default(obj)`` (or a sentinel) for anything else."""
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         x = float(obj)
-        return x if math.isfinite(x) else repr(x)
+        return x if math.isfinite(x) else nonfinite(x)
     if obj is None or isinstance(obj, str):
         return obj
-    return repr(obj)
+    return _NOT_A_SCALAR if default is None else default(obj)
 
 
 def dumps(record: dict) -> str:
@@ -135,15 +144,9 @@ def split_results(results: dict, prefix: str = "") -> tuple[Any, dict[str, np.nd
                 arrays[path] = arr
                 return {_ARRAY: path}
             obj = arr.item()
-        if isinstance(obj, (bool, np.bool_)):
-            return bool(obj)
-        if isinstance(obj, (int, np.integer)):
-            return int(obj)
-        if isinstance(obj, (float, np.floating)):
-            x = float(obj)
-            return x if math.isfinite(x) else {_FLOAT: repr(x)}
-        if obj is None or isinstance(obj, str):
-            return obj
+        plain = _plain_scalar(obj, lambda x: {_FLOAT: repr(x)})
+        if plain is not _NOT_A_SCALAR:
+            return plain
         raise TypeError(f"results[{path!r}] is a {type(obj).__name__}; results hold arrays, "
                         f"numbers, strings, lists and dicts only")
 

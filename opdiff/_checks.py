@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Array
 
 __all__ = [
+    "check_increasing_grid",
     "check_finite_array",
     "check_finite_scalar",
     "check_images",
@@ -213,3 +214,12 @@ def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_increasing_grid(name: str, grid) -> np.ndarray:
+    """``grid`` as a float64 1-D array of at least two strictly increasing points, or a
+    ``ValueError`` naming it."""
+    x = np.asarray(grid, np.float64)
+    if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0):
+        raise ValueError(f"{name} must be a strictly increasing 1-D array, got shape {x.shape}")
+    return x

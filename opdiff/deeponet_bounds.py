@@ -45,6 +45,8 @@ import dataclasses
 
 import numpy as np
 
+from opdiff._checks import check_increasing_grid
+
 __all__ = [
     "PCA",
     "bochner",
@@ -73,9 +75,7 @@ __all__ = [
 
 def trapezoid_weights(grid) -> np.ndarray:
     """Trapezoid quadrature weights of a strictly increasing 1-D grid (float64)."""
-    x = np.asarray(grid, np.float64)
-    if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0):
-        raise ValueError(f"grid must be a strictly increasing 1-D array, got shape {x.shape}")
+    x = check_increasing_grid("grid", grid)
     h = np.diff(x)
     w = np.zeros_like(x)
     w[:-1] += h / 2

@@ -101,3 +101,24 @@ def test_list_names_every_experiment():
     assert proc.returncode == 0
     for name in EXPERIMENTS:
         assert name in proc.stdout
+
+
+def test_saved_results_round_trip_exactly():
+    import math
+
+    import numpy as np
+
+    from experiments._report import join_results, split_results
+
+    results = {"nan": math.nan, "inf": -math.inf, "arr": np.arange(3.0), "n": np.int64(7),
+               "nested": [1, {"f": np.float32(2.5), "s": "x", "b": np.bool_(True)}], "none": None}
+    tree, arrays = split_results(results)
+    assert json.loads(json.dumps(tree, allow_nan=False)) == tree  # strict JSON
+    back = join_results(tree, arrays)
+    assert math.isnan(back["nan"]) and back["inf"] == -math.inf and back["n"] == 7
+    np.testing.assert_array_equal(back["arr"], results["arr"])
+    assert back["nested"] == [1, {"f": 2.5, "s": "x", "b": True}] and back["none"] is None
+    with pytest.raises(TypeError, match="results"):
+        split_results({"obj": object()})
+    with pytest.raises(ValueError, match="without '/'"):
+        split_results({"a/b": 1})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from opdiff._checks import check_increasing_grid
 from opdiff.data import OperatorSpec
 from opdiff.operators import burgers as _burgers
 from opdiff.operators import heat as _heat
@@ -27,10 +28,7 @@ __all__ = [
 
 
 def _grid(grid) -> np.ndarray:
-    grid = np.asarray(grid, np.float64)
-    if grid.ndim != 1 or grid.size < 2 or np.any(np.diff(grid) <= 0):
-        raise ValueError(f"grid must be a strictly increasing 1-D array, got shape {grid.shape}")
-    return grid
+    return check_increasing_grid("grid", grid)
 
 
 def antiderivative(grid) -> OperatorSpec:
