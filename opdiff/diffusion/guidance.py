@@ -149,7 +149,7 @@ class MixtureLabelModel:
         return jnp.take_along_axis(allout, y[:, None, None], axis=1)[:, 0]
 
     def sample_component(self, key: PRNGKeyArray, j: int, n: int) -> np.ndarray:
-        """``n`` exact draws ``[n, d]`` (float64) of component ``j``:
+        r"""``n`` exact draws ``[n, d]`` (float64) of component ``j``:
         :math:`\mu_j+L_jz`, :math:`L_jL_j^\top=\Sigma_j`, :math:`z\sim N(0,I)`."""
         chol = np.linalg.cholesky(self.mixture.covs[j])
         z = np.asarray(jax.random.normal(key, (n, self.mixture.dim)), np.float64)
