@@ -45,8 +45,8 @@ from typing import Annotated, Any
 
 __all__ = [
     "Range", "MAY_BE_EMPTY", "Seed", "Count", "NonNegInt", "Positive", "NonNegative",
-    "Probability", "OpenUnit", "HalfOpenUnit", "AtLeastTwo", "AboveOne", "ConfigError", "Rule", "rules", "parse_value", "check_value",
-    "validate", "memory_bytes", "check_size",
+    "Probability", "OpenUnit", "HalfOpenUnit", "AtLeastTwo", "AboveOne", "ConfigError", "Rule",
+    "rules", "parse_value", "check_value", "validate", "memory_bytes", "check_size",
 ]
 
 

@@ -350,7 +350,13 @@ def test_horizon_rounded_to_float32_is_accepted():
     proc = P.vp((4,), T=0.3, t_min=1e-3)
     x0 = jnp.zeros((2, 4), jnp.float32)
     proc.sample(KEY, x0, jnp.float32(0.3))  # float32(0.3) > 0.3 by one rounding
-    proc.marginal(x0[0], np.float32(0.3))
+    ones = jnp.ones(4, jnp.float32)
+    mean32, std32 = proc.marginal(ones, np.float32(0.3))
+    mean, std = proc.marginal(ones, 0.3)  # the horizon itself: the same law to float32
+    np.testing.assert_allclose(mean32, mean, rtol=1e-6)
+    np.testing.assert_allclose(std32, std, rtol=1e-6)
+    with pytest.raises(ValueError, match="t must lie in"):
+        proc.marginal(ones, 0.3 * (1 + 1e-4))  # beyond the rounding slack: refused
 
 
 @pytest.mark.parametrize("call, match", [
