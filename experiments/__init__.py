@@ -17,9 +17,6 @@ An experiment module defines, and nothing else (its maths lives in opdiff/):
 * ``plot(results, out_dir) -> list[str]``: draws from the saved results alone (``python -m
   experiments plot NAME`` redraws).
 
-Experiments not yet converted (issue 14) still have the legacy ``run(cfg, out_dir) -> Report``,
-which computes, draws and returns metrics, bounds and checks; the runner tells the two apart.
-
 ``EXPERIMENTS`` lists them: every module of this package whose name does not start with ``_``,
 the foundations first, then alphabetically.
 """

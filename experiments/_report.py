@@ -1,14 +1,11 @@
-"""The result record every experiment returns, its JSON form, and the saved results.
+"""The record of a run (``results.json``), its JSON form, and the saved results.
 
-Two experiment shapes run side by side while experiments move to the second:
-
-* legacy: ``run(cfg, out_dir) -> Report`` (metrics, bounds, checks with a verdict, figures);
-* current: ``run(cfg, key) -> results`` (a dict of arrays, scalars, strings, lists),
-  ``claims(cfg, results) -> list[opdiff.claims.Claim]``, ``plot(results, out_dir) -> [file
-  names]``. The runner saves ``results`` (:func:`save_results`: JSON for everything small, one
-  ``results.npz`` for the arrays, no pickle), reloads them (:func:`load_results`), and only then
-  evaluates the claims and draws, so ``python -m experiments plot NAME`` redraws every figure
-  from the saved files alone.
+An experiment's ``run(cfg, key)`` returns ``results`` (a dict of arrays, scalars, strings,
+lists); ``claims(cfg, results)`` returns :class:`opdiff.claims.Claim` objects;
+``plot(results, out_dir)`` the file names it drew. The runner splits the results
+(:func:`split_results`: JSON for everything small, one ``results.npz`` for the arrays, no
+pickle), reloads them (:func:`load_results`), and only then evaluates the claims and draws, so
+``python -m experiments plot NAME`` redraws every figure from the saved files alone.
 """
 
 from __future__ import annotations
@@ -24,8 +21,7 @@ SCHEMA_KEYS = (
     "name",
     "preset",
     "config",
-    "metrics",
-    "bounds",
+    "results",
     "checks",
     "figures",
     "runtime_s",
@@ -33,32 +29,8 @@ SCHEMA_KEYS = (
     "jax_version",
     "dtype",
 )
-CHECK_KEYS = ("claim", "measured", "bound", "holds")  # every check has these
-CLAIM_KEYS = ("claim", "kind", "measured", "bound", "tightness", "holds", "detail")  # current
+CLAIM_KEYS = ("claim", "kind", "measured", "bound", "tightness", "holds", "detail")
 ARRAYS_FILE = "results.npz"
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    """One claim an experiment tests: ``measured`` against ``bound``; ``holds`` is the verdict."""
-
-    claim: str
-    measured: Any
-    bound: Any
-    holds: bool
-
-
-@dataclasses.dataclass
-class Report:
-    """What ``run`` returns: named metrics, named bounds, checks and figure file names."""
-
-    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
-    bounds: dict[str, Any] = dataclasses.field(default_factory=dict)
-    checks: list[Check] = dataclasses.field(default_factory=list)
-    figures: list[str] = dataclasses.field(default_factory=list)
-
-    def check(self, claim: str, measured: Any, bound: Any, holds: bool) -> None:
-        self.checks.append(Check(claim, measured, bound, bool(holds)))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -102,7 +74,7 @@ def validate(record: dict) -> None:
     missing = [k for k in SCHEMA_KEYS if k not in record]
     if missing:
         raise ValueError(f"results.json is missing keys {missing}")
-    for k in ("config", "metrics", "bounds"):
+    for k in ("config", "results"):
         if not isinstance(record[k], dict):
             raise ValueError(f"results.json[{k!r}] must be an object")
     if not isinstance(record["checks"], list) or not record["checks"]:
@@ -110,10 +82,9 @@ def validate(record: dict) -> None:
     from opdiff.claims import KINDS
 
     for c in record["checks"]:
-        if set(c) not in (set(CHECK_KEYS), set(CLAIM_KEYS)) or not isinstance(c["holds"], bool):
-            raise ValueError(f"malformed check {c!r}: needs {CHECK_KEYS} (or {CLAIM_KEYS}) with a "
-                             f"boolean holds")
-        if "kind" in c and c["kind"] not in KINDS:
+        if set(c) != set(CLAIM_KEYS) or not isinstance(c["holds"], bool):
+            raise ValueError(f"malformed check {c!r}: needs {CLAIM_KEYS} with a boolean holds")
+        if c["kind"] not in KINDS:
             raise ValueError(f"malformed check {c!r}: kind must be one of {KINDS}")
 
 

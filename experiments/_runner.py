@@ -41,7 +41,7 @@ from pathlib import Path
 
 from experiments import EXPERIMENTS
 from experiments import _config
-from experiments._report import (ARRAYS_FILE, Report, dumps, join_results, load_results,
+from experiments._report import (ARRAYS_FILE, dumps, join_results, load_results,
                                  split_results, validate)
 
 PRESETS = ("smoke", "quick", "full")
@@ -174,14 +174,7 @@ def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | No
     jax.config.update("jax_enable_x64", module.DTYPE == "float64")
     t0 = time.perf_counter()
     try:
-        if is_current_shape(module):
-            record = _run_current(module, name, cfg, out_dir, t0)
-        else:
-            report: Report = module.run(cfg, out_dir)
-            record = _record(module, name, preset, cfg, t0, metrics=report.metrics,
-                             bounds=report.bounds,
-                             checks=[dataclasses.asdict(c) for c in report.checks],
-                             figures=list(report.figures))
+        record = _run(module, name, cfg, out_dir, t0)
     finally:
         jax.config.update("jax_enable_x64", x64_before)
     record["preset"] = preset
@@ -192,11 +185,6 @@ def run_one(name: str, preset: str, out: str | os.PathLike, sets: list[str] | No
         if stale.is_file():
             stale.unlink()
     return record
-
-
-def is_current_shape(module) -> bool:
-    """Whether ``module`` has the ``run(cfg, key)`` / ``claims`` / ``plot`` shape."""
-    return callable(getattr(module, "claims", None)) and callable(getattr(module, "plot", None))
 
 
 def _record(module, name, preset, cfg, t0, **parts) -> dict:
@@ -216,7 +204,7 @@ def experiment_key(module, cfg):
     return jax.random.key(cfg.seed) if impl is None else jax.random.key(cfg.seed, impl=impl)
 
 
-def _run_current(module, name, cfg, out_dir: Path, t0: float) -> dict:
+def _run(module, name, cfg, out_dir: Path, t0: float) -> dict:
     """run -> save -> reload -> claims -> plot: claims and figures see only saved results."""
     import numpy as np
 
@@ -229,16 +217,12 @@ def _run_current(module, name, cfg, out_dir: Path, t0: float) -> dict:
     results = join_results(tree, arrays)
     checks = [c.as_record() for c in module.claims(cfg, results)]
     figures = list(module.plot(results, out_dir))
-    return _record(module, name, None, cfg, t0, metrics={}, bounds={}, results=tree,
-                   checks=checks, figures=figures)
+    return _record(module, name, None, cfg, t0, results=tree, checks=checks, figures=figures)
 
 
 def redraw(name: str, out: str | os.PathLike) -> list[str]:
     """Draw the figures of experiment ``name`` again from ``OUT/NAME/results.json`` (+ .npz)."""
     module = load(name)
-    if not is_current_shape(module):
-        raise UsageError(f"{name} still draws inside run (it has no plot(results, out_dir) yet); "
-                         f"rerun it instead")
     out_dir = Path(out) / name
     if not (out_dir / "results.json").exists():
         raise UsageError(f"no saved results of {name} in {out_dir}; run it first")
