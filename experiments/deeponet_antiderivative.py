@@ -164,9 +164,9 @@ def run(cfg: Config, key) -> dict:
     pca = db.pca(grid_ds.outputs, w)
     ps = np.arange(1, cfg.floor_max_p + 1)
     floor_curve = db.pca_floor(pca.eigenvalues, ps)  # Bochner L2, absolute
-    pred_grid = ol.predict(fit.best_model, grid_ds)
+    pred_grid = ol.predict(fit.evaluations.best_model, grid_ds)
     bochner = db.bochner(db.sq_errors(pred_grid, grid_ds.outputs, w))
-    grid_metrics = ol.evaluate(fit.best_model, grid_ds, pred=pred_grid)
+    grid_metrics = ol.evaluate(fit.evaluations.best_model, grid_ds, pred=pred_grid)
     below = np.flatnonzero(floor_curve <= bochner)  # where the floor would bind
     kappa_est = float(db.sensor_error_estimate(cfg.n_sensors, cfg.length_scale,
                                                c=SENSOR_CONSTANT))
@@ -197,7 +197,7 @@ def run(cfg: Config, key) -> dict:
             lin["kappa"], lipschitz=1.0, length=1.0))),
         sensor_gronwall_bound_at_estimate=float(db.gronwall_sensor_bound(kappa_est, 1.0, 1.0)),
         aligned_grid_bochner_l2_error=db.bochner(db.sq_errors(
-            ol.predict(al_fit.best_model, grid_ds), grid_ds.outputs, w)),
+            ol.predict(al_fit.evaluations.best_model, grid_ds), grid_ds.outputs, w)),
         paper_test_mse=PAPER_TEST_MSE, paper_test_mse_wo_outliers=PAPER_TEST_MSE_WO_OUTLIERS,
         rk45_label_mse=RK45_LABEL_MSE, mse_threshold=cfg.mse_threshold,
         example_grid=grid, example_inputs=np.asarray(u[:n_ex]),

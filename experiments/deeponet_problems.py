@@ -192,7 +192,7 @@ def run(cfg: Config, key) -> dict:
             t=prob.extra.get("t"), published=list(PUBLISHED[name]) if name in PUBLISHED else None,
             rel_l2_threshold=getattr(cfg, f"{prefix if prefix != 'ode' else name}"
                                           "_rel_l2_threshold"),
-            **op.evaluate_problem(fit.model, prob, n_examples=cfg.n_examples))
+            **op.evaluate_problem(fit.params, prob, n_examples=cfg.n_examples))
     return out
 
 

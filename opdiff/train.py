@@ -124,7 +124,7 @@ class WorkdirBusyError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """What ``fit`` returns.
+    """What ``fit`` returns, and every trainer built on it (one record of a training run).
 
     Attributes:
         params: the trained parameters, or the trained nnx module if a module was passed.
@@ -134,6 +134,10 @@ class TrainResult:
         step: the number of steps completed (``== steps``).
         start_step: the step training started from (> 0 after a resume).
         steps_per_s: measured throughput of this call, compilation excluded.
+        evaluations: what a trainer that evaluates while it trains measured (e.g. the
+            :class:`opdiff.operator_learning.Evaluations` of ``train_deeponet``: evaluation
+            steps, errors, the best checkpoint); ``None`` from :func:`fit` itself. Anything
+            with a ``summary() -> dict`` method.
     """
 
     params: Any
@@ -143,6 +147,16 @@ class TrainResult:
     step: int
     start_step: int
     steps_per_s: float
+    evaluations: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the parameters and optimizer state, as plain numbers and arrays
+        (for saved results): ``losses``, ``steps_per_s`` and, when present, every key of
+        ``evaluations.summary()``."""
+        out = dict(losses=self.losses, steps_per_s=self.steps_per_s)
+        if self.evaluations is not None:
+            out.update(self.evaluations.summary())
+        return out
 
 
 def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray], Any]:

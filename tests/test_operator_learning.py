@@ -8,11 +8,12 @@ import numpy as np
 import optax
 import pytest
 
+import opdiff
 from opdiff import data, functions
 from opdiff import operator_learning as ol
 from opdiff.nets import DeepONet, PODDeepONet
 from opdiff.operators import catalog
-from opdiff.theory import deeponet as th
+from opdiff import deeponet_bounds as th
 
 # --- metrics on hand-made arrays ---------------------------------------------------------------
 
@@ -159,11 +160,14 @@ def test_tiny_training_run_reduces_the_error_below_a_stated_level(antiderivative
     before = ol.evaluate(net, test)["mse"]
     res = ol.train_deeponet(net, train, steps=1500, key=jax.random.key(0), lr=3e-3,
                             schedule="cosine", batch_size=256, test_dataset=test)
-    after = res.final_test
+    assert isinstance(res, opdiff.TrainResult)  # the engine's record, evaluations attached
+    ev = res.evaluations
+    after = ev.final_test
     assert after["mse"] < 2e-3 < before
     assert after["rel_l2_mean"] < 0.15
-    assert res.losses.shape == (1500,) and list(res.eval_steps) == [1500]
-    assert res.best_model is res.model and res.best_test == after
+    assert res.losses.shape == (1500,) and list(ev.eval_steps) == [1500]
+    assert res.step == 1500 and res.start_step == 0
+    assert ev.best_model is res.params and ev.best_test == after
 
 
 def test_segments_follow_the_one_call_trajectory_and_pick_the_lowest_training_mse(
@@ -174,20 +178,26 @@ def test_segments_follow_the_one_call_trajectory_and_pick_the_lowest_training_ms
     seg = ol.train_deeponet(_tiny_net(), train, eval_every=100, test_dataset=test,
                             workdir=tmp_path / "w", **kw)
     np.testing.assert_array_equal(one.losses, seg.losses)
-    np.testing.assert_allclose(ol.predict(one.model, test), ol.predict(seg.model, test),
+    np.testing.assert_allclose(ol.predict(one.params, test), ol.predict(seg.params, test),
                                rtol=1e-6, atol=1e-7)
-    assert list(seg.eval_steps) == [100, 200, 300] and len(seg.test) == 3
-    assert seg.best_index == int(np.argmin(seg.train_mse))
-    assert seg.best_test == seg.test[seg.best_index]
+    assert seg.step == 300 and seg.start_step == 0  # the whole run, not its last segment
+    ev = seg.evaluations
+    assert list(ev.eval_steps) == [100, 200, 300] and len(ev.test) == 3
+    assert ev.best_index == int(np.argmin(ev.train_mse))
+    assert ev.best_test == ev.test[ev.best_index]
     assert (tmp_path / "w" / "checkpoints").is_dir()
     # the summary: plain numbers that select by the training MSE and report the test minimum
     sm = seg.summary()
-    assert sm["best_step"] == seg.eval_steps[int(np.argmin(seg.train_mse))]
-    assert sm["train_mse_best"] == float(np.min(seg.train_mse))
-    assert sm["test_best"] == seg.best_test and sm["test_last"] == seg.test[-1]
-    assert sm["test_mse_min"] == min(t["mse"] for t in seg.test)
-    assert sm["test_mse_min_step"] == seg.eval_steps[int(np.argmin([t["mse"] for t in seg.test]))]
+    assert sm["best_step"] == ev.eval_steps[int(np.argmin(ev.train_mse))]
+    assert sm["train_mse_best"] == float(np.min(ev.train_mse))
+    assert sm["test_best"] == ev.best_test and sm["test_last"] == ev.test[-1]
+    assert sm["test_mse_min"] == min(t["mse"] for t in ev.test)
+    assert sm["test_mse_min_step"] == ev.eval_steps[int(np.argmin([t["mse"] for t in ev.test]))]
     np.testing.assert_array_equal(sm["losses"], seg.losses)
+    assert sm["steps_per_s"] == seg.steps_per_s and sm["train_s"] <= sm["wall_s"]
+    assert set(sm) == {"losses", "eval_steps", "train_mse", "best_step", "train_mse_best",
+                       "wall_s", "train_s", "steps_per_s", "test_mse", "test_best", "test_last",
+                       "test_mse_min", "test_mse_min_step"}  # the keys experiments save
     assert "test_best" not in one.summary() and one.summary()["best_step"] == 300
 
 

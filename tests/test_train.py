@@ -37,6 +37,10 @@ def test_sgd_on_quadratic_follows_closed_form_and_ema():
         e = beta * e + (1 - beta) * (np.asarray(c) + (1 - eta) ** k * np.asarray(w0 - c))
     np.testing.assert_allclose(res.ema_params["w"], e, rtol=1e-5, atol=1e-6)
     assert res.step == steps and res.start_step == 0
+    # fit evaluates nothing; its summary is the loss curve and the throughput
+    assert res.evaluations is None
+    assert set(res.summary()) == {"losses", "steps_per_s"}
+    np.testing.assert_array_equal(res.summary()["losses"], res.losses)
 
 
 def test_keys_are_fold_in_of_step():

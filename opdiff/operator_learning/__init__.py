@@ -12,7 +12,11 @@ Functions shared by the DeepONet experiments (no global state; randomness from e
   DeepXDE's rule (``TrainState.update_best`` compares the training loss; Lu et al. 2021's
   "best at step 46 000"). Selecting by the test error would tune on the test set. Each
   segment is one :func:`opdiff.fit` call, which compiles its step again (seconds on a CPU,
-  about 1 s on a GPU): keep ``eval_every`` large against that.
+  about 1 s on a GPU): keep ``eval_every`` large against that. It returns the engine's
+  :class:`opdiff.TrainResult` (``params``: the final model) with an :class:`Evaluations`
+  record attached (``result.evaluations``: evaluation steps and errors, the best
+  checkpoint's model). Its loss is :func:`mse_loss`, a loss factory usable with
+  :func:`opdiff.fit` directly.
 * :func:`predict` / :func:`evaluate`: predictions in the dataset's output layout, and the error
   metrics of :func:`error_metrics`.
 
@@ -60,7 +64,7 @@ from opdiff.nets.deeponet import DeepONet, PODDeepONet
 
 __all__ = [
     "SCHEDULES",
-    "TrainResult",
+    "Evaluations",
     "make_schedule",
     "mse_loss",
     "train_deeponet",
@@ -134,11 +138,30 @@ def _forward(model, u, y, aligned: bool):
 
 
 def mse_loss(aligned: bool, points=None) -> Callable:
-    """The engine loss ``loss(model, batch, key)``: the MSE over every output value.
+    r"""The loss factory of :func:`train_deeponet`: the engine loss ``loss(model, batch, key)``
+    (:func:`opdiff.fit`), the mean squared error over every output value of the batch,
 
-    ``batch`` is ``{"inputs", "outputs"}`` (aligned, with the fixed ``points [P, d]`` given
-    here) or ``{"inputs", "points", "outputs"}`` (unaligned); outputs may omit the component
-    axis when ``K = 1``.
+    .. math:: L(\theta) = \frac{1}{|B|}\sum_{(i,q,k)\in B}
+        \big(\mathcal N_\theta(u_i)(y_q)_k - v_{i,q,k}\big)^2,
+
+    ``B`` every (function, point, component) of the batch. The key is unused (no noise).
+
+    Args:
+        aligned: ``True``: ``batch`` is ``{"inputs" [B, m], "outputs" [B, P(, K)]}``, every
+            function at the fixed ``points`` (:meth:`~opdiff.nets.DeepONet.aligned`; a
+            :class:`~opdiff.nets.PODDeepONet` ignores the points); ``False``: ``batch`` is
+            ``{"inputs" [B, m], "points" [B, d], "outputs" [B(, K)]}`` triplets
+            (:meth:`~opdiff.nets.DeepONet.unaligned`).
+        points: ``[P, d]`` the fixed query points of aligned data; ``None`` when unaligned.
+
+    Returns:
+        ``loss(model, batch, key) -> scalar``; outputs may omit the component axis when
+        ``K = 1``.
+
+    Example:
+        >>> loss = mse_loss(True, dataset.points)
+        >>> result = opdiff.fit(loss, model, optax.adam(1e-3), dataset.arrays(), steps=1000,
+        ...                     key=key, batch_size=64)  # aligned: functions per batch
     """
     y_fixed = None if points is None else jnp.asarray(points)
 
@@ -347,37 +370,34 @@ def evaluate(model, dataset, *, group_size: int | None = None, chunk: int = 8192
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What :func:`train_deeponet` returns.
+class Evaluations:
+    """The evaluations :func:`train_deeponet` made while training: the
+    ``evaluations`` field of the :class:`opdiff.TrainResult` it returns.
 
     Attributes:
-        model: the trained module after the last step.
-        best_model: the module at the evaluation with the lowest training MSE (DeepXDE's
-            "best model"); ``model`` when nothing was evaluated during training.
-        losses: ``[steps]`` float64, the loss of every step (the batch MSE before the update;
-            the full training MSE when training full batch).
         eval_steps: ``[E]`` steps after which the model was evaluated (the last is ``steps``).
         train_mse: ``[E]`` the MSE over the whole training set at those steps.
         test: ``E`` metric dicts (:func:`evaluate`) on the test set, ``[]`` without one.
-        best_index: index into ``eval_steps`` of the best checkpoint.
-        wall_s: seconds for the whole call (compilation and evaluations included).
-        train_s: seconds inside :func:`opdiff.fit` (compilation included).
-        steps_per_s: training throughput (compilation excluded, mean over segments).
+        best_index: index into ``eval_steps`` of the best checkpoint, the lowest
+            ``train_mse`` (the last one on a tie).
+        best_model: the module at that evaluation (DeepXDE's "best model"); the final model
+            (``TrainResult.params``) when it was evaluated only at the end.
+        wall_s: seconds for the whole :func:`train_deeponet` call (compilation and
+            evaluations included).
+        train_s: of those, the seconds inside :func:`opdiff.fit` (compilation included).
     """
 
-    model: Any
-    best_model: Any
-    losses: np.ndarray
     eval_steps: np.ndarray
     train_mse: np.ndarray
     test: list
     best_index: int
+    best_model: Any
     wall_s: float
     train_s: float
-    steps_per_s: float
 
     @property
     def best_step(self) -> int:
+        """The step of the best checkpoint."""
         return int(self.eval_steps[self.best_index])
 
     @property
@@ -396,18 +416,18 @@ class TrainResult:
         return self.test[self.best_index] if self.test else None
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the models, as plain numbers and arrays (for saved results).
+        """Everything but the model, as plain numbers and arrays (for saved results;
+        :meth:`opdiff.TrainResult.summary` adds ``losses`` and ``steps_per_s``).
 
-        Keys: ``losses``, ``eval_steps``, ``train_mse`` (curves), ``best_step``,
-        ``train_mse_best``, ``wall_s``, ``train_s``, ``steps_per_s``; with a test set also
-        ``test_mse`` (curve), ``test_best`` and ``test_last`` (:func:`evaluate` dicts),
-        ``test_mse_min`` and ``test_mse_min_step`` (the lowest test MSE of any evaluation --
-        reported, never selected on).
+        Keys: ``eval_steps``, ``train_mse`` (curves), ``best_step``, ``train_mse_best``,
+        ``wall_s``, ``train_s``; with a test set also ``test_mse`` (curve), ``test_best`` and
+        ``test_last`` (:func:`evaluate` dicts), ``test_mse_min`` and ``test_mse_min_step``
+        (the lowest test MSE of any evaluation -- reported, never selected on).
         """
-        out = dict(losses=self.losses, eval_steps=self.eval_steps, train_mse=self.train_mse,
+        out = dict(eval_steps=self.eval_steps, train_mse=self.train_mse,
                    best_step=self.best_step,
                    train_mse_best=float(self.train_mse[self.best_index]), wall_s=self.wall_s,
-                   train_s=self.train_s, steps_per_s=self.steps_per_s)
+                   train_s=self.train_s)
         if self.test:
             i_min = int(np.argmin(self.test_mse))
             out.update(test_mse=self.test_mse, test_best=dict(self.best_test),
@@ -433,7 +453,7 @@ def train_deeponet(
     workdir=None,
     progress: bool = False,
     mesh=None,
-) -> TrainResult:
+) -> _train.TrainResult:
     """Train ``model`` on ``dataset`` by Adam on the mean squared error, with :func:`opdiff.fit`.
 
     Args:
@@ -455,7 +475,11 @@ def train_deeponet(
         progress, mesh: passed to :func:`opdiff.fit`.
 
     Returns:
-        A :class:`TrainResult`.
+        The engine's :class:`opdiff.TrainResult` of the whole run: ``params`` the model after
+        the last step, ``opt_state`` Adam's state then, ``losses`` ``[steps]`` the loss of
+        every step (the batch MSE before the update; the full training MSE when training full
+        batch), ``steps_per_s`` the mean over segments (compilation excluded), and
+        ``evaluations`` an :class:`Evaluations` (the evaluation history and best checkpoint).
 
     Raises:
         ValueError: for bad sizes, schedule names, or a dataset the model cannot read.
@@ -481,24 +505,22 @@ def train_deeponet(
 
     t_start = time.perf_counter()
     ends = list(range(eval_every, steps, eval_every)) + [steps] if eval_every else [steps]
-    losses, eval_steps, train_mse, tests, rates = [], [], [], [], []
+    eval_steps, train_mse, tests = [], [], []
     best_index, best_model, train_s = 0, model, 0.0
     tmp = None
     if len(ends) > 1 and workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="opdiff-deeponet-")
         workdir = tmp.name
     try:
-        current = model
+        current, results = model, []
         for i, end in enumerate(ends):
             t0 = time.perf_counter()
             res = _train.fit(loss, current, tx, arrays, steps=end, key=key, batch_size=batch_size,
                              steps_per_call=steps_per_call, workdir=workdir, resume=i > 0,
                              progress=progress, mesh=mesh)
             train_s += time.perf_counter() - t0
+            results.append(res)
             current = res.params
-            losses.append(res.losses)
-            if math.isfinite(res.steps_per_s):
-                rates.append(res.steps_per_s)
             eval_steps.append(end)
             train_mse.append(evaluate(current, dataset)["mse"])
             if test_dataset is not None:
@@ -508,18 +530,14 @@ def train_deeponet(
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return TrainResult(
-        model=current,
-        best_model=best_model,
-        losses=np.concatenate(losses),
-        eval_steps=np.asarray(eval_steps),
-        train_mse=np.asarray(train_mse),
-        test=tests,
-        best_index=best_index,
-        wall_s=time.perf_counter() - t_start,
-        train_s=train_s,
-        steps_per_s=float(np.mean(rates)) if rates else float("nan"),
-    )
+    rates = [r.steps_per_s for r in results if math.isfinite(r.steps_per_s)]
+    evaluations = Evaluations(eval_steps=np.asarray(eval_steps), train_mse=np.asarray(train_mse),
+                              test=tests, best_index=best_index, best_model=best_model,
+                              wall_s=time.perf_counter() - t_start, train_s=train_s)
+    return dataclasses.replace(
+        results[-1], losses=np.concatenate([r.losses for r in results]),
+        start_step=results[0].start_step,
+        steps_per_s=float(np.mean(rates)) if rates else float("nan"), evaluations=evaluations)
 
 
 def _check_shapes(model, dataset, dtype):
