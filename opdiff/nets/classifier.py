@@ -20,8 +20,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from opdiff.nets._compat import nnx
 from opdiff._checks import check_images, check_labels
 
-__all__ = ["Classifier", "accuracy", "features", "features_and_predictions", "predict",
-           "train_classifier"]
+__all__ = ["Classifier", "accuracy", "classification_loss", "features",
+           "features_and_predictions", "predict", "train_classifier"]
 
 
 class Classifier(nnx.Module):
@@ -143,12 +143,47 @@ def accuracy(clf: Classifier, images, labels) -> float:
     return float(np.mean(predict(clf, images) == labels))
 
 
+def classification_loss(noise: float = 0.0):
+    r"""The engine loss (:func:`opdiff.fit`) of a :class:`Classifier`: the mean cross-entropy
+    of a batch ``(x [B, H, W(, C)], y [B])``,
+
+    .. math:: L(\theta) = -\frac1B\sum_{b}\log\operatorname{softmax}
+        \big(f_\theta(x_b + \sigma\xi_b)\big)_{y_b},\qquad \xi_b\sim N(0, I),
+
+    the noise :math:`\xi` drawn from the step's loss key (none when :math:`\sigma = 0`).
+
+    Args:
+        noise: :math:`\sigma\ge0`, the standard deviation of the Gaussian noise added to each
+            training image (makes the features less brittle on generated samples).
+
+    Returns:
+        ``loss(model, batch, key) -> scalar``.
+
+    Raises:
+        ValueError: if ``noise`` is negative, NaN or infinite.
+        TypeError: if ``noise`` is not a real number.
+    """
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)):
+        raise TypeError(f"noise must be a real number, got {type(noise).__name__} {noise!r}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+
+    def loss(model, batch, key):
+        x, y = batch
+        if noise > 0:
+            x = x + noise * jax.random.normal(key, x.shape, x.dtype)
+        logits = jax.vmap(model)(x)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+
+    return loss
+
+
 def train_classifier(images, labels, n_classes: int, *, key: PRNGKeyArray, steps: int = 1000,
                      batch_size: int = 128, lr: float = 2e-3, noise: float = 0.0,
                      channels: tuple[int, ...] = (16, 32), features: int = 64,
                      weight_decay: float = 1e-4) -> Classifier:
-    r"""Train a :class:`Classifier` by cross-entropy through :func:`opdiff.fit` (AdamW with a
-    cosine schedule).
+    r"""Train a :class:`Classifier` by cross-entropy (:func:`classification_loss`) through
+    :func:`opdiff.fit` (AdamW with a cosine schedule).
 
     Args:
         images: ``[N, H, W]`` or ``[N, H, W, C]`` floating images.
@@ -159,6 +194,9 @@ def train_classifier(images, labels, n_classes: int, *, key: PRNGKeyArray, steps
         noise: standard deviation of Gaussian noise added to each training image (makes the
             features less brittle on generated samples; 0: none).
         channels, features: the architecture.
+
+    Returns:
+        The trained classifier (``fit``'s ``TrainResult.params``).
     """
     from opdiff.train import fit
 
@@ -166,17 +204,10 @@ def train_classifier(images, labels, n_classes: int, *, key: PRNGKeyArray, steps
     if images.ndim not in (3, 4):
         raise ValueError(f"images must be [N, H, W] or [N, H, W, C], got {tuple(images.shape)}")
     labels = check_labels("labels", labels, images.shape[0], n_classes)
+    loss = classification_loss(noise)
     k_init, k_fit = jax.random.split(key)
     clf = Classifier(tuple(images.shape[1:]), n_classes, channels=channels, features=features,
                      key=k_init)
-
-    def loss(model, batch, k):
-        x, y = batch
-        if noise > 0:
-            x = x + noise * jax.random.normal(k, x.shape, x.dtype)
-        logits = jax.vmap(model)(x)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
-
     opt = optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay)
     res = fit(loss, clf, opt, (images, labels), batch_size=batch_size, steps=steps, key=k_fit)
     return res.params
