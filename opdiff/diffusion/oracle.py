@@ -19,9 +19,10 @@ noise, :math:`z'=Az+B+\sqrt E\,\xi`. A Gaussian law :math:`N(m,w)` therefore sta
 
 .. math:: (m,w)\mapsto(Am+B,\ A^2w+E),
 
-with :math:`A,B,E` written out per sampler in :func:`_affine_step` (independently of the
-sampler code, which works on samples; the tests check that the two agree). The output law of
-a whole run is this recursion along the grid, in closed form for any dimension.
+with :math:`A,B,E` read off each sampler's one definition in :mod:`opdiff.diffusion.steps`
+(run on affine forms instead of samples). The output law of a whole run is this recursion along
+the grid, in closed form for any dimension; the tests check it against Monte Carlo of the
+sampler and against closed forms of the steps.
 
 **Divergences.** KL, squared W2 and the Bhattacharyya TV bracket between the output law and
 the data (or :math:`p_{t_0}`) come from :mod:`opdiff.theory.diffusion`, in total and per
@@ -47,6 +48,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import samplers as _samplers
+from opdiff.diffusion import steps as _steps
 from opdiff.diffusion import laws as _laws
 from opdiff.diffusion.processes import Process, _shape
 from opdiff.theory import diffusion as _th
@@ -243,76 +245,12 @@ def score_error(field: GaussianField, model: GaussianField, process: Process, t)
 # ----------------------------------------------------------------------------- sampler laws
 
 
-def _model_terms(process, model, t):
-    """Affine denoiser D = G z + q and score -kappa (z - a mu_model) of ``model`` at t."""
+def _affine_denoiser(process, model, t):
+    r"""The exact denoiser :math:`Gz+q` of ``model`` at ``t``: :math:`G=a\lambda/(a^2\lambda+
+    s^2)`, :math:`q=(1-aG)\mu` (no division by :math:`a`)."""
     a, s2 = process.scale(t), process.variance(t)
     g = a * model.var / (a**2 * model.var + s2)
-    q = (1 - a * g) * model.mean
-    kappa = (1 - a * g) / s2  # = 1 / v_model, computed without dividing by a
-    return a, s2, g, q, kappa
-
-
-def _affine_step(method, process, model, t, s, opts, m, w):
-    r"""Per-coefficient :math:`(A, B, E)` of one step :math:`t\to s` (module docstring)."""
-    at, s2t, gt, qt, kt = _model_terms(process, model, t)
-    as_, s2s, gs, qs, ks = _model_terms(process, model, s)
-    mu = model.mean
-    h = t - s
-    r = jnp.exp(process.log_scale(t) - process.log_scale(s))
-    beta = s2t - r**2 * s2s
-    f_t, g2_t = process.drift(t), process.diffusion2(t)
-    zero = jnp.zeros_like(at)
-    if method == "euler_maruyama":
-        return 1 - h * f_t - h * g2_t * kt, h * g2_t * kt * at * mu, h * g2_t
-    if method == "ancestral":
-        c = as_ * beta / s2t
-        return r * s2s / s2t + c * gt, c * qt, jnp.maximum(s2s * beta / s2t, 0)
-    if method == "reverse_diffusion":
-        return 2 - r - beta * kt, beta * kt * at * mu, jnp.maximum(beta, 0)
-    if method in ("pf_euler", "pf_heun"):
-        p_t, q_t = f_t + 0.5 * g2_t * kt, 0.5 * g2_t * kt * at * mu
-        if method == "pf_euler":
-            return 1 - h * p_t, h * q_t, zero
-        f_s, g2_s = process.drift(s), process.diffusion2(s)
-        p_s, q_s = f_s + 0.5 * g2_s * ks, 0.5 * g2_s * ks * as_ * mu
-        A = 1 - 0.5 * h * (p_t + p_s * (1 - h * p_t))
-        B = 0.5 * h * (q_t + q_s - p_s * h * q_t)
-        return A, B, zero
-    if method == "ddim":
-        var_eta = opts["eta"] ** 2 * jnp.maximum(s2s * beta / s2t, 0)
-        c = jnp.sqrt(jnp.maximum(s2s - var_eta, 0)) / jnp.sqrt(s2t)
-        return as_ * gt + c * (1 - at * gt), as_ * qt - c * at * qt, var_eta
-    if method in ("dpm_solver_1", "dpm_solver_2"):
-        st, ss = jnp.sqrt(s2t), jnp.sqrt(s2s)
-        lam_t = process.log_scale(t) - jnp.log(st)
-        hl = process.log_scale(s) - jnp.log(ss) - lam_t
-        phi = -jnp.expm1(-hl)
-        if method == "dpm_solver_1":
-            return ss / st + as_ * phi * gt, as_ * phi * qt, zero
-        u = 0.5 * (s + t)
-        au, s2u, gu, qu, _ = _model_terms(process, model, u)
-        su = jnp.sqrt(s2u)
-        hu = process.log_scale(u) - jnp.log(su) - lam_t
-        Au = su / st - au * jnp.expm1(-hu) * gt
-        Bu = -au * jnp.expm1(-hu) * qt
-        rho = jnp.where(hu != 0, hl / jnp.where(hu != 0, 2 * hu, 1), 0.5)
-        A = ss / st + as_ * phi * ((1 - rho) * gt + rho * gu * Au)
-        B = as_ * phi * ((1 - rho) * qt + rho * (gu * Bu + qu))
-        return A, B, zero
-    if method == "exponential":
-        K = _samplers._exp_integrator_K(process, s, t, at.dtype)
-        return 1 / r - K * kt, K * kt * at * mu, jnp.maximum(s2t / r**2 - s2s, 0)
-    raise AssertionError(method)
-
-
-def _langevin_affine(process, model, t, opts, m, w):
-    at, _, _, _, kt = _model_terms(process, model, t)
-    if opts["corrector_eps"] is not None:
-        eps = jnp.asarray(opts["corrector_eps"](t), m.dtype)
-    else:  # score_sde's rule with the norms replaced by their root mean squares
-        e_score2 = jnp.sum(kt**2 * ((m - at * model.mean) ** 2 + w))
-        eps = 2 * opts["snr"] ** 2 * m.size / e_score2
-    return 1 - eps * kt, eps * kt * at * model.mean, 2 * eps * jnp.ones_like(m)
+    return g, (1 - a * g) * model.mean
 
 
 def sampler_law(
@@ -351,13 +289,11 @@ def sampler_law(
     Returns:
         ``(m, w)`` arrays of the sample shape (float64 when x64 is enabled).
     """
-    _samplers._check_method(method)
+    _steps.check_method(method, process)
     field.check_process(process)
     model = field if model is None else model
     _check_model(field, model)
     grid = _samplers.check_grid(process, ts)
-    if method == "exponential" and process.blur != "none":
-        raise ValueError("the 'exponential' sampler needs a frequency-independent scale a_t")
     _samplers.check_options(method, predictor=predictor, n_corrector=n_corrector, snr=snr,
                             eta=eta)
     dtype = jnp.result_type(float)
@@ -419,28 +355,28 @@ def _law_loop(method, predictor, process, opts_key, denoise, model_mean, model_v
               eps):
     opts = dict(opts_key)
     model = _Moments(model_mean, model_var)
-    pred = predictor if method == "pc" else method
+    step = _steps.METHODS[method].step
+    dtype = m.dtype
+
+    def denoiser(z, t):
+        g, q = _affine_denoiser(process, model, t)
+        return g * z + q
 
     def body(i, carry):
         m, w = carry
         j = n - i
-        t, s = ts[j], ts[j - 1]
-        if opts["eps_array"]:
-            e = eps[j]
-            step_opts = dict(opts, corrector_eps=lambda _t: e)
-        else:
-            step_opts = dict(opts, corrector_eps=opts["eps_fn"])
-        if method == "pc":
-            for _ in range(opts["n_corrector"]):
-                A, B, E = _langevin_affine(process, model, t, step_opts, m, w)
-                m, w = A * m + B, A**2 * w + E
-        A, B, E = _affine_step(pred, process, model, t, s, step_opts, m, w)
-        return A * m + B, A**2 * w + E
+        e = eps[j]
+        corrector_eps = (lambda _t: e) if opts["eps_array"] else opts["eps_fn"]
+        ctx = _steps.StepContext(
+            process, ts[j], ts[j - 1], dtype, denoise=denoiser, noise=_steps.Affine.noise,
+            norm=lambda x: jnp.sqrt(jnp.sum(x.second_moment(m, w))),
+            opts=dict(eta=opts["eta"], predictor=predictor, n_corrector=opts["n_corrector"],
+                      snr=opts["snr"], corrector_eps=corrector_eps))
+        return step(ctx, _steps.Affine.identity()).law(m, w)
 
     m, w = jax.lax.fori_loop(0, n, body, (m, w))
     if denoise:
-        _, _, g, q, _ = _model_terms(process, model, ts[0])
-        m, w = g * m + q, g**2 * w
+        m, w = denoiser(_steps.Affine.identity(), ts[0]).law(m, w)
     return m, w
 
 

@@ -12,38 +12,17 @@ frequencies of a heat-dissipation process — so samplers take denoisers, and
 :func:`denoiser_from_score` is offered for score models of noise processes.
 
 Every sampler integrates backwards along an increasing time grid ``ts`` (:math:`t_0<\dots<t_N`,
-:math:`t_0` the early-stopping time), starting from ``x_T`` at :math:`t_N`. With
-:math:`t>s` consecutive times, :math:`h=t-s`, :math:`r=a_t/a_s`, :math:`\hat s` the score and
-:math:`\hat D` the denoiser at :math:`(z,t)`, :math:`\xi\sim N(0,I)` fresh per step, the
-updates are (per coefficient; :math:`f,g^2` from :meth:`Process.drift`/:meth:`~Process.diffusion2`):
+:math:`t_0` the early-stopping time), starting from ``x_T`` at :math:`t_N`. The methods —
+``euler_maruyama``, ``ancestral``, ``reverse_diffusion``, ``pf_euler``, ``pf_heun``, ``ddim``,
+``dpm_solver_1``, ``dpm_solver_2``, ``exponential``, ``pc`` — are defined once each in
+:mod:`opdiff.diffusion.steps`, where their updates are written out (the same definitions give
+the exact output laws of :func:`opdiff.diffusion.oracle.sampler_law`). This module runs them
+along a grid, builds the grids, and offers :func:`pf_ode_adaptive`: the probability-flow ODE
+solved by diffrax (Dormand–Prince 5(4), PID step control) — the reference solution.
 
-- ``euler_maruyama``: :math:`z-h(f_tz-g_t^2\hat s)+\sqrt{hg_t^2}\,\xi` (reverse SDE);
-- ``ancestral``: the exact posterior step :math:`q(z_s\mid z_t,z_0=\hat D)`, mean
-  :math:`(rs_s^2/s_t^2)z+(a_s\beta/s_t^2)\hat D`, variance :math:`s_s^2\beta/s_t^2`,
-  :math:`\beta=s_t^2-r^2s_s^2` (DDPM for VP, score_sde's VE ancestral step for VE);
-- ``reverse_diffusion``: score_sde's predictor, :math:`(2-r)z+\beta\hat s+\sqrt\beta\,\xi`;
-- ``pf_euler`` / ``pf_heun``: Euler and Heun (trapezoidal) on the probability-flow ODE
-  :math:`dz/dt=f_tz-\tfrac12g_t^2\hat s`;
-- ``ddim``: :math:`a_s\hat D+\sqrt{s_s^2-\sigma_\eta^2}\,\hat\varepsilon+\sigma_\eta\xi`,
-  :math:`\hat\varepsilon=(z-a_t\hat D)/s_t`, :math:`\sigma_\eta^2=\eta^2\cdot` the ancestral
-  variance (``eta=0``: deterministic);
-- ``dpm_solver_1`` / ``dpm_solver_2``: exponential integrators of the probability-flow ODE in
-  the data-prediction form (DPM-Solver++; Lu et al. 2022), with
-  :math:`\lambda=\log(a/s)` per coefficient and :math:`h_\lambda=\lambda_s-\lambda_t`:
-  order 1 is :math:`(s_s/s_t)z+a_s(1-e^{-h_\lambda})\hat D` (algebraically DDIM with
-  :math:`\eta=0`), order 2 adds a midpoint evaluation at :math:`u=(s+t)/2`;
-- ``exponential``: the exponential integrator of the reverse SDE with the score frozen over the
-  step (Chen et al. 2023): :math:`z/r+K\hat s+\sqrt{s_t^2/r^2-s_s^2}\,\xi`,
-  :math:`K=a_s\int_s^ta_u\,d(s_u^2/a_u^2)` (Gauss–Legendre); for OU this is their
-  :math:`e^hz+2(e^h-1)\hat s+\sqrt{e^{2h}-1}\,\xi`. Needs a frequency-independent scale (no blur);
-- ``pc``: predictor–corrector (score_sde): at each time ``n_corrector`` Langevin steps
-  :math:`z+\epsilon\hat s+\sqrt{2\epsilon}\,\xi` then a predictor step. The step is score_sde's
-  :math:`\epsilon=2(r_{\rm snr}\|\xi\|/\|\hat s\|)^2` (norms averaged over the batch) or a fixed
-  ``corrector_eps(t)``;
-- :func:`pf_ode_adaptive`: the probability-flow ODE solved by diffrax (Dormand–Prince 5(4),
-  PID step control) — the reference solution.
-
-Randomness: step :math:`i` (counted from :math:`T`) uses ``fold_in(key, i)``.
+Randomness: step :math:`i` (counted from :math:`T`) uses ``fold_in(key, i)``; its ``k``-th
+normal is drawn with ``fold_in(fold_in(key, i), k)`` (``k = 0`` for the predictor, ``1000 + j``
+for corrector ``j``).
 """
 
 from __future__ import annotations
@@ -57,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff.diffusion import steps as _steps
 from opdiff.diffusion.processes import Process
 
 __all__ = [
@@ -82,11 +62,9 @@ __all__ = [
 
 Denoiser = Callable[[Array, Array], Array]
 
-SAMPLERS = ("euler_maruyama", "ancestral", "reverse_diffusion", "pf_euler", "pf_heun", "ddim",
-            "dpm_solver_1", "dpm_solver_2", "exponential", "pc")
-STOCHASTIC = ("euler_maruyama", "ancestral", "reverse_diffusion", "exponential", "pc")
-SECOND_ORDER = ("pf_heun", "dpm_solver_2")
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
+SAMPLERS = tuple(_steps.METHODS)  # the registry of opdiff.diffusion.steps, in its order
+STOCHASTIC = tuple(m for m, spec in _steps.METHODS.items() if spec.stochastic)
+SECOND_ORDER = tuple(m for m, spec in _steps.METHODS.items() if spec.order == 2)
 
 
 # ----------------------------------------------------------------------------- model adaptors
@@ -201,12 +179,8 @@ def _check_steps(n):
 
 def nfe(method: str, n_steps: int, n_corrector: int = 1) -> int:
     """Denoiser evaluations a sampler spends on ``n_steps`` steps."""
-    _check_method(method)
-    if method in ("pf_heun", "dpm_solver_2"):
-        return 2 * n_steps
-    if method == "pc":
-        return (1 + n_corrector) * n_steps
-    return n_steps
+    per = _steps.check_method(method).evals
+    return (per + (n_corrector if method == "pc" else 0)) * n_steps
 
 
 def order(method: str) -> int:
@@ -215,8 +189,7 @@ def order(method: str) -> int:
     :data:`SECOND_ORDER` (Heun, DPM-Solver-2), 1 for every other sampler (Euler--Maruyama,
     ancestral, reverse diffusion, Euler on the ODE, DDIM = DPM-Solver-1, the exponential
     integrator, PC with a corrector step that shrinks like :math:`h`)."""
-    _check_method(method)
-    return 2 if method in SECOND_ORDER else 1
+    return _steps.check_method(method).order
 
 
 def steps_for_budgets(method: str, steps, budgets) -> tuple[int, ...]:
@@ -315,11 +288,6 @@ def benton_grid(T: float, delta: float, N: int) -> tuple[np.ndarray, float]:
     return grid, float(np.max(np.diff(grid) / np.minimum(1.0, grid[:-1])))
 
 
-def _check_method(method):
-    if not isinstance(method, str) or method not in SAMPLERS:
-        raise ValueError(f"method must be one of {SAMPLERS}, got {method!r}")
-
-
 def _real(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -337,9 +305,10 @@ def check_options(method: str, *, predictor: str = "ancestral", n_corrector: int
             not finite and > 0, or ``eta`` not in [0, 1] (NaN and ±inf included).
         TypeError: if ``snr`` or ``eta`` is not a real number.
     """
-    _check_method(method)
-    if not isinstance(predictor, str) or predictor not in SAMPLERS or predictor == "pc":
-        raise ValueError(f"predictor must be a single-step method of {SAMPLERS[:-1]}, "
+    _steps.check_method(method)
+    single = tuple(m for m in SAMPLERS if m != "pc")
+    if not isinstance(predictor, str) or predictor not in single:
+        raise ValueError(f"predictor must be a single-step method of {single}, "
                          f"got {predictor!r}")
     if isinstance(n_corrector, bool) or not isinstance(n_corrector, (int, np.integer)) \
             or n_corrector < 0:
@@ -370,104 +339,7 @@ def log_level_between(process: Process, t0: float, t1: float, n_steps: int) -> n
     return out
 
 
-# ----------------------------------------------------------------------------- steps (coeffs)
-
-
-class _Coeffs:
-    """Per-coefficient schedule quantities at one time, in the sample dtype."""
-
-    def __init__(self, process: Process, t, dtype):
-        self.t = t
-        self.la = process.log_scale(t).astype(dtype)
-        self.a = jnp.exp(self.la)
-        self.s2 = process.variance(t).astype(dtype)
-        self.s = jnp.sqrt(self.s2)
-        self.f = process.drift(t).astype(dtype)
-        self.g2 = process.diffusion2(t).astype(dtype)
-
-
-def _exp_integrator_K(process: Process, s, t, dtype):
-    """:math:`K=a_s\\int_s^ta_u\\,d(s_u^2/a_u^2)` by 16-point Gauss–Legendre."""
-
-    def nsr(u):
-        return process.variance(u) / process.scale(u) ** 2
-
-    nodes = 0.5 * (t - s) * jnp.asarray(_GL_NODES) + 0.5 * (t + s)
-    w = 0.5 * (t - s) * jnp.asarray(_GL_WEIGHTS)
-
-    def integrand(u):
-        d = jax.jvp(nsr, (u,), (jnp.ones_like(u),))[1]
-        return process.scale(u) * d
-
-    vals = jax.vmap(integrand)(nodes)
-    return (process.scale(s) * jnp.tensordot(w, vals, axes=1)).astype(dtype)
-
-
-def _step(method, process, dcoef, z, t, s, key, opts):
-    """One step from time ``t`` down to ``s < t`` on coefficients ``z`` ``[B, *shape]``."""
-    dtype = z.dtype
-    ct, cs = _Coeffs(process, t, dtype), _Coeffs(process, s, dtype)
-    d = dcoef(z, t)
-    score = (ct.a * d - z) / ct.s2
-    h = (t - s).astype(dtype)
-
-    def noise(k=0):
-        return jax.random.normal(jax.random.fold_in(key, k), z.shape, dtype)
-
-    r = jnp.exp(ct.la - cs.la)  # a_t / a_s <= 1
-    beta = ct.s2 - r**2 * cs.s2  # transition variance s -> t
-    if method == "euler_maruyama":
-        return z - h * (ct.f * z - ct.g2 * score) + jnp.sqrt(h * ct.g2) * noise()
-    if method == "ancestral":
-        mean = (r * cs.s2 / ct.s2) * z + (cs.a * beta / ct.s2) * d
-        return mean + jnp.sqrt(jnp.maximum(cs.s2 * beta / ct.s2, 0)) * noise()
-    if method == "reverse_diffusion":
-        return (2 - r) * z + beta * score + jnp.sqrt(jnp.maximum(beta, 0)) * noise()
-    if method in ("pf_euler", "pf_heun"):
-        drift_t = ct.f * z - 0.5 * ct.g2 * score
-        z1 = z - h * drift_t
-        if method == "pf_euler":
-            return z1
-        d1 = dcoef(z1, s)
-        drift_s = cs.f * z1 - 0.5 * cs.g2 * (cs.a * d1 - z1) / cs.s2
-        return z - 0.5 * h * (drift_t + drift_s)
-    if method == "ddim":
-        eps = (z - ct.a * d) / ct.s
-        var_eta = opts["eta"] ** 2 * jnp.maximum(cs.s2 * beta / ct.s2, 0)
-        out = cs.a * d + jnp.sqrt(jnp.maximum(cs.s2 - var_eta, 0)) * eps
-        return out + jnp.sqrt(var_eta) * noise() if opts["eta"] > 0 else out
-    if method in ("dpm_solver_1", "dpm_solver_2"):
-        lam_t, lam_s = ct.la - jnp.log(ct.s), cs.la - jnp.log(cs.s)
-        hl = lam_s - lam_t
-        phi = -jnp.expm1(-hl)  # 1 - e^{-h}
-        if method == "dpm_solver_1":
-            return (cs.s / ct.s) * z + cs.a * phi * d
-        u = 0.5 * (s + t)
-        cu = _Coeffs(process, u, dtype)
-        hu = cu.la - jnp.log(cu.s) - lam_t
-        zu = (cu.s / ct.s) * z - cu.a * jnp.expm1(-hu) * d
-        du = dcoef(zu, u)
-        ratio = jnp.where(hu != 0, hl / jnp.where(hu != 0, 2 * hu, 1), 0.5)
-        return (cs.s / ct.s) * z + cs.a * phi * (d + ratio * (du - d))
-    if method == "exponential":
-        K = _exp_integrator_K(process, s, t, dtype)
-        var = jnp.maximum(ct.s2 / r**2 - cs.s2, 0)
-        return z / r + K * score + jnp.sqrt(var) * noise()
-    raise AssertionError(method)
-
-
-def _langevin(process, dcoef, z, t, key, opts):
-    c = _Coeffs(process, t, z.dtype)
-    score = (c.a * dcoef(z, t) - z) / c.s2
-    xi = jax.random.normal(key, z.shape, z.dtype)
-    if opts["corrector_eps"] is not None:
-        eps = jnp.asarray(opts["corrector_eps"](t), z.dtype)
-    else:
-        axes = tuple(range(1, z.ndim))
-        g = jnp.mean(jnp.sqrt(jnp.sum(score**2, axis=axes)))
-        n = jnp.mean(jnp.sqrt(jnp.sum(xi**2, axis=axes)))
-        eps = 2 * (opts["snr"] * n / g) ** 2
-    return z + eps * score + jnp.sqrt(2 * eps) * xi
+# ----------------------------------------------------------------------------- the loop
 
 
 @functools.partial(jax.jit, static_argnames=("method", "process", "denoiser", "opts_key"))
@@ -479,15 +351,19 @@ def _run(method, process, denoiser, opts_key, x_T, ts, key):
 
     z = process.to_basis(x_T)
     n = ts.shape[0] - 1
-    pred = opts.get("predictor", "ancestral") if method == "pc" else method
+    axes = tuple(range(1, z.ndim))
+    step = _steps.METHODS[method].step
+
+    def batch_norm(v):  # the batch mean of ||v|| (the corrector's step-size rule)
+        return jnp.mean(jnp.sqrt(jnp.sum(v**2, axis=axes)))
 
     def body(z, i):
-        t, s = ts[n - i], ts[n - i - 1]
         k = jax.random.fold_in(key, i)
-        if method == "pc":
-            for j in range(opts["n_corrector"]):
-                z = _langevin(process, dcoef, z, t, jax.random.fold_in(k, 1000 + j), opts)
-        return _step(pred, process, dcoef, z, t, s, k, opts), None
+        ctx = _steps.StepContext(
+            process, ts[n - i], ts[n - i - 1], z.dtype, denoise=dcoef, norm=batch_norm,
+            noise=lambda j=0: jax.random.normal(jax.random.fold_in(k, j), z.shape, z.dtype),
+            opts=opts)
+        return step(ctx, z), None
 
     z, _ = jax.lax.scan(body, z, jnp.arange(n))
     if opts["denoise"]:
@@ -540,9 +416,7 @@ def sample(
     check_options(method, predictor=predictor, n_corrector=n_corrector, snr=snr, eta=eta)
     x_T = process.check_sample("x_T", x_T)
     grid = check_grid(process, ts)
-    if method == "exponential" and not (process.blur == "none"):
-        raise ValueError("the 'exponential' sampler needs a frequency-independent scale a_t; "
-                         f"{process.name!r} blurs — use 'ancestral', 'ddim' or 'dpm_solver_2'")
+    _steps.check_method(method, process)
     needs_key = method in STOCHASTIC or (method == "ddim" and eta > 0)
     if needs_key and key is None:
         raise ValueError(f"method {method!r} is stochastic: pass key=")
