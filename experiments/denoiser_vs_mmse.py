@@ -25,7 +25,7 @@ from typing import Annotated
 import jax
 import numpy as np
 
-from opdiff import plotting
+from opdiff import plotting, spectra
 from opdiff.claims import lower_bound, upper_bound
 from opdiff.diffusion import denoiser_error as de, oracle, processes, samplers
 from opdiff.diffusion.training import train_denoiser
@@ -240,7 +240,7 @@ def claims(cfg: Config, results: dict) -> list:
 
 def plot(results: dict, out_dir) -> list[str]:
     out_dir, lv, cfg, size = Path(out_dir), results["levels"], results["config"], results["size"]
-    lsnr, mmse, goal, shape = lv["log_snr"], lv["mmse"], cfg["goal"], (size, size)
+    lsnr, mmse, goal = lv["log_snr"], lv["mmse"], cfg["goal"]
     fig, axes = plotting.new_figure(1, 2, width=4.6, height=3.6)
     for k, ax in enumerate(axes[0]):  # MSE/MMSE: the skip-path models (+-2 SE); all, log scale
         for name in [n for n in results["models"] if k or n != "operator_noskip"]:
@@ -263,12 +263,12 @@ def plot(results: dict, out_dir) -> list[str]:
     names = plotting.save(fig, out_dir / "denoiser_vs_mmse_ratio.png")
     fig, axes = plotting.new_figure(1, len(results["spectra"]), width=4.4, height=3.4)
     for ax, (j, s) in zip(axes[0], results["spectra"].items()):  # error / MMSE per radial bin
-        f, base = oracle.radial_profile(s["mmse"], shape, "dft")
+        f, base = spectra.radial_average(s["mmse"], bins="linear", statistic="sum")
         for name, e in [*s["models"].items(), ("untrained", s["untrained"])]:
             with np.errstate(invalid="ignore", divide="ignore"):
-                ax.plot(f, oracle.radial_profile(e, shape, "dft")[1] / base, color=STYLE[name][0],
-                        marker=STYLE[name][1], markersize=3, linewidth=1.2, label=LABELS[name],
-                        linestyle=":" if name == "untrained" else "-")
+                ax.plot(f, spectra.radial_average(e, bins="linear", statistic="sum")[1] / base,
+                        color=STYLE[name][0], marker=STYLE[name][1], markersize=3, lw=1.2,
+                        label=LABELS[name], linestyle=":" if name == "untrained" else "-")
         ax.axhline(1.0, color="k", linewidth=0.8)
         ax.set(yscale="log", xlabel="radial frequency (cycles/pixel)",
                ylabel="error / MMSE in the bin", title=f"log-SNR {lsnr[int(j)]:.2f}")
@@ -287,10 +287,10 @@ def plot(results: dict, out_dir) -> list[str]:
     fig, axes = plotting.new_figure(1, len(meths), width=4.2, height=3.4)
     for ax, meth in zip(axes[0], meths):  # sample variance / lambda_k per radial bin
         row = results["kl"][meth]
-        ax.plot(*oracle.radial_mean(row["exact_var_ratio"], shape, "dft"), color="k",
+        ax.plot(*spectra.radial_average(row["exact_var_ratio"], bins="linear"), color="k",
                 linestyle="--", linewidth=1.2, label=f"exact score (KL {row['exact']:.3g})")
         for name, v in results["sample_var"].get(meth, {}).items():
-            ax.plot(*oracle.radial_mean(v, shape, "dft"), color=STYLE[name][0],
+            ax.plot(*spectra.radial_average(v, bins="linear"), color=STYLE[name][0],
                     marker=STYLE[name][1], markersize=3, linewidth=1.2,
                     label=f"{LABELS[name]} (KL≈{row['models'][name]['kl_corrected']:.3g})")
         ax.axhline(1.0, color="0.5", linewidth=0.8)

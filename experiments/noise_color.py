@@ -33,7 +33,7 @@ from typing import Annotated
 import numpy as np
 
 from opdiff import claims as cl
-from opdiff import images, plotting
+from opdiff import images, plotting, spectra
 from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import oracle, processes, samplers
 from opdiff.diffusion.laws import kl
@@ -138,8 +138,8 @@ def run(cfg: Config, key) -> dict:
     for dname, field in data.items():
         rd = res[dname] = dict(kl={}, kl_spectrum={}, initialisation_kl={}, early_stopping_kl={},
                                best_sampler_kl={}, best_curve={}, radial_kl_spectrum={})
-        up = _basis.radial_frequency(field.shape, field.basis)
-        up = up > up.max() / 2
+        freq = _basis.radial_frequency(field.shape, field.basis)
+        up = freq > freq.max() / 2
         rd["coefficient_fraction_upper_half"], best_all[dname] = float(up.mean()), {}
         for pname in cfg.processes:
             kw = dict(blur_min=cfg.heat_fine_blur_min) if pname == "heat_fine" else {}
@@ -171,9 +171,9 @@ def run(cfg: Config, key) -> dict:
                                            kl=np.array([best[b][0] for b in nfes]))
             rd["best_sampler_kl"][pname] = {str(b): dict(kl=best[b][0], sampler=best[b][1])
                                             for b in cfg.budgets}
-            rd["radial_kl_spectrum"][pname] = {m: oracle.radial_mean(v, proc)[1]
+            rd["radial_kl_spectrum"][pname] = {m: spectra.radial_average(v, freq)[1]
                                                for m, v in spec.items()}
-            rd["radial_frequency"] = oracle.radial_mean(up, proc)[0]
+            rd["radial_frequency"] = spectra.radial_average(freq, freq)[0]
             if pname == "white":
                 rd["kl_fraction_upper_half"] = {m: float(v[up].sum() / v.sum())
                                                 for m, v in spec.items()}

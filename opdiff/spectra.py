@@ -19,6 +19,10 @@ falls in the annulus :math:`r=\operatorname{round}(f\min(H,W))` — for a square
 the corner modes beyond the inscribed circle); annulus :math:`r` is reported at the frequency
 :math:`r/\min(H,W)` cycles per pixel. The RAPSD of a batch is the average over images and over
 the modes of each annulus. An 8×8 image has only 4 annuli, a 28×28 one 14, 64×64 32.
+The coefficients of any basis (the DCT too) are binned by their radial frequency in
+``n_bins`` equal-width bins over :math:`[0,f_{\max}]`, DC and corners kept
+(:func:`radial_bins` ``bins="linear"``, e.g. a per-coefficient KL of
+:mod:`opdiff.diffusion.oracle`); :func:`radial_average` reduces over either binning.
 
 1-D signals :math:`[\dots,N]` go through :func:`rapsd_1d`: modes :math:`k=1..\lfloor N/2\rfloor`
 (:math:`\pm k` carry the same power for real signals), frequency :math:`k/N`.
@@ -43,13 +47,16 @@ import numpy as np
 import scipy.optimize
 
 __all__ = [
+    "BINNINGS",
     "annulus_index",
     "cutoff_max_increase",
+    "fft_radial_frequency",
     "fit_spectral_exponent",
     "power_law_cutoff",
     "power_law_rapsd_constant",
     "power_per_mode",
     "radial_average",
+    "radial_bins",
     "rapsd",
     "rapsd_1d",
     "snr_cutoff",
@@ -63,24 +70,83 @@ def _shape2(shape) -> tuple[int, int]:
     return h, w
 
 
+def fft_radial_frequency(shape) -> np.ndarray:
+    r"""The radial frequency :math:`f=\sqrt{(k_1/H)^2+(k_2/W)^2}` in cycles per pixel of every
+    mode of an ``H x W`` FFT grid (``fftfreq`` order), float64 ``[H, W]``."""
+    h, w = _shape2(shape)
+    return np.sqrt(np.fft.fftfreq(h)[:, None] ** 2 + np.fft.fftfreq(w)[None, :] ** 2)
+
+
+BINNINGS = ("annuli", "linear")
+
+
+def radial_bins(freqs, *, bins: str = "annuli", n_bins: int | None = None,
+                side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Assign every mode of radial frequency ``freqs`` (cycles per pixel, any shape) to a bin.
+
+    Two definitions, chosen by ``bins``:
+
+    - ``"annuli"`` (the RAPSD; module docstring): annulus :math:`r=\operatorname{round}(f\cdot
+      \mathrm{side})`, annuli :math:`r=1..` ``n_bins`` kept (default ``side // 2``), reported at
+      :math:`r/\mathrm{side}`; the DC (:math:`r=0`) and modes beyond the last annulus (the
+      corners of an FFT grid) get index ``-1``. ``side`` is required (``min(H, W)`` for an FFT
+      grid).
+    - ``"linear"``: ``n_bins`` equal-width bins over :math:`[0,\max f]` (the top edge nudged up
+      by 1e-9 relative so the largest frequency is inside), reported at the bin centres; every
+      mode is kept, the DC in the first bin. For any basis's frequencies (e.g.
+      :func:`opdiff.diffusion.basis.radial_frequency`, which includes the DCT); ``n_bins`` is
+      required.
+
+    Returns:
+        ``(index, frequencies)``: the bin of every mode (``freqs``' shape, int64, ``-1`` for a
+        dropped mode) and the ``[n_bins]`` bin frequencies.
+
+    Raises:
+        ValueError: for an unknown ``bins``, a missing or non-positive ``side`` / ``n_bins``.
+    """
+    f = np.asarray(freqs, dtype=np.float64)
+    if bins == "annuli":
+        if side is None or int(side) < 1:
+            raise ValueError(f"bins='annuli' needs side >= 1 (min(H, W) of an FFT grid), "
+                             f"got {side!r}")
+        side = int(side)
+        n_bins = side // 2 if n_bins is None else int(n_bins)
+        r = np.rint(f * side).astype(np.int64)
+        index = np.where((r >= 1) & (r <= n_bins), r - 1, -1)
+        return index, np.arange(1, n_bins + 1) / side
+    if bins == "linear":
+        if n_bins is None or int(n_bins) < 1:
+            raise ValueError(f"bins='linear' needs n_bins >= 1, got {n_bins!r}")
+        n_bins = int(n_bins)
+        edges = np.linspace(0, f.max() * (1 + 1e-9), n_bins + 1)
+        index = np.clip(np.digitize(f, edges) - 1, 0, n_bins - 1)
+        return index, 0.5 * (edges[1:] + edges[:-1])
+    raise ValueError(f"bins must be one of {BINNINGS}, got {bins!r}")
+
+
+def _bin_matrix(index: np.ndarray, n_bins: int, statistic: str):
+    """``[n_modes, n_bins]`` matrix: column ``b`` is the indicator of bin ``b`` (``"sum"``) or
+    it over the bin's size (``"mean"``); and the bin sizes."""
+    idx = index.ravel()
+    rows = np.flatnonzero(idx >= 0)
+    counts = np.bincount(idx[rows], minlength=n_bins).astype(np.float64)
+    mat = np.zeros((idx.size, n_bins))
+    if statistic == "mean":
+        mat[rows, idx[rows]] = 1.0 / counts[idx[rows]]
+    elif statistic == "sum":
+        mat[rows, idx[rows]] = 1.0
+    else:
+        raise ValueError(f"statistic must be 'mean' or 'sum', got {statistic!r}")
+    return mat, counts
+
+
 @functools.lru_cache(maxsize=32)
 def _annuli(h: int, w: int):
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.fftfreq(w)[None, :]
-    m = min(h, w)
-    r = np.rint(np.sqrt(fy**2 + fx**2) * m).astype(np.int64)
-    n_bins = m // 2
-    keep = (r >= 1) & (r <= n_bins)
-    idx = np.where(keep, r - 1, -1).ravel()
-    counts = np.bincount(idx[idx >= 0], minlength=n_bins).astype(np.float64)
-    # [H*W, n_bins] averaging matrix: column r-1 is the indicator of annulus r over its size.
-    avg = np.zeros((h * w, n_bins))
-    rows = np.flatnonzero(idx >= 0)
-    avg[rows, idx[rows]] = 1.0 / counts[idx[rows]]
-    freqs = np.arange(1, n_bins + 1) / m
-    for a in (idx, counts, avg, freqs):
+    index, freqs = radial_bins(fft_radial_frequency((h, w)), bins="annuli", side=min(h, w))
+    avg, counts = _bin_matrix(index, len(freqs), "mean")
+    for a in (index, counts, avg, freqs):
         a.setflags(write=False)
-    return idx.reshape(h, w), counts, avg, freqs
+    return index, counts, avg, freqs
 
 
 def annulus_index(shape) -> np.ndarray:
@@ -89,23 +155,59 @@ def annulus_index(shape) -> np.ndarray:
     return _annuli(*_shape2(shape))[0].copy()
 
 
-def radial_average(values, *, return_frequencies: bool = True):
-    """Average a per-mode quantity ``[..., H, W]`` (FFT order) over annuli: ``[..., n_bins]``.
+def radial_average(values, freqs=None, *, bins: str | None = None, n_bins: int | None = None,
+                   statistic: str = "mean", return_frequencies: bool = True):
+    """Reduce a per-mode quantity over radial-frequency bins (:func:`radial_bins`): the one
+    radial binning of opdiff.
 
-    Use it for exact spectra, e.g. ``radial_average(N * field.spectrum())`` is the expected
-    RAPSD of a :class:`~opdiff.functions.PeriodicPowerLawField`. Leading axes are kept.
+    Without ``freqs``, ``values`` ``[..., H, W]`` is an FFT grid (``fftfreq`` order) binned in
+    the annuli of the module docstring (``bins`` defaults to ``"annuli"``), e.g.
+    ``radial_average(N * field.spectrum())`` is the expected RAPSD of a
+    :class:`~opdiff.functions.PeriodicPowerLawField` (the coefficients of the ``"dft"`` basis
+    of :mod:`opdiff.diffusion.basis` are such a grid). With ``freqs`` (the radial frequency of
+    every mode, the trailing shape of ``values``; e.g.
+    :func:`opdiff.diffusion.basis.radial_frequency` of a DCT basis) ``bins`` defaults to
+    ``"linear"``. ``"linear"`` bins number half the largest side unless ``n_bins`` is given.
+    Leading axes are kept.
+
+    Args:
+        statistic: ``"mean"`` (NaN for an empty bin) or ``"sum"`` over each bin's modes.
 
     Returns:
-        ``(freqs, averages)`` (``freqs`` in cycles per pixel, :math:`r/\\min(H,W)`), or just
-        the averages when ``return_frequencies`` is False.
+        ``(freqs, reduced)`` (bin frequencies in cycles per pixel, ``[..., n_bins]``), or just
+        the reduced values when ``return_frequencies`` is False.
     """
     v = np.asarray(values, dtype=np.float64)
-    if v.ndim < 2:
-        raise ValueError(f"values must have shape [..., H, W], got {v.shape}")
-    h, w = _shape2(v.shape[-2:])
-    _, _, avg, freqs = _annuli(h, w)
-    out = v.reshape(*v.shape[:-2], h * w) @ avg
-    return (freqs.copy(), out) if return_frequencies else out
+    if freqs is None:
+        bins = "annuli" if bins is None else bins
+        if v.ndim < 2:
+            raise ValueError(f"values must have shape [..., H, W], got {v.shape}")
+        h, w = _shape2(v.shape[-2:])
+        if bins == "annuli" and n_bins is None and statistic == "mean":
+            _, counts, mat, centres = _annuli(h, w)
+        else:
+            if bins == "linear" and n_bins is None:
+                n_bins = max(h, w) // 2
+            index, centres = radial_bins(fft_radial_frequency((h, w)), bins=bins,
+                                         n_bins=n_bins, side=min(h, w))
+            mat, counts = _bin_matrix(index, len(centres), statistic)
+        nd = 2
+    else:
+        f = np.asarray(freqs, dtype=np.float64)
+        nd = f.ndim
+        if v.shape[v.ndim - nd:] != f.shape or nd == 0:
+            raise ValueError(f"values must have shape [..., *{f.shape}] to match freqs, got "
+                             f"{v.shape}")
+        bins = "linear" if bins is None else bins
+        if bins == "linear" and n_bins is None:
+            n_bins = max(max(f.shape) // 2, 1)
+        side = min(f.shape) if bins == "annuli" else None
+        index, centres = radial_bins(f, bins=bins, n_bins=n_bins, side=side)
+        mat, counts = _bin_matrix(index, len(centres), statistic)
+    out = v.reshape(*v.shape[: v.ndim - nd], -1) @ mat
+    if statistic == "mean" and np.any(counts == 0):
+        out = np.where(counts > 0, out, np.nan)
+    return (centres.copy(), out) if return_frequencies else out
 
 
 def power_per_mode(images) -> np.ndarray:

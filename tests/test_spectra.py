@@ -204,3 +204,59 @@ def test_power_law_cutoff_solves_its_equation():
 ])
 def test_cutoff_max_increase(f, worst):
     assert S.cutoff_max_increase(f) == pytest.approx(worst, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- the one binning
+
+
+@pytest.mark.parametrize("shape, basis", [((8, 8), "dft"), ((6, 10), "dct"), ((12,), "dct")])
+def test_linear_bins_brute_force(shape, basis):
+    # "linear": n_bins equal-width bins over [0, f_max], every coefficient kept (the DC too);
+    # the mean and the sum per bin against a loop over the bins
+    f = B.radial_frequency(shape, basis)
+    v = np.random.default_rng(3).standard_normal((2, *shape))
+    n_bins = max(shape) // 2
+    centres, mean = S.radial_average(v, f)
+    _, tot = S.radial_average(v, f, statistic="sum")
+    width = f.max() * (1 + 1e-9) / n_bins
+    np.testing.assert_allclose(centres, (np.arange(n_bins) + 0.5) * width, rtol=1e-12)
+    for b in range(n_bins):
+        inside = (f >= b * width) & (f < (b + 1) * width)
+        np.testing.assert_allclose(tot[:, b], v[:, inside].sum(-1), rtol=1e-12, atol=1e-12)
+        if inside.any():
+            np.testing.assert_allclose(mean[:, b], v[:, inside].mean(-1), rtol=1e-12)
+        else:
+            assert np.all(np.isnan(mean[:, b]))
+    np.testing.assert_allclose(tot.sum(-1), v.reshape(2, -1).sum(-1), rtol=1e-12)
+
+
+def test_annuli_brute_force_and_the_fft_grid_default():
+    h, w = 10, 14
+    f = S.fft_radial_frequency((h, w))
+    v = np.random.default_rng(4).standard_normal((h, w))
+    freqs, avg = S.radial_average(v)
+    assert np.array_equal(freqs, np.arange(1, 6) / 10)
+    r = np.rint(f * 10)
+    for b in range(5):
+        np.testing.assert_allclose(avg[b], v[r == b + 1].mean(), rtol=1e-12)
+    # the same grid given as frequencies with bins="annuli" and side = min(H, W)
+    np.testing.assert_allclose(S.radial_average(v, f, bins="annuli")[1], avg, rtol=1e-14)
+    # DFT-basis coefficients are an FFT grid: "linear" bins of the grid equal those of the
+    # basis's frequencies
+    g = np.random.default_rng(5).standard_normal((8, 8))
+    np.testing.assert_allclose(S.radial_average(g, bins="linear")[1],
+                               S.radial_average(g, B.radial_frequency((8, 8), "dft"))[1],
+                               rtol=1e-12)
+
+
+def test_binning_errors():
+    with pytest.raises(ValueError, match="bins must be one of"):
+        S.radial_bins(np.ones(4), bins="log")
+    with pytest.raises(ValueError, match="needs side"):
+        S.radial_bins(np.ones(4), bins="annuli")
+    with pytest.raises(ValueError, match="needs n_bins"):
+        S.radial_bins(np.ones(4), bins="linear")
+    with pytest.raises(ValueError, match="statistic"):
+        S.radial_average(np.ones((4, 4)), statistic="max")
+    with pytest.raises(ValueError, match="to match freqs"):
+        S.radial_average(np.ones((4, 5)), np.ones((4, 4)))

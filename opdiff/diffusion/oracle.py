@@ -26,7 +26,8 @@ sampler and against closed forms of the steps.
 
 **Divergences.** KL, squared W2 and the Bhattacharyya TV bracket between the output law and
 the data (or :math:`p_{t_0}`) come from :mod:`opdiff.theory.diffusion`, in total and per
-coefficient (the "KL spectrum"; :func:`radial_profile` bins it by radial frequency).
+coefficient (the "KL spectrum"; :func:`opdiff.spectra.radial_average` bins it by radial
+frequency).
 
 **Gaussian mixtures** (:class:`GaussianMixture`, dense, small :math:`d`): exact log-density,
 score and denoiser of :math:`p_t=\sum_j\pi_jN(a_t\mu_j,a_t\Sigma_ja_t+s_t^2)` through a
@@ -50,7 +51,7 @@ from opdiff.diffusion import basis as _basis
 from opdiff.diffusion import samplers as _samplers
 from opdiff.diffusion import steps as _steps
 from opdiff.diffusion import laws as _laws
-from opdiff.diffusion.processes import Process, _shape
+from opdiff.diffusion.processes import Process, check_shape
 from opdiff.theory import diffusion as _th
 
 __all__ = [
@@ -65,8 +66,6 @@ __all__ = [
     "mmse",
     "monte_carlo_agreement",
     "power_law_field",
-    "radial_mean",
-    "radial_profile",
     "sampler_law",
     "score_error_split",
     "score_error",
@@ -93,7 +92,7 @@ class GaussianField:
     var: np.ndarray
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", _shape(self.shape))
+        object.__setattr__(self, "shape", check_shape(self.shape))
         _basis.check_basis(self.basis)
         for name in ("mean", "var"):
             arr = np.broadcast_to(np.asarray(getattr(self, name), np.float64), self.shape).copy()
@@ -188,7 +187,7 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
         ValueError: unless ``k0 > 0`` and ``variance > 0`` are finite and ``alpha`` and
             ``mean`` are finite (NaN and ±inf are refused).
     """
-    shape = _shape(shape)
+    shape = check_shape(shape)
     if not (math.isfinite(k0) and k0 > 0 and math.isfinite(variance) and variance > 0
             and math.isfinite(alpha) and math.isfinite(mean)):
         raise ValueError(f"need k0 > 0, variance > 0 (both finite) and finite alpha and mean, "
@@ -535,40 +534,6 @@ def score_error_split(field: GaussianField, process: Process, *, delta: float, m
     out["samplers"] = {m: dict(error_split(m, process, field, _samplers.log_snr_grid(process, n),
                                            model=model), n_steps=n) for m, n in ns.items()}
     return out
-
-
-def radial_profile(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):
-    """Sum of per-coefficient ``values`` over radial-frequency bins.
-
-    Returns:
-        ``(f, total)``: bin centres in cycles per pixel and the sum of ``values`` in each bin
-        (``n_bins`` defaults to half the largest side).
-    """
-    if isinstance(process_or_shape, Process):
-        shape, basis = process_or_shape.shape, process_or_shape.basis
-    else:
-        shape = _shape(process_or_shape)
-    f = _basis.radial_frequency(shape, basis).ravel()
-    n_bins = n_bins or max(max(shape) // 2, 1)
-    edges = np.linspace(0, f.max() * (1 + 1e-9), n_bins + 1)
-    idx = np.clip(np.digitize(f, edges) - 1, 0, n_bins - 1)
-    total = np.bincount(idx, weights=np.asarray(values, np.float64).ravel(), minlength=n_bins)
-    return 0.5 * (edges[1:] + edges[:-1]), total
-
-
-def radial_mean(values, process_or_shape, basis: str | None = None, n_bins: int | None = None):
-    """Mean of per-coefficient ``values`` in each radial-frequency bin of
-    :func:`radial_profile` (NaN for an empty bin).
-
-    Returns:
-        ``(f, mean)``: bin centres in cycles per pixel and the bin means.
-    """
-    f, tot = radial_profile(values, process_or_shape, basis, n_bins)
-    shape = process_or_shape.shape if isinstance(process_or_shape, Process) else \
-        _shape(process_or_shape)
-    _, cnt = radial_profile(np.ones(shape), process_or_shape, basis, n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return f, np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
 
 def monte_carlo_agreement(method: str, process: Process, field: GaussianField, ts, *,

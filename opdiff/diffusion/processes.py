@@ -80,6 +80,7 @@ __all__ = [
     "NOISE_COLOURS",
     "Process",
     "blurring",
+    "check_shape",
     "coloured",
     "heat_dissipation",
     "noise_power_law",
@@ -106,7 +107,13 @@ def _pos(name, value, *, allow_zero=False):
     return v
 
 
-def _shape(shape):
+def check_shape(shape) -> tuple[int, ...]:
+    """The shape of one sample as a tuple of positive ints (an int ``n`` means ``(n,)``).
+
+    Raises:
+        TypeError: if ``shape`` is neither an int nor an iterable of ints.
+        ValueError: if it is empty or has an entry < 1.
+    """
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
@@ -164,7 +171,7 @@ class Process:
     t_min: float = 1e-3
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", _shape(self.shape))
+        object.__setattr__(self, "shape", check_shape(self.shape))
         _basis.check_basis(self.basis)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
@@ -468,7 +475,7 @@ def heat_dissipation(shape, *, basis="dct", sigma=0.01, blur_min=0.5, blur_max=N
     :math:`s=\sigma`, blur width log-spaced from ``blur_min`` to ``blur_max`` pixels (default:
     the image side; IHDM uses 20 for 28 px MNIST and 24 for 32 px CIFAR-10)."""
     if blur_max is None:
-        blur_max = float(max(_shape(shape)))
+        blur_max = float(max(check_shape(shape)))
     return Process("heat", shape, basis, "constant", sigma=sigma, blur="log", blur_min=blur_min,
                    blur_max=blur_max, T=T, t_min=t_min)
 
@@ -479,7 +486,7 @@ def blurring(shape, *, basis="dct", blur_max=None, d_min=1e-3, logsnr_max=10.0, 
     :math:`s_t=\sigma_t`, cosine log-SNR clipped to :math:`\pm10`, :math:`\sigma_B(t)=
     \sigma_{B,\max}\sin^2(\pi t/2)`, :math:`d_{\min}=10^{-3}`."""
     if blur_max is None:
-        blur_max = float(max(_shape(shape))) / 2
+        blur_max = float(max(check_shape(shape))) / 2
     return Process("blurring", shape, basis, "cosine", logsnr_max=logsnr_max, blur="sin2",
                    blur_max=blur_max, d_min=d_min, T=T, t_min=t_min)
 
@@ -494,7 +501,7 @@ def noise_power_law(shape, basis: str, exponent: float, k0: float = 1.0) -> np.n
             finite and >= 0, or ``k0 = 0`` with ``exponent > 0`` (infinite power at DC).
         TypeError: if ``exponent`` or ``k0`` is not a real number.
     """
-    shape = _shape(shape)
+    shape = check_shape(shape)
     exponent = check_finite_scalar("exponent", exponent)
     k0 = check_finite_scalar("k0", k0, low=0.0, what="be a finite number >= 0")
     if k0 == 0 and exponent > 0:
@@ -524,7 +531,7 @@ def coloured(shape, noise="pink", *, basis="dft", k0=1.0, beta_min=0.1, beta_max
             :func:`noise_power_law`), or a noise array of the wrong shape or not finite and
             positive.
     """
-    shape = _shape(shape)
+    shape = check_shape(shape)
     if isinstance(noise, str):
         if noise not in NOISE_COLOURS:
             raise ValueError(f"noise must be one of {tuple(NOISE_COLOURS)}, a number or an array, "
