@@ -31,8 +31,8 @@ import optax
 from opdiff import train as _train
 from opdiff.nets import Ensemble, nnx
 
-__all__ = ["Sweep", "deeponet_forward", "glorot_ensemble", "member_keys", "pod_forward",
-           "predict_sweep", "stack_members", "train_fresh_stack", "train_sweeps"]
+__all__ = ["Sweep", "deeponet_forward", "member_keys", "pod_forward", "predict_sweep",
+           "stack_members", "train_fresh_stack", "train_sweeps"]
 
 
 def _pad(small, big):
@@ -205,39 +205,6 @@ def member_keys(key, n: int) -> list:
 # --- stacks trained on fresh data ----------------------------------------------------------
 
 
-def glorot_ensemble(make, members: int, rng: np.random.Generator):
-    r"""``members`` independent models as an :class:`~opdiff.nets.Ensemble` with stacked
-    parameters, initialised in NumPy as ``glorot_normal`` does: every 2-D kernel
-    :math:`\sim\sigma\,\mathcal N(0,1)` truncated at 2 standard deviations (by resampling),
-    :math:`\sigma=\sqrt{2/(\text{fan-in}+\text{fan-out})}/0.8796` (0.8796 the standard
-    deviation of the truncated normal), every other parameter zero. XLA takes 5-10 s to
-    compile JAX's threefry initialiser on a 2-core CPU; this takes none.
-
-    Args:
-        make: ``make(key) -> module`` (only its shapes are used).
-        rng: the NumPy generator of the draws.
-
-    Raises:
-        ValueError: if the module has non-trainable state.
-    """
-    abstract = nnx.eval_shape(lambda: make(jax.random.key(0)))
-    graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
-    if jax.tree.leaves(rest):
-        raise ValueError("expected a DeepONet without non-trainable state")
-
-    def draw(leaf):
-        shape = (members, *leaf.shape)
-        if len(leaf.shape) != 2:
-            return jnp.zeros(shape, leaf.dtype)
-        z = rng.standard_normal(shape)
-        while np.any(bad := np.abs(z) > 2.0):  # truncate at 2 sd by resampling
-            z[bad] = rng.standard_normal(int(bad.sum()))
-        std = np.sqrt(2.0 / sum(leaf.shape)) / 0.87962566103423978  # std of N(0,1) on [-2, 2]
-        return jnp.asarray(z * std, leaf.dtype)
-
-    return Ensemble(graphdef, rest), jax.tree.map(draw, params)
-
-
 def train_fresh_stack(make, ps, sample_pairs, points, *, n: int, steps: int, lr: float,
                       batch_size: int, steps_per_call: int, key, whiten: bool = True,
                       n_whiten: int = 1000):
@@ -251,8 +218,10 @@ def train_fresh_stack(make, ps, sample_pairs, points, *, n: int, steps: int, lr:
     :func:`opdiff.operator_learning.zca_whitening` of ``n_whiten`` samples (identity without
     ``whiten``). Every step draws a new batch ``sample_pairs(u_key, noise_key, batch_size)``
     (so the training loss is the population risk); the loss is the sum over cells of the MSE;
-    Adam with a cosine decay from ``lr`` to ``lr/100``. Initial weights from
-    :func:`glorot_ensemble` seeded by the key.
+    Adam with a cosine decay from ``lr`` to ``lr/100``. Initial weights:
+    ``Ensemble.create(make(max(ps)), split(init_key, len(ps)), init="glorot_normal")``
+    (:class:`opdiff.nets.Ensemble`; glorot-normal kernels, zero biases, cell ``c`` from its
+    own key).
 
     Args:
         make: ``make(p)(key) -> DeepONet`` with ``p`` basis functions, ``n`` sensors.
@@ -267,9 +236,9 @@ def train_fresh_stack(make, ps, sample_pairs, points, *, n: int, steps: int, lr:
     from opdiff.operator_learning import zca_whitening
 
     init_key, train_key, white_key = jax.random.split(key, 3)
-    seed = np.asarray(jax.random.key_data(init_key)).ravel().tolist()
     cells = len(ps)
-    ens, params = glorot_ensemble(make(max(ps)), cells, np.random.default_rng(seed))
+    ens, params = Ensemble.create(make(max(ps)), jax.random.split(init_key, cells),
+                                  init="glorot_normal")
     mask = jnp.asarray(np.arange(max(ps))[None, :] < np.asarray(ps)[:, None], jnp.float32)
     y = jnp.asarray(points, jnp.float32)
     if whiten:

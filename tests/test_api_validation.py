@@ -18,7 +18,8 @@ from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
 from opdiff.approx import random_features as rf
-from opdiff.nets.deeponet import DeepONet, Ensemble, PODDeepONet
+from opdiff.nets import Ensemble
+from opdiff.nets.deeponet import DeepONet, PODDeepONet
 
 KEY = jax.random.key(0)
 NAN, INF = math.nan, math.inf

@@ -1,4 +1,4 @@
-"""DeepONet models: shapes, parameter counts, evaluation equivalences, ensembles, bad input."""
+"""DeepONet models: shapes, parameter counts, evaluation equivalences, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import opdiff
-from opdiff.nets import DeepONet, Ensemble, PODDeepONet, nnx
+from opdiff.nets import DeepONet, PODDeepONet, nnx
 from opdiff.nets.deeponet import n_params, param_count
 
 
@@ -92,40 +92,6 @@ def test_pod_deeponet_with_exact_coefficients_is_the_projection(x64):
     u = jnp.asarray(rng.normal(size=(5, 6)))
     coeffs = jax.vmap(net.branch)(u)
     np.testing.assert_allclose(net.aligned(u), mean + coeffs @ modes, atol=1e-12)
-
-
-def test_ensemble_members_match_independent_models():
-    make = lambda k: DeepONet(6, 1, 4, branch_width=8, trunk_width=8, key=k)  # noqa: E731
-    keys = jax.random.split(jax.random.key(9), 3)
-    ens, params = Ensemble.create(make, keys)
-    u = jax.random.normal(jax.random.key(1), (5, 6))
-    y = jnp.linspace(0, 1, 4)[:, None]
-    out = ens.map(params, lambda net, u, y: net.aligned(u, y), u, y)
-    assert out.shape == (3, 5, 4, 1)
-    for i, k in enumerate(keys):
-        np.testing.assert_allclose(out[i], make(k).aligned(u, y), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(ens.member(params, i).aligned(u, y), out[i], rtol=1e-6)
-
-
-def test_ensemble_training_equals_separate_training():
-    # Summed member losses have block-separable gradients: Adam on the stack = Adam on each.
-    make = lambda k: DeepONet(4, 1, 3, branch_width=6, trunk_width=6, key=k)  # noqa: E731
-    keys = jax.random.split(jax.random.key(3), 2)
-    u = jax.random.normal(jax.random.key(4), (16, 4))
-    y = jnp.linspace(0, 1, 6)[:, None]
-    target = jnp.sin(3 * y[:, 0])[None, :] * u[:, :1]
-
-    def member_loss(net):
-        return jnp.mean((net.aligned(u, y)[..., 0] - target) ** 2)
-
-    ens, params = Ensemble.create(make, keys)
-    res = opdiff.fit(lambda p, b, k: jnp.sum(ens.map(p, member_loss)), params, optax.adam(1e-2),
-                     lambda k: 0.0, steps=30, key=jax.random.key(0))
-    for i, k in enumerate(keys):
-        alone = opdiff.fit(lambda m, b, kk: member_loss(m), make(k), optax.adam(1e-2),
-                           lambda kk: 0.0, steps=30, key=jax.random.key(0))
-        np.testing.assert_allclose(member_loss(ens.member(res.params, i)),
-                                   member_loss(alone.params), rtol=1e-4)
 
 
 @pytest.mark.parametrize(

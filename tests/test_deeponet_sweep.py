@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 import opdiff
 from opdiff import deeponet_sweep as ds
@@ -94,19 +93,6 @@ def test_pod_members_read_their_own_modes():
     for j, net in enumerate(nets):
         np.testing.assert_allclose(pred[j], 2.0 * net.aligned(jnp.asarray(u)), rtol=1e-5,
                                    atol=1e-6)
-
-
-def test_glorot_ensemble_draws_truncated_normals_of_the_glorot_scale():
-    make = lambda k: DeepONet(30, 1, 20, branch_width=40, trunk_width=40, key=k)  # noqa: E731
-    ens, params = ds.glorot_ensemble(make, 3, np.random.default_rng(0))
-    kernel = np.asarray(params["branch"]["layers"][0]["kernel"][...])  # [3, 30, 40]
-    sigma = np.sqrt(2.0 / 70) / 0.87962566103423978
-    assert kernel.shape == (3, 30, 40) and np.abs(kernel).max() <= 2 * sigma
-    assert kernel.std() == pytest.approx(np.sqrt(2.0 / 70), rel=0.05)  # the Glorot std
-    assert not np.allclose(kernel[0], kernel[1])
-    assert np.all(np.asarray(params["bias"][...]) == 0)
-    u, y = jnp.ones((2, 30)), jnp.zeros((3, 1))
-    assert ens.member(params, 2).aligned(u, y).shape == (2, 3, 1)
 
 
 def test_fresh_stack_cells_learn_the_identity_down_to_their_basis_floor():

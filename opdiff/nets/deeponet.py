@@ -1,4 +1,4 @@
-r"""DeepONet (Lu et al. 2021), POD-DeepONet (Lu et al. 2022) and vmapped ensembles.
+r"""DeepONet (Lu et al. 2021) and POD-DeepONet (Lu et al. 2022).
 
 A DeepONet approximates an operator :math:`G` by
 
@@ -30,9 +30,7 @@ Evaluation, written for one example and vmapped:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +41,7 @@ from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.nets._compat import nnx
 from opdiff.nets.mlp import ACTIVATIONS, INITIALIZERS, MLP
 
-__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "Ensemble", "Frozen", "n_params",
+__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "Frozen", "n_params",
            "param_count"]
 
 
@@ -280,47 +278,3 @@ class PODDeepONet(nnx.Module):
         if np.ndim(u) != 2 or np.shape(u)[1] != self.n_sensors:
             raise ValueError(f"u must have shape (n, {self.n_sensors}), got {np.shape(u)}")
         return jax.vmap(self.__call__)(u)
-
-
-@dataclasses.dataclass(frozen=True)
-class Ensemble:
-    """``E`` independently initialised copies of one model, trained at once.
-
-    The parameters are one pytree with a leading member axis; :meth:`map` vmaps a function of
-    one member over all of them. A loss that sums the members' losses has block-separable
-    gradients, so training the ensemble with Adam equals training each member alone.
-
-    Example:
-        >>> ens, params = Ensemble.create(lambda k: DeepONet(10, key=k), jax.random.split(key, 4))
-        >>> preds = ens.map(params, lambda net, u, y: net.aligned(u, y), u, y)   # [4, n, P, 1]
-    """
-
-    graphdef: Any
-    rest: Any
-
-    @staticmethod
-    def create(make: Callable[[PRNGKeyArray], Any], keys) -> tuple[Ensemble, Any]:
-        """Build one member per key (vmapped); return the ensemble and its stacked params."""
-        keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
-        if keys.shape[0] < 1:
-            raise ValueError("keys must hold at least one key")
-        graphdef = nnx.graphdef(make(keys[0]))
-
-        def init(k):
-            _, params, rest = nnx.split(make(k), nnx.Param, ...)
-            return params, rest
-
-        params, rest = jax.vmap(init)(keys)
-        return Ensemble(graphdef, rest), params
-
-    def member(self, params, i: int):
-        """Member ``i`` as an ordinary nnx module."""
-        take = lambda x: x[i]  # noqa: E731
-        return nnx.merge(self.graphdef, jax.tree.map(take, params), jax.tree.map(take, self.rest))
-
-    def map(self, params, fn: Callable, *args):
-        """``fn(member, *args)`` for every member, stacked on a leading axis."""
-        def one(p, r):
-            return fn(nnx.merge(self.graphdef, p, r), *args)
-
-        return jax.vmap(one)(params, self.rest)
