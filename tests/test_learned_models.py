@@ -139,6 +139,30 @@ def test_classifier_learns_digits_and_exposes_features():
         C.train_classifier(x[:10], np.zeros(10, np.float32), 10, key=jax.random.key(0), steps=1)
 
 
+def test_classification_loss_is_the_cross_entropy_of_the_noised_batch():
+    # oracle: -log softmax(logits)[y] averaged over the batch, computed in float64 NumPy from
+    # the model's logits; with noise, of the images plus noise * normal(key)
+    clf = C.Classifier((8, 8), 3, channels=(4,), features=8, key=jax.random.key(0))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 8, 8)), jnp.float32)
+    y = jnp.array([0, 2, 1, 1, 0])
+    key = jax.random.key(3)
+
+    def oracle(images):
+        z = np.asarray(jax.vmap(clf)(images), np.float64)
+        logp = z - z.max(1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+        return -logp[np.arange(5), np.asarray(y)].mean()
+
+    assert float(C.classification_loss()(clf, (x, y), key)) == pytest.approx(oracle(x), rel=1e-5)
+    noisy = x + 0.5 * jax.random.normal(key, x.shape, x.dtype)
+    assert float(C.classification_loss(0.5)(clf, (x, y), key)) == pytest.approx(oracle(noisy),
+                                                                               rel=1e-5)
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        C.classification_loss(-0.1)
+    with pytest.raises(TypeError, match="noise must be a real number"):
+        C.classification_loss("0.1")
+
+
 @pytest.mark.parametrize("name", ["vp", "ve", "heat", "blurring", "pink"])
 def test_train_denoiser_approaches_the_exact_denoiser_for_every_process(name):
     """Gaussian-field data. On a fixed evaluation batch (fixed times and noise), the DSM loss
