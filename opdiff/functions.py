@@ -16,7 +16,8 @@ Spaces:
   :math:`e^{-|x-x'|^2/(2l^2)}`, variance 1, :math:`l=0.2`, :math:`N=1000` points on
   :math:`[0,1]`.
 - :class:`PeriodicPowerLawField`: stationary periodic field on :math:`[0,1)^d`, :math:`d=1,2`,
-  with power spectrum :math:`\propto(|k|^2+k_0^2)^{-\alpha/2}`, sampled exactly by FFT.
+  with power spectrum :math:`\propto(|k|^2+k_0^2)^{-\alpha/2}` (:func:`power_law_spectrum`, the
+  one definition of that spectrum in opdiff), sampled exactly by FFT.
 - :class:`Sinusoids`: :math:`\sin(2\pi fx)` with :math:`f\sim U(0,f_{\max})` (the NOMAD family).
 
 Sensors: :func:`sensor_matrix` is the linear map from grid values to interpolated values at
@@ -51,6 +52,7 @@ __all__ = [
     "GaussianRandomField",
     "PeriodicPowerLawField",
     "Sinusoids",
+    "power_law_spectrum",
     "KERNELS",
     "METHODS",
     "SENSOR_METHODS",
@@ -362,6 +364,49 @@ def _factor(grf):
 # ----------------------------------------------------------------------------- periodic field
 
 
+DC_CONVENTIONS = ("drop", "keep")
+
+
+def power_law_spectrum(k2, *, alpha: float, k0: float, total: float | None = None,
+                       dc: str = "drop") -> np.ndarray:
+    r"""The power-law spectrum :math:`\lambda_k=c\,(|k|^2+k_0^2)^{-\alpha/2}` per mode.
+
+    Args:
+        k2: :math:`|k|^2` per mode (any shape; the caller's wavenumber units: integers per
+            axis for :class:`PeriodicPowerLawField`, cycles per longest image side for the
+            diffusion bases).
+        alpha: the exponent :math:`\alpha`.
+        k0: the roll-off :math:`k_0\ge0` (must be > 0 when ``dc="keep"`` and ``alpha > 0``).
+        total: :math:`c` makes :math:`\sum_k\lambda_k` equal ``total``; ``None``: :math:`c=1`.
+        dc: the convention at :math:`|k|=0`: ``"drop"`` sets :math:`\lambda_0=0` — a field
+            whose every sample has mean zero over the domain, as :class:`PeriodicPowerLawField`
+            promises (its pointwise variance is then exactly the sum of the rest); ``"keep"``
+            gives :math:`\lambda_0=ck_0^{-\alpha}` — a non-degenerate law, as the Gaussian
+            oracle (:func:`opdiff.diffusion.oracle.power_law_field`: KL and log-densities need
+            every variance > 0) and a coloured noise
+            (:func:`opdiff.diffusion.processes.noise_power_law`: noise at every coefficient)
+            need.
+
+    Returns:
+        :math:`\lambda` (``k2``'s shape, float64).
+
+    Raises:
+        ValueError: for an unknown ``dc``.
+    """
+    if dc not in DC_CONVENTIONS:
+        raise ValueError(f"dc must be one of {DC_CONVENTIONS}, got {dc!r}")
+    k2 = np.asarray(k2, dtype=np.float64)
+    if dc == "keep":
+        lam = (k2 + k0**2) ** (-alpha / 2)
+    else:
+        lam = np.zeros(k2.shape)
+        nz = k2 > 0
+        lam[nz] = (k2[nz] + k0**2) ** (-alpha / 2)
+    if total is not None:
+        lam *= total / lam.sum()
+    return lam
+
+
 @functools.partial(jax.jit, static_argnames=("n", "shape", "dtype"))
 def _periodic_sample(key, amplitude, *, n, shape, dtype):
     # Real white noise w has E|fft(w)_k|^2 = N; scaling mode k by sqrt(N P_k) and inverting
@@ -382,7 +427,8 @@ class PeriodicPowerLawField:
 
     .. math:: \mathbb E|\hat u_k|^2=P(k)=c\,(|k|^2+k_0^2)^{-\alpha/2}\ (k\ne0),\qquad P(0)=0,
 
-    and :math:`c` normalises :math:`\sum_kP(k)=\sigma^2`. So the field has mean zero over the
+    and :math:`c` normalises :math:`\sum_kP(k)=\sigma^2` (:func:`power_law_spectrum`,
+    ``dc="drop"``). So the field has mean zero over the
     torus (exactly, in every sample) and pointwise variance exactly :math:`\sigma^2` on every
     grid; its covariance is circulant, :math:`C(x_j-x_l)=\sum_kP(k)e^{2\pi ik\cdot(x_j-x_l)}`.
     As :math:`n\to\infty` the grid spectrum converges to a continuum field only for
@@ -441,11 +487,8 @@ class PeriodicPowerLawField:
 
     @functools.cached_property
     def _spectrum(self):
-        k2 = self.wavenumbers()
-        p = np.zeros(self.shape)
-        nz = k2 > 0
-        p[nz] = (k2[nz] + self.k0**2) ** (-self.alpha / 2.0)
-        p *= self.variance / p.sum()
+        p = power_law_spectrum(self.wavenumbers(), alpha=self.alpha, k0=self.k0,
+                               total=self.variance, dc="drop")
         p.setflags(write=False)
         return p
 

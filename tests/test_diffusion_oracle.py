@@ -414,6 +414,24 @@ def _mixture():
                              np.array([[1.0, -0.5], [-1.5, 0.8], [0.2, 2.0]]), np.stack(covs))
 
 
+def test_mixture_methods_take_a_batch_with_one_or_many_times(x64):
+    mix, proc = _mixture(), P.vp((2,))
+    xs = np.random.default_rng(11).standard_normal((5, 2))
+    ts = np.array([0.05, 0.2, 0.4, 0.6, 0.9])
+    for name in ("denoise", "score", "log_density", "responsibilities"):
+        fn = getattr(mix, name)
+        per_t = np.stack([np.asarray(fn(proc, x, t)) for x, t in zip(xs, ts)])
+        np.testing.assert_allclose(fn(proc, xs, ts), per_t, rtol=1e-12, atol=1e-14)
+        one_t = np.stack([np.asarray(fn(proc, x, 0.3)) for x in xs])
+        np.testing.assert_allclose(fn(proc, xs, 0.3), one_t, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(jax.jit(lambda x: mix.denoise(proc, x, 0.3))(jnp.asarray(xs)),
+                               mix.denoise(proc, xs, 0.3), rtol=1e-12)
+    with pytest.raises(ValueError, match="one time per point"):
+        mix.denoise(proc, xs, ts[:3])
+    with pytest.raises(ValueError, match="x must be one point"):
+        mix.denoise(proc, np.ones((2, 2, 2)), 0.3)
+
+
 @pytest.mark.parametrize("proc", [P.vp((2,)), P.ve((2,))], ids=["vp", "ve"])
 def test_mixture_density_score_and_denoiser(x64, proc):
     mix = _mixture()

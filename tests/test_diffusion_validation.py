@@ -87,7 +87,7 @@ def test_mixture_refuses_bad_input(x64):
         O.GaussianMixture(np.array([1.0]), np.zeros((1, 2)), np.array([[[1.0, 2.0], [2.0, 1.0]]]))
     gm = O.GaussianMixture(np.array([1.0]), np.zeros((1, 2)), np.eye(2)[None])
     with pytest.raises(ValueError, match=r"x must be one point of shape \(2,\)"):
-        gm.score(P.vp((2,)), jnp.zeros((3, 2)), 0.5)
+        gm.score(P.vp((2,)), jnp.zeros((3, 3)), 0.5)  # a batch [B, 2] is fine, [B, 3] not
 
 
 def test_power_laws_are_isotropic_on_non_square_grids(x64):

@@ -170,6 +170,32 @@ def test_periodic_spectrum_and_covariance_closed_form():
     np.testing.assert_allclose(p2, expected / expected.sum(), rtol=1e-13)
 
 
+def test_power_law_spectrum_dc_conventions_and_normalisation():
+    k2 = np.array([[0.0, 1.0], [4.0, 2.0]])
+    raw = (k2 + 0.25) ** -1.5
+    keep = F.power_law_spectrum(k2, alpha=3.0, k0=0.5, dc="keep")
+    np.testing.assert_allclose(keep, raw, rtol=1e-15)  # c = 1 without a total
+    assert keep[0, 0] == pytest.approx(0.5**-3.0)  # lambda_0 = c k0^-alpha
+    drop = F.power_law_spectrum(k2, alpha=3.0, k0=0.5, total=2.0)
+    assert drop[0, 0] == 0.0 and drop.sum() == pytest.approx(2.0, rel=1e-15)
+    np.testing.assert_allclose(drop[k2 > 0], 2.0 * raw[k2 > 0] / raw[k2 > 0].sum(), rtol=1e-15)
+    # k0 = 0 is fine when the DC is dropped (no infinite power)
+    assert np.all(np.isfinite(F.power_law_spectrum(k2, alpha=2.0, k0=0.0, total=1.0)))
+    with pytest.raises(ValueError, match="dc must be one of"):
+        F.power_law_spectrum(k2, alpha=2.0, k0=1.0, dc="zero")
+
+
+def test_the_oracle_field_and_the_periodic_field_share_the_spectrum(x64):
+    # on a square DFT grid the two differ only at DC (kept vs dropped) and in normalisation
+    from opdiff.diffusion import oracle
+
+    n, alpha, k0 = 8, 2.5, 1.0
+    p = F.PeriodicPowerLawField(n=(n, n), alpha=alpha, k0=k0).spectrum()
+    lam = oracle.power_law_field((n, n), "dft", alpha=alpha, k0=k0).var
+    assert p[0, 0] == 0 and lam[0, 0] == pytest.approx(lam[0, 1] * 2 ** (alpha / 2), rel=1e-12)
+    np.testing.assert_allclose(lam.ravel()[1:] / p.ravel()[1:], lam[0, 1] / p[0, 1], rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(64,), (16, 24)])
 def test_periodic_empirical_spectrum_and_variance(shape):
     # |fft(u)_k / N|^2 / P(k) is Exp(1) (complex modes) or chi^2_1 (self-conjugate modes), so

@@ -42,6 +42,29 @@ def test_dirichlet_sine_modes_decay_exactly(x64, k):
     np.testing.assert_allclose(out, np.exp(-np.pi**2 * k**2 * 0.03 * 0.2) * u, atol=1e-13)
 
 
+def test_heat_multiplier_is_the_one_factor(x64):
+    # exp(-lambda t) against the closed forms of both domains, NumPy and JAX (traced) inputs,
+    # its log, and the heat-dissipation process's blur (its scale is exp(-lambda_k tau(t)))
+    from opdiff.diffusion import processes
+
+    k, t, nu = np.arange(5), 0.03, 0.7
+    np.testing.assert_allclose(heat.periodic_multiplier(k, t, nu),
+                               np.exp(-4 * np.pi**2 * k**2 * nu * t), rtol=1e-15)
+    np.testing.assert_allclose(heat.dirichlet_multiplier(k, t, nu),
+                               np.exp(-(np.pi**2) * k**2 * nu * t), rtol=1e-15)
+    lam = np.array([0.0, 1.5, 40.0])
+    out = heat.heat_multiplier(lam, 0.2)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    np.testing.assert_allclose(out, np.exp(-lam * 0.2), rtol=1e-15)
+    np.testing.assert_array_equal(heat.heat_multiplier(lam, 0.2, log=True), -lam * 0.2)
+    traced = jax.jit(lambda e, s: heat.heat_multiplier(e, s))(jnp.asarray(lam), 0.2)
+    np.testing.assert_allclose(traced, out, rtol=1e-15)
+    proc = processes.heat_dissipation((6, 6))
+    tau = proc.heat_time(0.4)
+    np.testing.assert_allclose(proc.scale(0.4), heat.heat_multiplier(proc.eigenvalues, float(tau)),
+                               rtol=1e-13)
+
+
 def test_dirichlet_matches_the_series_solution_of_a_parabola(x64):
     # u0 = x(1-x) = sum over odd k of 8/(pi^3 k^3) sin(pi k x); the PDE solution is the same
     # series with e^{-pi^2 k^2 nu t}. The grid operator is exact for the sine interpolant, which

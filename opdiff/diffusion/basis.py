@@ -35,6 +35,7 @@ __all__ = [
     "BASES",
     "angular_frequencies",
     "check_basis",
+    "cycles_squared",
     "from_basis",
     "laplacian_eigenvalues",
     "radial_frequency",
@@ -130,3 +131,10 @@ def laplacian_eigenvalues(shape: tuple[int, ...], basis: str) -> np.ndarray:
 def radial_frequency(shape: tuple[int, ...], basis: str) -> np.ndarray:
     r"""Radial frequency :math:`|\kappa|/2\pi` in cycles per pixel, per coefficient (``shape``)."""
     return np.sqrt(laplacian_eigenvalues(shape, basis)) / (2 * np.pi)
+
+
+def cycles_squared(shape: tuple[int, ...], basis: str) -> np.ndarray:
+    r""":math:`|k|^2` per coefficient with :math:`|k|` in cycles per *longest* image side,
+    :math:`\lambda\,(\max_i n_i/2\pi)^2`: the same physical frequency gets the same value on
+    any grid (integers :math:`k_1^2+k_2^2` on a square DFT grid, up to rounding)."""
+    return laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2

@@ -48,6 +48,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.diffusion import basis as _basis
+from opdiff.functions import power_law_spectrum
 from opdiff.diffusion import samplers as _samplers
 from opdiff.diffusion import steps as _steps
 from opdiff.diffusion import laws as _laws
@@ -177,11 +178,14 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
                     variance: float = 1.0, mean: float = 0.0) -> GaussianField:
     r"""A stationary power-law field: :math:`\lambda_k\propto(|k|^2+k_0^2)^{-\alpha/2}`.
 
-    :math:`|k|` is the radial frequency in cycles per (longest) image side; the constant makes the mean
-    pointwise variance ``variance`` (:math:`\sum_k\lambda_k=N\sigma^2`). Unlike
-    :class:`opdiff.functions.PeriodicPowerLawField` the DC coefficient is kept
-    (:math:`\lambda_0=ck_0^{-\alpha}`), so the law is non-degenerate. ``mean`` is the pixel
-    mean (it lives in the DC coefficient).
+    :math:`|k|` is the radial frequency in cycles per (longest) image side
+    (:func:`opdiff.diffusion.basis.cycles_squared`); the constant makes the mean pointwise
+    variance ``variance`` (:math:`\sum_k\lambda_k=N\sigma^2`). The spectrum is
+    :func:`opdiff.functions.power_law_spectrum` with ``dc="keep"``: unlike
+    :class:`opdiff.functions.PeriodicPowerLawField` (``dc="drop"``) the DC coefficient is kept
+    (:math:`\lambda_0=ck_0^{-\alpha}`), so the law is non-degenerate (every KL and density of
+    the oracle needs :math:`\lambda_k>0`). ``mean`` is the pixel mean (it lives in the DC
+    coefficient).
 
     Raises:
         ValueError: unless ``k0 > 0`` and ``variance > 0`` are finite and ``alpha`` and
@@ -192,11 +196,9 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
             and math.isfinite(alpha) and math.isfinite(mean)):
         raise ValueError(f"need k0 > 0, variance > 0 (both finite) and finite alpha and mean, "
                          f"got k0={k0}, variance={variance}, alpha={alpha}, mean={mean}")
-    # cycles per longest side: the same physical frequency gets the same power on any grid
-    cycles2 = _basis.laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2
-    lam = (cycles2 + k0**2) ** (-alpha / 2)
     n = math.prod(shape)
-    lam *= n * variance / lam.sum()
+    lam = power_law_spectrum(_basis.cycles_squared(shape, basis), alpha=alpha, k0=k0,
+                             total=n * variance, dc="keep")
     mu = np.zeros(shape)
     if basis != "identity":
         mu.flat[0] = mean * math.sqrt(n)  # the DC basis vector is 1/sqrt(N) everywhere
@@ -607,10 +609,23 @@ class GaussianMixture:
         if process.basis != "identity" and not process.isotropic:
             raise ValueError("a mixture needs a process diagonal in the identity basis")
 
-    def _check_x(self, x):
-        if jnp.shape(x) != (self.dim,):
-            raise ValueError(f"x must be one point of shape ({self.dim},), got {jnp.shape(x)} "
-                             "(vmap over a batch)")
+    def _batched(self, process, one, x, t):
+        """``one(x, t)`` on one point ``[d]``, or vmapped over a batch ``[B, d]`` with ``t`` a
+        scalar or one time per point ``[B]``."""
+        self._check(process)
+        x = jnp.asarray(x)
+        if x.ndim == 1 and x.shape == (self.dim,):
+            return one(x, t)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must be one point of shape ({self.dim},) or a batch "
+                             f"[B, {self.dim}], got {x.shape}")
+        t = jnp.asarray(t)
+        if t.ndim == 0:
+            return jax.vmap(one, in_axes=(0, None))(x, t)
+        if t.shape != x.shape[:1]:
+            raise ValueError(f"t must be a scalar or have shape [{x.shape[0]}] (one time per "
+                             f"point), got {t.shape}")
+        return jax.vmap(one)(x, t)
 
     def _components(self, process, t, dtype):
         a = process.scale(t).astype(dtype)
@@ -619,30 +634,35 @@ class GaussianMixture:
         cov = cov + jnp.eye(self.dim, dtype=dtype) * s2
         return a, cov
 
-    def log_density(self, process: Process, x: Float[Array, " d"], t) -> Array:
-        """:math:`\\log p_t(x)` for one point."""
-        self._check(process)
-        self._check_x(x)
-        a, cov = self._components(process, t, x.dtype)
-        means = a * jnp.asarray(self.means, x.dtype)
-        chol = jnp.linalg.cholesky(cov)
-        diff = x[None] - means
-        sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
-        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
-        logn = -0.5 * (jnp.sum(sol**2, -1) + logdet + self.dim * math.log(2 * math.pi))
-        return jax.nn.logsumexp(logn + jnp.log(jnp.asarray(self.weights, x.dtype)))
+    def log_density(self, process: Process, x: Float[Array, "*batch d"], t) -> Array:
+        """:math:`\\log p_t(x)` for one point ``[d]`` or a batch ``[B, d]`` (``t`` a scalar or
+        ``[B]``)."""
 
-    def score(self, process: Process, x: Float[Array, " d"], t) -> Array:
-        r"""Exact :math:`-\sum_jw_j(x)C_{j,t}^{-1}(x-a_t\mu_j)` for one point."""
-        self._check(process)
-        self._check_x(x)
-        a, cov = self._components(process, t, x.dtype)
-        diff = x[None] - a * jnp.asarray(self.means, x.dtype)
-        prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
-        resp = self.responsibilities(process, x, t)
-        return -jnp.sum(resp[:, None] * prec_diff, 0)
+        def one(x, t):
+            a, cov = self._components(process, t, x.dtype)
+            means = a * jnp.asarray(self.means, x.dtype)
+            chol = jnp.linalg.cholesky(cov)
+            diff = x[None] - means
+            sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
+            logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+            logn = -0.5 * (jnp.sum(sol**2, -1) + logdet + self.dim * math.log(2 * math.pi))
+            return jax.nn.logsumexp(logn + jnp.log(jnp.asarray(self.weights, x.dtype)))
 
-    def responsibilities(self, process: Process, x, t) -> Array:
+        return self._batched(process, one, x, t)
+
+    def score(self, process: Process, x: Float[Array, "*batch d"], t) -> Array:
+        r"""Exact :math:`-\sum_jw_j(x)C_{j,t}^{-1}(x-a_t\mu_j)`, one point or a batch (as
+        :meth:`log_density`)."""
+
+        def one(x, t):
+            a, cov = self._components(process, t, x.dtype)
+            diff = x[None] - a * jnp.asarray(self.means, x.dtype)
+            prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
+            return -jnp.sum(self._responsibilities(process, x, t)[:, None] * prec_diff, 0)
+
+        return self._batched(process, one, x, t)
+
+    def _responsibilities(self, process, x, t):
         a, cov = self._components(process, t, x.dtype)
         diff = x[None] - a * jnp.asarray(self.means, x.dtype)
         chol = jnp.linalg.cholesky(cov)
@@ -651,16 +671,24 @@ class GaussianMixture:
         logits = -0.5 * (jnp.sum(sol**2, -1) + logdet) + jnp.log(jnp.asarray(self.weights, x.dtype))
         return jax.nn.softmax(logits)
 
-    def denoise(self, process: Process, x, t) -> Array:
-        r"""Exact :math:`\sum_jw_j(x)[\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)]` for one point."""
-        self._check(process)
-        self._check_x(x)
-        a, cov = self._components(process, t, x.dtype)
-        mus = jnp.asarray(self.means, x.dtype)
-        diff = x[None] - a * mus
-        prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
-        post = mus + jnp.einsum("kij,kj->ki", jnp.asarray(self.covs, x.dtype), a * prec_diff)
-        return jnp.sum(self.responsibilities(process, x, t)[:, None] * post, 0)
+    def responsibilities(self, process: Process, x, t) -> Array:
+        r"""The posterior component probabilities :math:`w_j(x)` ``[K]`` (``[B, K]`` for a
+        batch)."""
+        return self._batched(process, lambda x, t: self._responsibilities(process, x, t), x, t)
+
+    def denoise(self, process: Process, x: Float[Array, "*batch d"], t) -> Array:
+        r"""Exact :math:`\sum_jw_j(x)[\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)]` for one point
+        ``[d]`` or a batch ``[B, d]`` with ``t`` a scalar or one time per point ``[B]``."""
+
+        def one(x, t):
+            a, cov = self._components(process, t, x.dtype)
+            mus = jnp.asarray(self.means, x.dtype)
+            diff = x[None] - a * mus
+            prec_diff = jnp.linalg.solve(cov, diff[..., None])[..., 0]
+            post = mus + jnp.einsum("kij,kj->ki", jnp.asarray(self.covs, x.dtype), a * prec_diff)
+            return jnp.sum(self._responsibilities(process, x, t)[:, None] * post, 0)
+
+        return self._batched(process, one, x, t)
 
     def sample(self, key: PRNGKeyArray, n: int, dtype=jnp.float32) -> Array:
         k1, k2 = jax.random.split(key)

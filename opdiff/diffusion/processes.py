@@ -75,6 +75,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.diffusion import basis as _basis
+from opdiff.functions import power_law_spectrum
+from opdiff.operators.heat import heat_multiplier
 
 __all__ = [
     "NOISE_COLOURS",
@@ -298,7 +300,7 @@ class Process:
         out = log_a * jnp.ones(self.shape, t.dtype)
         if self.blur != "none":
             lam = jnp.asarray(self._lam, t.dtype)
-            decay = -lam * self._heat_time(t)
+            decay = heat_multiplier(lam, self._heat_time(t), log=True)  # log e^{-lambda tau}
             if self.d_min > 0:
                 decay = jnp.logaddexp(math.log1p(-self.d_min) + decay, math.log(self.d_min))
             out = out + decay
@@ -511,8 +513,8 @@ def noise_power_law(shape, basis: str, exponent: float, k0: float = 1.0) -> np.n
         raise ValueError("a coloured (power-law) noise needs a frequency basis: basis 'dft' or "
                          "'dct', got 'identity'")
     # cycles per longest side: the same physical frequency gets the same power on any grid
-    k2 = _basis.laplacian_eigenvalues(shape, basis) * (max(shape) / (2 * np.pi)) ** 2
-    p = (k2 + float(k0) ** 2) ** (-float(exponent) / 2)
+    p = power_law_spectrum(_basis.cycles_squared(shape, basis), alpha=exponent, k0=float(k0),
+                           dc="keep")
     return p / p.mean()
 
 

@@ -11,7 +11,8 @@ PSNR/SSIM table.
           \sigma_{B,\min})^{t/T},
 
 the observation model of deblurring (a Gaussian blur of width :math:`\sigma_B` pixels, Neumann
-boundaries, plus white noise). :math:`\tau` is :meth:`Process.heat_time`; every estimate here
+boundaries, plus white noise). :math:`\tau` is :meth:`Process.heat_time`, the factor
+:math:`e^{-\lambda\tau}` :func:`opdiff.operators.heat.heat_multiplier`; every estimate here
 is float64 numpy (:func:`opdiff.diffusion.baselines.to_basis64` for :math:`B`).
 
 **Estimators.** The naive inverse :math:`B^\top(By/a_t)` has the exact error
@@ -51,6 +52,7 @@ from opdiff import metrics
 from opdiff.diffusion import oracle, samplers
 from opdiff.diffusion.baselines import to_basis64
 from opdiff.diffusion.processes import Process
+from opdiff.operators.heat import heat_multiplier
 
 __all__ = ["LABELS", "METHODS", "avg_pool", "blur_time", "deblur_task", "dense_operator",
            "gaussian_sampling_ratio", "heat_blur", "heat_scale", "idct64", "image_scores",
@@ -112,7 +114,7 @@ def heat_scale(process: Process, t) -> np.ndarray:
     1-D array of times (``[len(t), *shape]``)."""
     tau = _tau(process, t)
     lam = np.asarray(process.eigenvalues, np.float64)
-    return np.exp(-lam * tau[(...,) + (None,) * process.ndim])
+    return heat_multiplier(lam, tau[(...,) + (None,) * process.ndim])
 
 
 def _dct(process: Process, x) -> np.ndarray:
@@ -140,7 +142,7 @@ def reblur(process: Process, y, t_from: float, t_to: float) -> np.ndarray:
         raise ValueError(f"t_to must be >= t_from, got {t_to} < {t_from}")
     dtau = float(_tau(process, t_to)) - float(_tau(process, t_from))
     lam = np.asarray(process.eigenvalues, np.float64)
-    return idct64(process, np.exp(-lam * max(dtau, 0.0)) * _dct(process, y))
+    return idct64(process, heat_multiplier(lam, max(dtau, 0.0)) * _dct(process, y))
 
 
 def naive_inverse(process: Process, y, t) -> np.ndarray:
@@ -251,7 +253,7 @@ def select_observation_level(process: Process, field: oracle.GaussianField, x, y
     a = heat_scale(process, ts)
     lam = np.asarray(process.eigenvalues, np.float64)
     tau, tau0 = _tau(process, ts), float(_tau(process, t_from))
-    c = np.exp(-lam * np.maximum(tau - tau0, 0.0)[(...,) + (None,) * process.ndim])
+    c = heat_multiplier(lam, np.maximum(tau - tau0, 0.0)[(...,) + (None,) * process.ndim])
     g = a * field.var / (a**2 * field.var + process.sigma**2)
     alpha, gc = field.mean * (1 - g * a), g * c
     per = alpha**2 + 2 * alpha * (gc * ew - ez) + gc**2 * eww - 2 * gc * ezw + ezz

@@ -41,6 +41,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 __all__ = [
     "periodic",
     "dirichlet",
+    "heat_multiplier",
     "periodic_multiplier",
     "dirichlet_multiplier",
     "periodic_grid",
@@ -109,14 +110,31 @@ def multiplicities(n: int) -> np.ndarray:
     return m
 
 
+def heat_multiplier(eigenvalue, t, *, log: bool = False):
+    r"""The heat semigroup on an eigenfunction of :math:`-\Delta`: :math:`e^{-\lambda t}` for
+    eigenvalue :math:`\lambda` (``eigenvalue``, any shape) at time ``t`` (broadcast), or its
+    logarithm :math:`-\lambda t` when ``log`` (no underflow: the blur of a diffusion process
+    works in log scale). NumPy in, NumPy out (float64); a JAX array in (also traced), JAX out.
+
+    The one place opdiff writes this factor: :func:`periodic_multiplier` (:math:`\lambda=
+    4\pi^2k^2\nu`), :func:`dirichlet_multiplier` (:math:`\lambda=\pi^2k^2\nu`), the
+    Laplacian eigenvalues of the diffusion bases (:mod:`opdiff.diffusion.processes`,
+    :mod:`opdiff.diffusion.restoration`).
+    """
+    if isinstance(eigenvalue, jax.Array) or isinstance(t, jax.Array):
+        return -eigenvalue * t if log else jnp.exp(-eigenvalue * t)
+    e = -np.asarray(eigenvalue, np.float64) * t
+    return e if log else np.exp(e)
+
+
 def periodic_multiplier(k, t: float, nu: float):
     r""":math:`e^{-4\pi^2k^2\nu t}`, the factor of mode ``k`` on the periodic unit interval."""
-    return np.exp(-4.0 * np.pi**2 * np.asarray(k, np.float64) ** 2 * nu * t)
+    return heat_multiplier(4.0 * np.pi**2 * np.asarray(k, np.float64) ** 2 * nu, t)
 
 
 def dirichlet_multiplier(k, t: float, nu: float):
     r""":math:`e^{-\pi^2k^2\nu t}`, the factor of :math:`\sin(\pi kx)` on :math:`[0,1]`."""
-    return np.exp(-np.pi**2 * np.asarray(k, np.float64) ** 2 * nu * t)
+    return heat_multiplier(np.pi**2 * np.asarray(k, np.float64) ** 2 * nu, t)
 
 
 def _apply_rfft_multiplier(u, mult):
