@@ -22,8 +22,11 @@ __all__ = [
     "check_finite_scalar",
     "check_images",
     "check_labels",
+    "check_positive_array",
     "check_positive_int",
+    "check_real_array",
     "is_traced",
+    "scalar_or_array",
 ]
 
 
@@ -223,3 +226,53 @@ def check_increasing_grid(name: str, grid) -> np.ndarray:
     if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0):
         raise ValueError(f"{name} must be a strictly increasing 1-D array, got shape {x.shape}")
     return x
+
+
+# --- host-side float64 arrays, for the closed-form (NumPy) bounds and divergences --------------
+#
+# The formulas of approx/bounds, diffusion/laws, diffusion/bound_shapes and metrics work on
+# float64 NumPy copies of their arguments and broadcast them; ``inf`` is a legitimate value for
+# some of them (an infinite bandwidth, a diverged law), so finiteness is the caller's choice.
+
+
+def check_real_array(name: str, x) -> np.ndarray:
+    """``x`` as a float64 NumPy array of real numbers (booleans and integers are converted).
+
+    Raises:
+        TypeError: for a non-numeric (object, string) or complex ``x``, naming the argument.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a real number or array of them, got {x!r}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got a complex value")
+    return arr.astype(np.float64)
+
+
+def check_positive_array(name: str, x, *, allow_zero: bool = False,
+                            allow_inf: bool = False) -> np.ndarray:
+    """``x`` as a float64 NumPy array whose entries are all ``> 0`` (``>= 0`` with
+    ``allow_zero``), never NaN, and finite unless ``allow_inf``.
+
+    Raises:
+        TypeError: as :func:`check_real_array`.
+        ValueError: ``"{name} must not be NaN"``, ``"{name} must be finite"`` or
+            ``"{name} must be > 0"`` (``">= 0"``), each with the value given.
+    """
+    arr = check_real_array(name, x)
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} must not be NaN, got {x!r}")
+    if not allow_inf and np.any(np.isinf(arr)):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {rel}, got {x!r}")
+    return arr
+
+
+def scalar_or_array(arr: np.ndarray, *inputs):
+    """``arr`` as a Python ``float`` when every one of ``inputs`` is a scalar, else ``arr``
+    itself: a broadcast formula returns what it was given (a number for numbers, an array for
+    a sweep)."""
+    return float(arr) if all(np.ndim(v) == 0 for v in inputs) else arr

@@ -8,10 +8,10 @@ extractor, e.g. a small classifier trained by the library on the same data.
 - **Distribution distances between sample sets**: :func:`sliced_wasserstein` (random
   projections, exact 1-D empirical :math:`W_p`), :func:`frechet_distance` (squared
   Bures-:math:`W_2` of the moment-matched Gaussians, via
-  :func:`opdiff.theory.diffusion.w2_gaussian`), :func:`spectrum_distance` (log-spectral
+  :func:`opdiff.diffusion.laws.w2_gaussian`), :func:`spectrum_distance` (log-spectral
   distance of mean RAPSDs, via :func:`opdiff.spectra.rapsd`) and :func:`moment_kl_diagonal`
   (KL of the moment-matched diagonal Gaussian to a known one, via
-  :func:`opdiff.theory.diffusion.kl_diagonal`).
+  :func:`opdiff.diffusion.laws.kl_diagonal`).
 - **A learned image model's sample set at once**: :func:`image_metrics` (FD, sliced
   :math:`W_2`, spectrum distance, each with its data-vs-data reference).
 - **Classification of samples**: :func:`binomial_se`, :func:`chance_bound`,
@@ -29,9 +29,9 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
+from opdiff._checks import check_finite_scalar, check_real_array
+from opdiff.diffusion.laws import kl_diagonal, w2_gaussian
 from opdiff.spectra import rapsd
-from opdiff.theory.approximation import _real_array
-from opdiff.theory.diffusion import kl_diagonal, w2_gaussian
 
 __all__ = [
     "binomial_se",
@@ -60,7 +60,7 @@ def _array(name: str, x) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == bool:
         raise TypeError(f"{name} must be a real numeric array, got dtype bool")
-    arr = _real_array(name, arr)
+    arr = check_real_array(name, arr)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (no NaN/inf)")
     return arr
@@ -79,15 +79,7 @@ def _same_shape(x: np.ndarray, y: np.ndarray) -> None:
 
 
 def _positive_scalar(name: str, v) -> float:
-    if isinstance(v, bool) or np.ndim(v) != 0:
-        raise TypeError(f"{name} must be a positive real number, got {v!r}")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive real number, got {v!r}") from None
-    if not np.isfinite(f) or f <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return f
+    return check_finite_scalar(name, v, low=0.0, low_open=True, what="be a finite number > 0")
 
 
 def _int(name: str, v, minimum: int) -> int:
@@ -299,7 +291,7 @@ def frechet_distance(feat_x: Float[np.ndarray, "n k"], feat_y: Float[np.ndarray,
     with the empirical means and unbiased (:math:`1/(n-1)`) covariances, as in the usual FID
     code. This is exactly the **squared** Bures-:math:`W_2` distance between the
     moment-matched Gaussians, computed in float64 by
-    :func:`opdiff.theory.diffusion.w2_gaussian` (symmetric ``eigh`` square roots; absolute
+    :func:`opdiff.diffusion.laws.w2_gaussian` (symmetric ``eigh`` square roots; absolute
     round-off :math:`\approx10^{-16}\,\mathrm{tr}(\Sigma_x+\Sigma_y)`). It is a biased
     estimator (upward, :math:`O(k/n)`), so report it next to the data-vs-data value at the
     same sample sizes.
@@ -363,7 +355,7 @@ def moment_kl_diagonal(z: Float[np.ndarray, "n ..."], mean, var) -> float:
     diagonal Gaussian moment-matched to samples ``z`` against a known diagonal Gaussian.
 
     :math:`\hat m` is the per-coordinate sample mean and :math:`\hat v` the unbiased
-    (:math:`1/(n-1)`) sample variance; the KL is :func:`opdiff.theory.diffusion.kl_diagonal`
+    (:math:`1/(n-1)`) sample variance; the KL is :func:`opdiff.diffusion.laws.kl_diagonal`
     (stable near 0). Natural for samples in a basis where the target is diagonal (e.g. the
     Fourier/DCT coefficients of stationary Gaussian fields).
 
@@ -392,7 +384,7 @@ def moment_kl_diagonal(z: Float[np.ndarray, "n ..."], mean, var) -> float:
     if s.ndim < 1 or s.shape[0] < 2:
         raise ValueError(f"z must have shape [n, ...] with n >= 2, got {s.shape}")
     feat = s.shape[1:]
-    m, v = _real_array("mean", mean), _real_array("var", var)
+    m, v = check_real_array("mean", mean), check_real_array("var", var)
     for name, arr in (("mean", m), ("var", v)):
         try:
             np.broadcast_to(arr, feat)

@@ -450,18 +450,6 @@ def test_ridgelet_proxy_vanishes_beyond_the_band():
     assert np.all(e[:3] > 0) and np.all(e[3:] == 0)
 
 
-# ------------------------------------------------------------------------------- slope
-
-
-def test_theory_approximation_still_re_exports_the_bounds_and_the_slope():
-    from opdiff.theory import approximation as old
-
-    assert old.nsdim is ap.nsdim and old.barron_bound is ap.barron_bound
-    x = np.array([1.0, 2.0, 4.0, 8.0])
-    assert old.loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-14)
-    assert old.loglog_slope([1, 10], [1, 100]) == pytest.approx(2.0, abs=1e-14)
-
-
 # ------------------------------------------------------------------------------- bad input
 
 

@@ -6,7 +6,7 @@ independent computations.
   explicit rank-``p`` map that attains it, and against the direct tail sum without the square
   root of ``deeponet_bounds.pca_floor``; ``p >= d`` gives the MMSE; monotone in ``p``.
 - ``linear_filter_mse`` with the Wiener gain is the oracle's MMSE; ``scalar_wiener_gain`` is the
-  skip gain of :class:`opdiff.nets.Preconditioned`, and an untrained
+  skip gain of :class:`opdiff.diffusion.preconditioned.Preconditioned`, and an untrained
   ``scalar_scale_denoisers`` model is the scalar Wiener filter.
 - ``evaluate_levels`` / ``error_spectrum`` on the exact Wiener denoiser agree with the closed-form
   MMSE (total and per coefficient) within Monte-Carlo error.
@@ -31,7 +31,7 @@ import pytest
 from opdiff import metrics
 from opdiff.diffusion import denoiser_error as de
 from opdiff.diffusion import oracle, processes
-from opdiff.nets import Preconditioned
+from opdiff.diffusion.preconditioned import Preconditioned
 
 SHAPE = (4, 6)
 D = math.prod(SHAPE)

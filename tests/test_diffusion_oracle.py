@@ -26,10 +26,10 @@ from scipy import stats
 
 from opdiff import spectra
 from opdiff.diffusion import basis as bs
+from opdiff.diffusion import bounds, laws
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
-from opdiff.theory import diffusion as th
 
 SHAPE = (8, 8)
 D = math.prod(SHAPE)
@@ -309,10 +309,10 @@ def test_convergence_orders_in_w2(x64, method, order, tol):
     w2, kl = [], []
     for n in ns:
         m, w = O.sampler_law(method, proc, field, S.log_snr_grid(proc, int(n)), init="exact")
-        w2.append(th.w2_distance(m, w, m0, v0))
-        kl.append(th.kl_diagonal(m, w, m0, v0))
-    assert th.convergence_order(1 / ns, w2) == pytest.approx(order, abs=tol)
-    assert th.convergence_order(1 / ns, kl) == pytest.approx(2 * order, abs=2 * tol)
+        w2.append(laws.w2_distance(m, w, m0, v0))
+        kl.append(laws.kl_diagonal(m, w, m0, v0))
+    assert bounds.order(1 / ns, w2) == pytest.approx(order, abs=tol)
+    assert bounds.order(1 / ns, kl) == pytest.approx(2 * order, abs=2 * tol)
     assert np.all(np.diff(w2) < 0)
 
 
@@ -367,7 +367,7 @@ def test_error_split_parts(x64):
     m0, v0 = map(np.asarray, field.marginal(proc, ts[0]))
 
     def kl(mw):
-        return th.kl_diagonal(*map(np.asarray, mw), m0, v0)
+        return laws.kl_diagonal(*map(np.asarray, mw), m0, v0)
 
     assert parts["total"] == pytest.approx(kl(O.sampler_law("ddim", proc, field, ts, model=model)),
                                            rel=1e-12)
@@ -381,7 +381,7 @@ def test_error_split_parts(x64):
     (fm, fw), _ = _exact_references(proc, field, ts[0], ts[-1], m, w)
     assert parts["initialisation"] == pytest.approx(kl((fm, fw)), rel=1e-3)
     assert parts["early_stopping"] == pytest.approx(
-        th.kl_diagonal(m0, v0, field.mean, field.var), rel=1e-12)
+        laws.kl_diagonal(m0, v0, field.mean, field.var), rel=1e-12)
     assert all(parts[k] > 0 for k in ("total", "discretisation", "initialisation",
                                       "early_stopping"))
 
@@ -505,8 +505,8 @@ def test_divergences_equal_the_dense_gaussian_forms(x64):
     m, w = map(np.asarray, O.sampler_law("pf_euler", proc, field, S.uniform_grid(proc, 6)))
     out = O.divergences(m, w, field)
     m_x, C_x = B.T @ m.ravel(), B.T @ np.diag(w.ravel()) @ B
-    assert out["kl"] == pytest.approx(th.kl_gaussian(m_x, C_x, mu_x, Sigma), rel=1e-9)
-    assert out["w2_sq"] == pytest.approx(th.w2_gaussian(m_x, C_x, mu_x, Sigma), rel=1e-7)
+    assert out["kl"] == pytest.approx(laws.kl_gaussian(m_x, C_x, mu_x, Sigma), rel=1e-9)
+    assert out["w2_sq"] == pytest.approx(laws.w2_gaussian(m_x, C_x, mu_x, Sigma), rel=1e-7)
     assert 0 <= out["tv_lower"] <= out["tv_upper"] <= 1
     per = O.divergences(m, w, field.mean, field.var, per_coefficient=True)
     assert per["kl"].shape == (4, 4) and per["kl"].sum() == pytest.approx(out["kl"], rel=1e-12)

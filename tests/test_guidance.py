@@ -17,7 +17,8 @@ from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
 from opdiff.diffusion.guidance import guided_denoiser
 from opdiff.diffusion.training import drop_labels
-from opdiff.nets import Preconditioned, UNet
+from opdiff.diffusion.preconditioned import Preconditioned
+from opdiff.nets import UNet
 
 
 class ToyConditional:

@@ -19,7 +19,8 @@ from opdiff.diffusion import losses as L
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import training as T
-from opdiff.nets import OperatorDenoiser, Preconditioned, UNet
+from opdiff.diffusion.preconditioned import Preconditioned
+from opdiff.nets import OperatorDenoiser, UNet
 from opdiff.nets import classifier as C
 
 SHAPE = (8, 8)
@@ -235,7 +236,8 @@ MESH_SCRIPT = r"""
 import sys, jax, numpy as np
 import opdiff
 from opdiff.diffusion import processes as P, training as T
-from opdiff.nets import OperatorDenoiser, Preconditioned, nnx
+from opdiff.diffusion.preconditioned import Preconditioned
+from opdiff.nets import OperatorDenoiser, nnx
 proc = P.vp((8, 8))
 x = np.asarray(jax.random.normal(jax.random.key(0), (512, 8, 8)), np.float32)
 out = []

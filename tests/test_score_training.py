@@ -19,7 +19,7 @@ from opdiff.diffusion import losses as L
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
-from opdiff.nets.score_mlp import ScoreMLP
+from opdiff.diffusion.score_mlp import ScoreMLP
 
 GM = O.GaussianMixture(np.array([0.3, 0.3, 0.4]), np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]]),
                        np.array([np.diag([0.3, 0.3]), np.diag([0.5, 0.2]),

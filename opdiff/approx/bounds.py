@@ -1,7 +1,6 @@
 r"""Computable approximation bounds for bandlimited and random-feature models (host-side, float64).
 
-(Formerly ``opdiff.theory.approximation``, which re-exports these names.) Fitted rates:
-:func:`opdiff.claims.loglog_slope`.
+Fitted rates: :func:`opdiff.claims.loglog_slope`.
 
 Every function here is a small pure numpy/scipy function; none touches JAX or global state.
 The formulas and when each one applies (reference/approximation.md §2-§3, §6-§7):
@@ -33,6 +32,7 @@ import numpy as np
 from jaxtyping import Complex, Float, Int
 from scipy import special
 
+from opdiff._checks import check_positive_array, check_real_array, scalar_or_array
 from opdiff.approx import fourier
 
 __all__ = [
@@ -60,30 +60,8 @@ __all__ = [
 # Argument checks (each names the argument, the expected and the actual value).
 
 
-def _real_array(name: str, x) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a real number or array of them, got {x!r}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got a complex value")
-    return arr.astype(np.float64)
-
-
-def _positive(name: str, x, *, allow_zero: bool = False, allow_inf: bool = False) -> np.ndarray:
-    arr = _real_array(name, x)
-    if np.any(np.isnan(arr)):
-        raise ValueError(f"{name} must not be NaN, got {x!r}")
-    if not allow_inf and np.any(np.isinf(arr)):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    bad = arr < 0 if allow_zero else arr <= 0
-    if np.any(bad):
-        rel = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {rel}, got {x!r}")
-    return arr
-
-
 def _open_unit(name: str, x) -> np.ndarray:
-    arr = _real_array(name, x)
+    arr = check_real_array(name, x)
     if np.any(np.isnan(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
         raise ValueError(f"{name} must lie in the open interval (0, 1), got {x!r}")
     return arr
@@ -104,11 +82,6 @@ def _scalar_int(name: str, n, minimum: int) -> int:
     if n < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {n!r}")
     return int(n)
-
-
-def _out(arr: np.ndarray, *inputs):
-    """A Python float when every input was a scalar, else the array."""
-    return float(arr) if all(np.ndim(v) == 0 for v in inputs) else arr
 
 
 def _cube(name: str, values) -> np.ndarray:
@@ -238,7 +211,7 @@ def out_of_band_energy(coeffs: Complex[np.ndarray, "*grid"], omega, *, norm: str
         ValueError: on a negative or NaN ``omega``, an unknown ``norm`` or a bad ``coeffs``.
     """
     c = _cube("coeffs", coeffs)
-    om = _positive("omega", omega, allow_zero=True, allow_inf=True)
+    om = check_positive_array("omega", omega, allow_zero=True, allow_inf=True)
     size = _frequency_size(c.shape[0], c.ndim, norm).ravel()
     energy = np.abs(c.ravel()) ** 2
     order = np.argsort(size, kind="stable")
@@ -246,7 +219,7 @@ def out_of_band_energy(coeffs: Complex[np.ndarray, "*grid"], omega, *, norm: str
     # suffix[i] = sum of energy[i:], summed from the high frequencies (small terms) down.
     suffix = np.concatenate([np.cumsum(energy[::-1])[::-1], [0.0]])
     first_out = np.searchsorted(size, om, side="right")  # first index with |k| > omega
-    return _out(suffix[first_out], omega)
+    return scalar_or_array(suffix[first_out], omega)
 
 
 def inverse_cosine_out_of_band(a: float, omega):
@@ -263,12 +236,12 @@ def inverse_cosine_out_of_band(a: float, omega):
     Raises:
         ValueError: if ``a <= 1`` or ``omega`` is negative, infinite or NaN.
     """
-    a_arr = _real_array("a", a)
+    a_arr = check_real_array("a", a)
     if a_arr.ndim != 0 or not a_arr > 1.0:
         raise ValueError(f"a must be a float > 1 (1/(a - cos x) has a pole otherwise), got {a!r}")
-    om = _positive("omega", omega, allow_zero=True)
+    om = check_positive_array("omega", omega, allow_zero=True)
     tail = fourier.inverse_cosine_tail(float(a_arr), np.floor(om))
-    return _out(np.asarray(tail, np.float64), omega)
+    return scalar_or_array(np.asarray(tail, np.float64), omega)
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,7 +289,7 @@ def barron_norm_fft(f: Callable[[np.ndarray], np.ndarray], *, d: int = 1, half_w
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     d = _scalar_int("d", d, 1)
     n = _scalar_int("n", n, 2)
-    L = float(_positive("half_width", half_width))
+    L = float(check_positive_array("half_width", half_width))
     dx = 2.0 * L / n
     axis = -L + dx * np.arange(n, dtype=np.float64)
     points = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1)
@@ -343,10 +316,10 @@ def barron_norm_gaussian(s, d: int):
     Raises:
         ValueError: if ``s`` is not > 0; TypeError / ValueError if ``d`` is not an int >= 1.
     """
-    s_arr = _positive("s", s)
+    s_arr = check_positive_array("s", s)
     d = _scalar_int("d", d, 1)
     ratio = math.exp(special.gammaln((d + 1) / 2.0) - special.gammaln(d / 2.0))
-    return _out(np.sqrt(2.0) / s_arr * ratio, s)
+    return scalar_or_array(np.sqrt(2.0) / s_arr * ratio, s)
 
 
 def barron_bound(c_f, radius, n):
@@ -369,10 +342,10 @@ def barron_bound(c_f, radius, n):
         ValueError / TypeError: on a negative or NaN ``c_f``, non-positive ``radius``, or
             ``n`` not a positive int.
     """
-    c = _positive("c_f", c_f, allow_zero=True, allow_inf=True)
-    r = _positive("radius", radius)
+    c = check_positive_array("c_f", c_f, allow_zero=True, allow_inf=True)
+    r = check_positive_array("radius", radius)
     k = _positive_int("n", n)
-    return _out(2.0 * r * c / np.sqrt(k.astype(np.float64)), c_f, radius, n)
+    return scalar_or_array(2.0 * r * c / np.sqrt(k.astype(np.float64)), c_f, radius, n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,13 +369,13 @@ def monte_carlo_gaussian_mse(x, s, n_features):
         ValueError / TypeError: on non-finite ``x``, ``s <= 0`` or ``n_features`` not a
             positive int.
     """
-    xs = _real_array("x", x)
+    xs = check_real_array("x", x)
     if not np.all(np.isfinite(xs)):
         raise ValueError(f"x must be finite, got {x!r}")
-    s_arr = _positive("s", s)
+    s_arr = check_positive_array("s", s)
     k = _positive_int("n_features", n_features).astype(np.float64)
     q = np.exp(-xs * xs / (s_arr * s_arr))
-    return _out(((1.0 + q * q) / 2.0 - q) / k, x, s, n_features)
+    return scalar_or_array(((1.0 + q * q) / 2.0 - q) / k, x, s, n_features)
 
 
 def monte_carlo_bound(norm_p, n_features, delta):
@@ -420,11 +393,11 @@ def monte_carlo_bound(norm_p, n_features, delta):
         ValueError / TypeError: on a negative or NaN ``norm_p``, ``n_features`` not a
             positive int, or ``delta`` outside (0, 1).
     """
-    c = _positive("norm_p", norm_p, allow_zero=True)
+    c = check_positive_array("norm_p", norm_p, allow_zero=True)
     k = _positive_int("n_features", n_features).astype(np.float64)
     dl = _open_unit("delta", delta)
-    return _out(c / np.sqrt(k) * (1.0 + np.sqrt(2.0 * np.log(1.0 / dl))), norm_p, n_features,
-                delta)
+    return scalar_or_array(c / np.sqrt(k) * (1.0 + np.sqrt(2.0 * np.log(1.0 / dl))), norm_p,
+                           n_features, delta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,7 +431,7 @@ def bounded_coefficient_floor_curve(A: Float[np.ndarray, "m p"], f: Float[np.nda
         raise ValueError(f"f must have shape ({a.shape[0]},) like the rows of A, got {y.shape}")
     if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
         raise ValueError("f must be a finite numeric vector")
-    b = float(_positive("B", B, allow_zero=True))
+    b = float(check_positive_array("B", B, allow_zero=True))
     u, s, _ = np.linalg.svd(a, full_matrices=False)
     proj = u.conj().T @ y
     perp = float(np.sum(np.abs(y - u @ proj) ** 2))
@@ -533,11 +506,11 @@ def landau_widom_count(c, eps):
         ValueError: if ``c <= 1`` (the formula needs :math:`\ln c>0`) or ``eps`` is not in
             (0, 1).
     """
-    cc = _real_array("c", c)
+    cc = check_real_array("c", c)
     if np.any(np.isnan(cc)) or np.any(cc <= 1.0) or np.any(np.isinf(cc)):
         raise ValueError(f"c must be finite and > 1 (the formula needs ln c > 0), got {c!r}")
     e = _open_unit("eps", eps)
-    return _out(2.0 * cc / np.pi + np.log((1.0 - e) / e) * np.log(cc) / np.pi**2, c, eps)
+    return scalar_or_array(2.0 * cc / np.pi + np.log((1.0 - e) / e) * np.log(cc) / np.pi**2, c, eps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,9 +559,9 @@ def ridgelet_out_energy(tail_energy: Callable[[np.ndarray], np.ndarray],
     for name, fn in (("tail_energy", tail_energy), ("rho_hat_sq", rho_hat_sq)):
         if not callable(fn):
             raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
-    lam_arr = _positive("lam", lam, allow_zero=True)
+    lam_arr = check_positive_array("lam", lam, allow_zero=True)
     m = _scalar_int("m", m, 1)
-    wmax = float(_positive("omega_max", omega_max))
+    wmax = float(check_positive_array("omega_max", omega_max))
     n_quad = _scalar_int("n_quad", n_quad, 1)
     t, w = np.polynomial.legendre.leggauss(n_quad)
     omega = 0.5 * wmax * (t + 1.0)
@@ -603,7 +576,7 @@ def ridgelet_out_energy(tail_energy: Callable[[np.ndarray], np.ndarray],
         raise ValueError("tail_energy must map an array of radii to finite, non-negative "
                          f"values of the same shape {r.shape}, got shape {tail.shape}")
     out = (tail * (rho * omega ** (-m) * weight)[None, :]).sum(axis=1) / (2.0 * np.pi)
-    return _out(out.reshape(lam_arr.shape), lam)
+    return scalar_or_array(out.reshape(lam_arr.shape), lam)
 
 
 def gaussian_band_tail(s, r):
@@ -619,9 +592,9 @@ def gaussian_band_tail(s, r):
     Raises:
         ValueError: if ``s <= 0`` or ``r`` is negative or NaN.
     """
-    s_arr = _positive("s", s)
-    r_arr = _positive("r", r, allow_zero=True, allow_inf=True)
-    return _out(2.0 * np.pi**1.5 * s_arr * special.erfc(s_arr * r_arr), s, r)
+    s_arr = check_positive_array("s", s)
+    r_arr = check_positive_array("r", r, allow_zero=True, allow_inf=True)
+    return scalar_or_array(2.0 * np.pi**1.5 * s_arr * special.erfc(s_arr * r_arr), s, r)
 
 
 def gaussian_sum_band_tail(terms, r, *, xi_max: float | None = None, n: int = 200_001):

@@ -40,7 +40,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from opdiff._checks import check_finite_array, check_finite_scalar, check_positive_int
 from opdiff.approx import lstsq
 from opdiff._compat import nnx
-from opdiff.nets.deeponet import Frozen
+from opdiff.nets.layers import Frozen
 
 __all__ = [
     "ACTIVATIONS",

@@ -9,21 +9,29 @@
   (log-SNR, Karras, Benton et al.'s), NFE, orders.
 - :mod:`~opdiff.diffusion.oracle`: Gaussian fields and mixtures — exact scores, denoisers and
   the exact output law of every sampler; convergence curves, error splits, Girsanov bounds.
-- :mod:`~opdiff.diffusion.laws`: KL, W2 and TV between diagonal Gaussian laws that tolerate
-  diverged (non-finite) laws.
-- :mod:`~opdiff.diffusion.bounds`: convergence-bound shapes with unknown constants (Chen et
-  al., Benton et al.) fitted and tested against exact sweeps; orders and crossings.
+- :mod:`~opdiff.diffusion.laws`: exact KL, W2 and the TV bracket between Gaussian laws
+  (diagonal and dense), and their versions that score diverged (non-finite) laws as the worst.
+- :mod:`~opdiff.diffusion.bound_shapes`: the shapes of the Chen et al., Benton et al. and Li–Yan
+  convergence bounds (unknown constants), and their plug-ins for Gaussian data.
+- :mod:`~opdiff.diffusion.bounds`: those shapes fitted against exact sweeps; orders and
+  crossings.
 - :mod:`~opdiff.diffusion.likelihood`: log-likelihood and bits/dim through the
   probability-flow ODE (exact or Hutchinson divergence, diffrax).
 - :mod:`~opdiff.diffusion.losses`: denoising score matching with score_sde's weightings and its
   closed-form minimum on Gaussian data.
 - :mod:`~opdiff.diffusion.training`: DSM training of a denoiser through the engine (label
   dropout, EMA, checkpoints, resume, meshes).
+
+Imported on demand (networks, sample metrics and data are only loaded when used;
+:mod:`opdiff.metrics` takes its Gaussian divergences from :mod:`~opdiff.diffusion.laws`, so the
+modules that measure samples with it are not imported here):
+
+- :mod:`~opdiff.diffusion.preconditioned`: the preconditioned denoiser ``Preconditioned`` that
+  wraps any network and starts as the Wiener filter.
+- :mod:`~opdiff.diffusion.score_mlp`: ``ScoreMLP``, a preconditioned MLP denoiser for
+  low-dimensional data.
 - :mod:`~opdiff.diffusion.guidance`: classifier-free guidance of a conditional denoiser; exact
   guidance on a labelled Gaussian mixture.
-
-Imported on demand (they build networks from :mod:`opdiff.nets`, which imports this package):
-
 - :mod:`~opdiff.diffusion.models`: processes by name and preconditioned U-Net / DeepONet
   denoisers that start as the Wiener filter.
 - :mod:`~opdiff.diffusion.generate`: batched sampling with a model.
@@ -36,8 +44,8 @@ Imported on demand (they build networks from :mod:`opdiff.nets`, which imports t
 """
 
 from opdiff.diffusion import basis as basis
+from opdiff.diffusion import bound_shapes as bound_shapes
 from opdiff.diffusion import bounds as bounds
-from opdiff.diffusion import guidance as guidance
 from opdiff.diffusion import laws as laws
 from opdiff.diffusion import likelihood as likelihood
 from opdiff.diffusion import losses as losses
@@ -47,5 +55,5 @@ from opdiff.diffusion import processes as processes
 from opdiff.diffusion import samplers as samplers
 from opdiff.diffusion import training as training
 
-__all__ = ["basis", "bounds", "guidance", "laws", "likelihood", "losses", "marginals", "oracle",
-           "processes", "samplers", "training"]
+__all__ = ["basis", "bound_shapes", "bounds", "laws", "likelihood", "losses", "marginals",
+           "oracle", "processes", "samplers", "training"]

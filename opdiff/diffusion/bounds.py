@@ -1,19 +1,20 @@
 r"""Checking convergence-bound *shapes* whose constants are unpublished, and rates.
 
 The bounds of Chen et al. (ICLR 2023) and Benton et al. (ICLR 2024)
-(:mod:`opdiff.theory.diffusion`: ``chen_kl_bound``, ``chen_tv_bound``, ``benton_kl_bound``)
-hold up to absolute constants. :func:`fit_and_test` fits the constant at one point and tests the
-fitted bound at the others: for measurements :math:`e_i`, a shape :math:`b_i` and a rigorous
-part :math:`o_i` with no unknown constant (the initialisation term),
+(:mod:`opdiff.diffusion.bound_shapes`: ``chen_kl_bound``, ``chen_tv_bound``,
+``benton_kl_bound``) hold up to absolute constants. :func:`fit_and_test` fits the constant at
+one point, to test the fitted bound at the others: for measurements :math:`e_i`, a shape
+:math:`b_i` and a rigorous part :math:`o_i` with no unknown constant (the initialisation term),
 
 .. math:: C=\frac{e_a-o_a}{b_a},\qquad \text{holds at } i\ne a \iff e_i\le o_i+Cb_i,
 
 with :math:`a` the middle admissible point where the excess :math:`e-o` is positive. A shape
 with the wrong rate fails this whichever way the mismatch goes. Also the smallest constant that
-holds everywhere, :math:`\max_i(e_i-o_i)^+/b_i`, and the spread of :math:`(e-o)/b`.
+holds everywhere, :math:`\max_i(e_i-o_i)^+/b_i`, and the spread of :math:`(e-o)/b`. The
+verdict, bound against exact value at the other points, is a :func:`opdiff.claims.upper_bound`.
 
-:func:`order` is :func:`opdiff.theory.diffusion.convergence_order` (least-squares slope in
-log-log) that returns NaN instead of raising when fewer than two usable points remain;
+:func:`order` is the least-squares slope in log-log (:func:`opdiff.claims.loglog_slope`) over
+the positive finite points, NaN when fewer than two usable points remain;
 :func:`loglog_crossing` is where a piecewise log-log interpolant first falls to a level,
 :func:`first_at_or_below` the first grid point at or below it.
 
@@ -37,12 +38,14 @@ import math
 
 import numpy as np
 
+from opdiff import claims as _claims
+from opdiff.diffusion import bound_shapes as _shapes
 from opdiff.diffusion import oracle as _oracle
 from opdiff.diffusion import processes as _processes
 from opdiff.diffusion import samplers as _samplers
 from opdiff.diffusion.laws import kl as _kl
+from opdiff.diffusion.laws import pinsker as _pinsker
 from opdiff.diffusion.laws import tv_bracket as _tv_bracket
-from opdiff.theory import diffusion as _th
 
 __all__ = ["STANDARD_NORMAL", "benton_sweep", "chen_T_sweep", "chen_h_sweep", "dimension_sweep",
            "curve_summary", "first_at_or_below", "fit_and_test", "loglog_crossing", "order"]
@@ -60,10 +63,14 @@ def fit_and_test(shape_vals, measured, admissible, offset=None) -> dict:
         offset: the rigorous part :math:`o` (scalar or ``[n]``; default 0).
 
     Returns:
-        ``at`` (the fit index), ``C``, ``bound`` (``[n]``), ``held`` (bool per other admissible
-        point; ``[True]`` if there is none), ``others`` (their indices), ``C_needed`` (the
-        smallest constant valid at every admissible point), ``ratio_spread`` (max/min of the
-        positive :math:`(e-o)/b`), ``worst`` (max of measured/bound over the others).
+        ``at`` (the fit index), ``C``, ``bound`` (``[n]``), ``others`` (the other admissible
+        points, where ``measured <= bound`` is to be claimed with
+        :func:`opdiff.claims.upper_bound`), ``C_needed`` (the smallest constant valid at every
+        admissible point), ``ratio_spread`` (max/min of the positive :math:`(e-o)/b`),
+        ``worst`` (max of measured/bound over the others).
+
+    Raises:
+        ValueError: if the shape at the fit point is not ``> 0``.
     """
     shape_vals, measured = np.asarray(shape_vals, float), np.asarray(measured, float)
     offset = np.zeros_like(shape_vals) if offset is None else np.broadcast_to(
@@ -75,30 +82,40 @@ def fit_and_test(shape_vals, measured, admissible, offset=None) -> dict:
     informative = idx[excess[idx] > 0]  # where the data say something about C
     pool = informative if informative.size else idx
     at = int(pool[len(pool) // 2])
-    fin = np.flatnonzero(np.isfinite(excess))
-    c = _th.fit_constant(shape_vals[fin], excess[fin], at=int(np.searchsorted(fin, at))) \
-        if np.isfinite(excess[at]) else math.inf
+    if not shape_vals[at] > 0:
+        raise ValueError(f"shape_vals must be > 0 at the fit point {at}, got {shape_vals[at]!r}")
+    c = float(excess[at] / shape_vals[at]) if np.isfinite(excess[at]) else math.inf
     bound = offset + c * shape_vals
     others = [int(i) for i in idx if i != at]
-    held = np.asarray(_th.bound_holds(np.nan_to_num(measured, nan=np.inf)[others],
-                                      bound[others])) if others else np.array([True])
     ratio = excess[idx] / shape_vals[idx]
     pos = ratio[ratio > 0]
-    return dict(at=at, C=c, bound=bound, held=held, others=others,
+    return dict(at=at, C=c, bound=bound, others=others,
                 C_needed=float(np.max(ratio)),
                 ratio_spread=float(pos.max() / pos.min()) if pos.size else math.nan,
                 worst=float(np.max(measured[others] / bound[others])) if others else 0.0)
 
 
 def order(x, y, idx=None) -> float:
-    """Fitted order :math:`p` of :math:`y\\approx Cx^p` over ``idx`` (default all points), NaN
-    when it cannot be fitted (fewer than two positive finite pairs)."""
+    r"""Fitted order :math:`p` of :math:`y\approx Cx^p` over ``idx`` (default all points): the
+    least-squares slope of :math:`\log y` on :math:`\log x` (:func:`opdiff.claims.loglog_slope`)
+    over the pairs where both are positive and finite (a diverged run or an exact zero is
+    dropped); NaN when it cannot be fitted (fewer than two such pairs, or all ``x`` equal).
+
+    Raises:
+        ValueError: if ``x`` and ``y`` are not 1-D of the same length.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if idx is not None:
         x, y = x[idx], y[idx]
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and "
+                         f"{y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if np.count_nonzero(keep) < 2:
+        return math.nan
     try:
-        return _th.convergence_order(x, y)
-    except ValueError:
+        return _claims.loglog_slope(x[keep], y[keep])[0]
+    except ValueError:  # all x equal
         return math.nan
 
 
@@ -151,8 +168,8 @@ def _ou(size: int, T: float, t_min: float):
 
 def _plugins(field) -> tuple[float, float, float]:
     lam, mu = field.var, field.mean
-    return (_th.gaussian_lipschitz(lam), _th.gaussian_m2(mu, lam),
-            _th.kl_to_standard_normal(mu, lam))
+    return (_shapes.gaussian_lipschitz(lam), _shapes.gaussian_m2(mu, lam),
+            _shapes.kl_to_standard_normal(mu, lam))
 
 
 def chen_h_sweep(field, T: float, t_min: float, steps) -> dict:
@@ -162,8 +179,9 @@ def chen_h_sweep(field, T: float, t_min: float, steps) -> dict:
     :math:`[t_{\min},T]`, :math:`h=(T-t_{\min})/n`) from :math:`\gamma^d`; per :math:`n`:
     :math:`\mathrm{KL}(q\|\hat p)`, :math:`\mathrm{KL}(\hat p\|q)`, the TV bracket, and the
     discretisation-only :math:`\mathrm{KL}(q_{t_{\min}}\|\hat p_{\rm exact})` (from the exact
-    :math:`q_T`). Shapes: KL :math:`(L^2dh+L^2m_2^2h^2)T` (:func:`~opdiff.theory.diffusion.
-    chen_kl_bound`), TV :func:`~opdiff.theory.diffusion.chen_tv_bound` (no prior term); the
+    :math:`q_T`). Shapes: KL :math:`(L^2dh+L^2m_2^2h^2)T`
+    (:func:`~opdiff.diffusion.bound_shapes.chen_kl_bound`), TV
+    :func:`~opdiff.diffusion.bound_shapes.chen_tv_bound` (no prior term); the
     rigorous initialisation parts :math:`\mathrm{KL}(q\|\gamma^d)e^{-2T}` and its Pinsker
     value are the offsets of the fits, on the admissible points :math:`h\le1/L` (for TV also
     where the TV upper end is :math:`<1`).
@@ -192,11 +210,11 @@ def chen_h_sweep(field, T: float, t_min: float, steps) -> dict:
         mt, vt = (np.asarray(a) for a in field.marginal(ou, ts[0]))
         kl_disc.append(_kl(mt, vt, me, we))
     hs = np.array(hs)
-    shape_kl = np.asarray(_th.chen_kl_bound(L=L, d=d, m2=m2, h=hs, T=T, eps_score=0.0))
-    shape_tv = np.asarray(_th.chen_tv_bound(kl_prior=0.0, L=L, d=d, m2=m2, h=hs, T=T,
-                                            eps_score=0.0))
-    prior_kl = _th.kl_prior_term(klp, T)
-    prior_tv = _th.pinsker(prior_kl)
+    shape_kl = np.asarray(_shapes.chen_kl_bound(L=L, d=d, m2=m2, h=hs, T=T, eps_score=0.0))
+    shape_tv = np.asarray(_shapes.chen_tv_bound(kl_prior=0.0, L=L, d=d, m2=m2, h=hs, T=T,
+                                                eps_score=0.0))
+    prior_kl = _shapes.kl_prior_term(klp, T)
+    prior_tv = _pinsker(prior_kl)
     adm = hs <= 1 / L
     return dict(L=L, m2=m2, kl_prior=klp, h=hs, admissible=adm, kl=np.array(kl_qp),
                 kl_out_vs_data=np.array(kl_pq), kl_disc=np.array(kl_disc),
@@ -228,8 +246,8 @@ def chen_T_sweep(field, Ts, h: float, t_min: float) -> dict:
         hn = (T - t_min) / n
         out_T.append(T)
         kls.append(_kl(mu, lam, m, w))
-        shapes.append(float(_th.chen_kl_bound(L=L, d=d, m2=m2, h=hn, T=T, eps_score=0.0)))
-        priors.append(_th.kl_prior_term(klp, T))
+        shapes.append(float(_shapes.chen_kl_bound(L=L, d=d, m2=m2, h=hn, T=T, eps_score=0.0)))
+        priors.append(_shapes.kl_prior_term(klp, T))
     return dict(T=np.array(out_T), kl=np.array(kls), shape_kl=np.array(shapes),
                 prior_kl=np.array(priors),
                 fit=fit_and_test(shapes, kls, np.ones(len(out_T), bool), priors))
@@ -237,7 +255,7 @@ def chen_T_sweep(field, Ts, h: float, t_min: float) -> dict:
 
 def benton_sweep(field, T: float, delta: float, steps) -> dict:
     r"""Benton et al.'s shape :math:`\kappa^2dN+\kappa dT+de^{-2T}`
-    (:func:`~opdiff.theory.diffusion.benton_kl_bound`, exact score) against the exact
+    (:func:`~opdiff.diffusion.bound_shapes.benton_kl_bound`, exact score) against the exact
     :math:`\mathrm{KL}(q_\delta\|\hat p)` of the exponential integrator on OU from
     :math:`\gamma^d`, on their schedule :func:`~opdiff.diffusion.samplers.benton_grid`
     (:math:`\kappa` measured on the grid) and, for comparison, on the uniform grid of as many
@@ -260,8 +278,8 @@ def benton_sweep(field, T: float, delta: float, steps) -> dict:
                                       _samplers.uniform_grid(ou_b, N), init=STANDARD_NORMAL)
         klu.append(_kl(md, vd, mu_, wu))
     kappas = np.array(kappas)
-    shape_b = np.asarray(_th.benton_kl_bound(eps_score2=0.0, kappa=kappas, d=field.size,
-                                             N=np.array(Ns), T=T))
+    shape_b = np.asarray(_shapes.benton_kl_bound(eps_score2=0.0, kappa=kappas, d=field.size,
+                                                 N=np.array(Ns), T=T))
     return dict(N=np.array(Ns), kappa=kappas, kl=np.array(kls), kl_uniform=np.array(klu),
                 shape_kl=shape_b, fit=fit_and_test(shape_b, kls, np.ones(len(Ns), bool)),
                 order_kappa=order(kappas, kls), order_shape=order(kappas, shape_b))
@@ -285,6 +303,6 @@ def dimension_sweep(alpha: float, sizes, n_steps: int, T: float, t_min: float) -
                                    init=STANDARD_NORMAL)
         ds.append(f.size)
         kls.append(_kl(f.mean, f.var, m, w))
-        l2d.append(_th.gaussian_lipschitz(f.var) ** 2 * f.size)
+        l2d.append(_shapes.gaussian_lipschitz(f.var) ** 2 * f.size)
     return dict(d=np.array(ds), kl=np.array(kls), L2d=np.array(l2d),
                 exponent_d=order(ds, kls), exponent_L2d=order(l2d, kls))

@@ -35,9 +35,10 @@ from scipy import special
 from opdiff import deeponet_bounds, metrics
 from opdiff.diffusion import laws, oracle, samplers
 from opdiff.diffusion.generate import generate
+from opdiff.diffusion.preconditioned import Preconditioned
 from opdiff.diffusion.processes import Process
 from opdiff.diffusion.training import per_level_mse
-from opdiff.nets import OperatorDenoiser, Preconditioned, UNet
+from opdiff.nets import OperatorDenoiser, UNet
 from opdiff.nets._compat import nnx
 
 __all__ = ["batched_denoiser", "coefficient_errors", "error_spectrum", "exact_denoiser",
@@ -59,7 +60,7 @@ def log_snr(process: Process, t) -> float:
 
 
 def scalar_wiener_gain(process: Process, t, sigma_data: float) -> np.ndarray:
-    r"""The skip gain of :class:`opdiff.nets.Preconditioned` with a scalar data scale:
+    r"""The skip gain of :class:`~opdiff.diffusion.preconditioned.Preconditioned` with a scalar data scale:
     :math:`c_{\rm skip}=a\sigma_d^2/(a^2\sigma_d^2+s^2)` per coefficient (the Wiener filter of
     white data of variance :math:`\sigma_d^2`; what an untrained model with zero network output
     computes).
@@ -100,7 +101,7 @@ def linear_filter_mse(field: oracle.GaussianField, process: Process, t, gain, *,
 def scalar_wiener_mse(field: oracle.GaussianField, process: Process, t, sigma_data: float
                       ) -> np.ndarray:
     """Per-coefficient MSE of the scalar Wiener filter :math:`c_{\rm skip}z` (the untrained
-    :class:`opdiff.nets.Preconditioned` with mean 0 and scale ``sigma_data``):
+    :class:`~opdiff.diffusion.preconditioned.Preconditioned` with mean 0 and scale ``sigma_data``):
     :func:`linear_filter_mse` at :func:`scalar_wiener_gain` with model mean 0."""
     return linear_filter_mse(field, process, t, scalar_wiener_gain(process, t, sigma_data),
                              model_mean=0.0)
@@ -139,7 +140,7 @@ def rank_p_floor(field: oracle.GaussianField, process: Process, t, p: int, *,
 def scalar_scale_denoisers(process: Process, sigma_data: float, key: PRNGKeyArray, *,
                            unet_channels=None, unet_emb_dim: int = 32, operator_skips=(),
                            p: int = 32, width: int = 256, depth: int = 2) -> dict:
-    """Untrained :class:`opdiff.nets.Preconditioned` denoisers with the *scalar* data scale
+    """Untrained :class:`~opdiff.diffusion.preconditioned.Preconditioned` denoisers with the *scalar* data scale
     ``sigma_data`` and mean 0 (untrained: the scalar Wiener filter), by name: ``unet`` (a
     :class:`UNet` without residual path, key ``fold_in(key, 0)``; omitted when
     ``unet_channels`` is None) and per entry ``i`` of ``operator_skips`` an

@@ -2,7 +2,8 @@ r"""Learned image denoisers ready to train: a forward process by name, a precond
 DeepONet denoiser scaled to the data, the prior draws of a process, and the Gaussian whose exact
 denoiser *is* the untrained model.
 
-**Preconditioning at initialisation.** :class:`opdiff.nets.Preconditioned` wraps a network
+**Preconditioning at initialisation.** :class:`~opdiff.diffusion.preconditioned.Preconditioned`
+wraps a network
 :math:`F` whose output starts at zero; the denoiser is then exactly the Wiener filter of
 :math:`N(\bar x,\sigma_d^2 I)`, with :math:`\bar x` the mean training image and
 :math:`\sigma_d` the data scale of :func:`data_scale` (the scalar pixel standard deviation, or
@@ -19,7 +20,8 @@ from jaxtyping import Float, PRNGKeyArray
 
 from opdiff.diffusion import oracle, processes
 from opdiff.diffusion.baselines import to_basis64
-from opdiff.nets import OperatorDenoiser, Preconditioned, UNet
+from opdiff.diffusion.preconditioned import Preconditioned
+from opdiff.nets import OperatorDenoiser, UNet
 
 __all__ = ["PROCESS_KINDS", "data_scale", "make_operator_denoiser", "make_process",
            "make_unet_denoiser", "prior_draws", "wiener_start"]
@@ -50,7 +52,7 @@ def make_process(kind: str, shape, *, heat_sigma: float = 0.01) -> processes.Pro
 
 def data_scale(process: processes.Process, x: Float[np.ndarray, "n *shape"], *,
                spectral: bool = False):
-    r"""``(sigma_data, mean)`` for :class:`opdiff.nets.Preconditioned`.
+    r"""``(sigma_data, mean)`` for :class:`~opdiff.diffusion.preconditioned.Preconditioned`.
 
     ``mean`` is the pixel mean image :math:`\bar x`; ``sigma_data`` the scalar
     :math:`\sigma_d=\mathrm{sd}(x-\bar x)` over all pixels (default), or, with

@@ -25,7 +25,7 @@ the grid, in closed form for any dimension; the tests check it against Monte Car
 sampler and against closed forms of the steps.
 
 **Divergences.** KL, squared W2 and the Bhattacharyya TV bracket between the output law and
-the data (or :math:`p_{t_0}`) come from :mod:`opdiff.theory.diffusion`, in total and per
+the data (or :math:`p_{t_0}`) come from :mod:`opdiff.diffusion.laws`, in total and per
 coefficient (the "KL spectrum"; :func:`opdiff.spectra.radial_average` bins it by radial
 frequency).
 
@@ -53,7 +53,6 @@ from opdiff.diffusion import samplers as _samplers
 from opdiff.diffusion import steps as _steps
 from opdiff.diffusion import laws as _laws
 from opdiff.diffusion.processes import Process, check_shape
-from opdiff.theory import diffusion as _th
 
 __all__ = [
     "ExactDenoiser",
@@ -390,9 +389,9 @@ def divergences(m, w, field_or_mean, var=None, *, per_coefficient=False) -> dict
         mu, lam = field_or_mean, var
     m, w = np.asarray(m, np.float64), np.asarray(w, np.float64)
     mu, lam = np.asarray(mu, np.float64), np.asarray(lam, np.float64)
-    lo, hi = _th.tv_bracket_diagonal(m, w, mu, lam)
-    out = {"kl": _th.kl_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
-           "w2_sq": _th.w2_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
+    lo, hi = _laws.tv_bracket_diagonal(m, w, mu, lam)
+    out = {"kl": _laws.kl_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
+           "w2_sq": _laws.w2_diagonal(m, w, mu, lam, per_coefficient=per_coefficient),
            "tv_lower": lo, "tv_upper": hi}
     return out
 
@@ -425,7 +424,7 @@ def error_split(method: str, process: Process, field: GaussianField, ts, *,
     target = (field.mean, field.var) if denoise else (m0, v0)
 
     def kl(mw):
-        return float(_th.kl_diagonal(*mw, *target))
+        return float(_laws.kl_diagonal(*mw, *target))
 
     total = kl(sampler_law(method, process, field, grid, model=model, **kw))
     disc = kl(sampler_law(method, process, field, grid, init="exact", **kw))
@@ -436,7 +435,7 @@ def error_split(method: str, process: Process, field: GaussianField, ts, *,
         if model is not None else disc
     return {"total": total, "discretisation": disc, "initialisation": init,
             "score": with_score - disc,
-            "early_stopping": float(_th.kl_diagonal(m0, v0, field.mean, field.var))}
+            "early_stopping": float(_laws.kl_diagonal(m0, v0, field.mean, field.var))}
 
 
 def convergence_curve(method: str, process: Process, field: GaussianField, steps, *,

@@ -4,7 +4,8 @@ r"""Training a denoiser by denoising score matching, through the one engine.
 :mod:`opdiff.diffusion.losses` for any forward process (VP, VE, sub-VP, heat dissipation,
 blurring, coloured noise): EMA, atomic checkpoints, exact resume and data-parallel meshes
 come from the engine. The model is a denoiser :math:`D(x,t[,y])` with a ``batched`` method
-(:class:`opdiff.nets.Preconditioned`, :class:`opdiff.nets.ScoreMLP`, ...).
+(:class:`~opdiff.diffusion.preconditioned.Preconditioned`,
+:class:`~opdiff.diffusion.score_mlp.ScoreMLP`, ...).
 
 **Label dropout** (classifier-free guidance, Ho & Salimans 2022): with probability
 ``label_dropout`` a training label is replaced by the no-label token ``n_classes``, so one

@@ -1,6 +1,8 @@
-"""Neural network models (flax nnx).
+"""Generic neural network models (flax nnx), and the layers they share (:mod:`.layers`).
 
-Every model is an ``nnx.Module`` built from an explicit key: ``MLP(..., key=key)``.
+Every model is an ``nnx.Module`` built from an explicit key: ``MLP(..., key=key)``. The
+diffusion models that wrap these networks for a forward process (``Preconditioned``,
+``ScoreMLP``) live in :mod:`opdiff.diffusion`.
 """
 
 from opdiff.nets._compat import nnx as nnx
@@ -8,11 +10,11 @@ from opdiff.nets.deeponet import DeepONet as DeepONet
 from opdiff.nets.deeponet import PODDeepONet as PODDeepONet
 from opdiff.nets.classifier import Classifier as Classifier
 from opdiff.nets.ensemble import Ensemble as Ensemble
+from opdiff.nets.layers import Frozen as Frozen
+from opdiff.nets.layers import time_embedding as time_embedding
 from opdiff.nets.mlp import MLP as MLP
 from opdiff.nets.operator_denoiser import OperatorDenoiser as OperatorDenoiser
-from opdiff.nets.preconditioned import Preconditioned as Preconditioned
-from opdiff.nets.score_mlp import ScoreMLP as ScoreMLP
 from opdiff.nets.unet import UNet as UNet
 
-__all__ = ["Classifier", "DeepONet", "Ensemble", "MLP", "OperatorDenoiser", "PODDeepONet",
-           "Preconditioned", "ScoreMLP", "UNet", "nnx"]
+__all__ = ["Classifier", "DeepONet", "Ensemble", "Frozen", "MLP", "OperatorDenoiser",
+           "PODDeepONet", "UNet", "nnx", "time_embedding"]

@@ -39,10 +39,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff._checks import check_finite_array, check_finite_scalar
 from opdiff.nets._compat import nnx
+from opdiff.nets.layers import Frozen
 from opdiff.nets.mlp import ACTIVATIONS, INITIALIZERS, MLP
 
-__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "Frozen", "n_params",
-           "param_count"]
+__all__ = ["DeepONet", "PODDeepONet", "StackedMLP", "n_params", "param_count"]
 
 
 def n_params(model) -> int:
@@ -65,10 +65,6 @@ def param_count(n_sensors: int, p: int, *, branch_width: int = 40, branch_depth:
     kp = n_outputs * p
     return (mlp([n_sensors] + [branch_width] * branch_depth + [kp])
             + mlp([coord_dim] + [trunk_width] * trunk_depth + [kp]) + n_outputs)
-
-
-class Frozen(nnx.Variable):
-    """A non-trainable array (the engine trains ``nnx.Param`` only)."""
 
 
 def _check_int(name, value, minimum=1):

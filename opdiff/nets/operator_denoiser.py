@@ -11,9 +11,10 @@ grid values (the sensors) together with a sinusoidal embedding :math:`e(t)` of t
 
 Every output lies in the affine span of the ``p`` trunk functions, so without a skip path its
 error is bounded below by the PCA floor of the exact denoiser's outputs (the Lanthaler et al.
-bound, :mod:`opdiff.theory.deeponet`). Wrapped in :class:`opdiff.nets.Preconditioned` the net
-sees a unit-variance input and its output starts at zero (the branch's last layer is
-zero-initialised), so the wrapped denoiser starts as the Wiener filter of the data scale.
+bound, :mod:`opdiff.deeponet_bounds`). Wrapped in
+:class:`opdiff.diffusion.preconditioned.Preconditioned` the net sees a unit-variance input and
+its output starts at zero (the branch's last layer is zero-initialised), so the wrapped
+denoiser starts as the Wiener filter of the data scale.
 
 :meth:`OperatorDenoiser.query` evaluates the output at any points, e.g. a finer grid than
 the input's (the trunk is a function of :math:`\xi`, not of a pixel index).
@@ -28,7 +29,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
 from opdiff.nets.deeponet import DeepONet
-from opdiff.nets.unet import _embed_time
+from opdiff.nets.layers import time_embedding
 
 __all__ = ["OperatorDenoiser", "grid_points"]
 
@@ -88,7 +89,7 @@ class OperatorDenoiser(nnx.Module):
                              f"got {tuple(x.shape)}")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"x must be a floating-point field, got dtype {x.dtype}")
-        emb = _embed_time(jnp.asarray(t, x.dtype), self.emb_dim)
+        emb = time_embedding(jnp.asarray(t, x.dtype), self.emb_dim)
         if self.label is not None:
             emb = emb + self.label(jnp.asarray(self.n_classes if y is None else y, jnp.int32))
         elif y is not None:

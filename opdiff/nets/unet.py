@@ -8,8 +8,8 @@ learned projection of the embedding :math:`e(t,y)` → SiLU → 3×3 conv, with 
 connection; average-pool down between resolutions,
 nearest-neighbour up with skip connections on the way back (Ho et al. 2020 without attention).
 
-The embedding is sinusoidal in ``t`` (frequencies :math:`10^{4k/K}`-spaced, times 1,000 as in
-DDPM), plus a learned class embedding when ``n_classes`` is set; label ``n_classes`` is the
+The embedding is sinusoidal in ``t`` (:func:`opdiff.nets.layers.time_embedding`: frequencies
+:math:`10^{-4k/(K-1)}`, times 1,000 as in DDPM), plus a learned class embedding when ``n_classes`` is set; label ``n_classes`` is the
 "no label" token that classifier-free guidance trains with label dropout.
 
 One example at a time: ``x`` is ``[H, W]`` or ``[H, W, C]``; ``vmap`` over a batch
@@ -18,23 +18,15 @@ One example at a time: ``x`` is ``[H, W]`` or ``[H, W, C]``; ``vmap`` over a bat
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
+from opdiff.nets.layers import time_embedding
 
 __all__ = ["UNet"]
-
-
-def _embed_time(t, dim: int):
-    half = dim // 2
-    freqs = jnp.exp(-math.log(1e4) * jnp.arange(half) / max(half - 1, 1))
-    ang = 1000.0 * t * freqs
-    return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)])
 
 
 def _groups(c: int) -> int:
@@ -117,7 +109,7 @@ class UNet(nnx.Module):
                              f"got {x.shape}")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"x must be a floating-point image, got dtype {x.dtype}")
-        emb = self.t2(jax.nn.silu(self.t1(_embed_time(jnp.asarray(t, x.dtype), self.emb_dim))))
+        emb = self.t2(jax.nn.silu(self.t1(time_embedding(jnp.asarray(t, x.dtype), self.emb_dim))))
         if self.label is not None:
             label = self.n_classes if y is None else y
             emb = emb + self.label(jnp.asarray(label, jnp.int32))

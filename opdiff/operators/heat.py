@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff._checks import check_finite_scalar
+
 __all__ = [
     "periodic",
     "dirichlet",
@@ -65,10 +67,9 @@ __all__ = [
 
 
 def _check_positive(name, value, allow_zero=False):
-    ok = value >= 0 if allow_zero else value > 0
-    if not np.isfinite(value) or not ok:
-        cond = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {cond}, got {value!r}")
+    cond = ">= 0" if allow_zero else "> 0"
+    check_finite_scalar(name, value, low=0.0, low_open=not allow_zero,
+                        what=f"be finite and {cond}")
 
 
 def _check_field(u, min_points=2):
@@ -139,7 +140,9 @@ def dirichlet_multiplier(k, t: float, nu: float):
 
 def _apply_rfft_multiplier(u, mult):
     n = u.shape[-1]
-    return jnp.fft.irfft(jnp.fft.rfft(u, axis=-1) * mult.astype(u.dtype), n=n, axis=-1)
+    spec = jnp.fft.rfft(u, axis=-1)
+    # a real factor per mode, cast to the spectrum's complex dtype (u's precision)
+    return jnp.fft.irfft(spec * mult.astype(u.dtype).astype(spec.dtype), n=n, axis=-1)
 
 
 def periodic(u: Float[Array, "... n"], t: float, nu: float) -> Float[Array, "... n"]:

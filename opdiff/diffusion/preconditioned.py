@@ -20,7 +20,7 @@ dissipation :math:`a_k` underflows at high frequencies: there :math:`c_{\rm skip
 
 With ``skip=False`` the skip path is dropped, :math:`D=\mu+\sigma_d\odot BF_\theta`: pure
 :math:`x_0`-prediction, the form in which an operator network's output lies in the span of
-its trunk functions (the PCA floor of :mod:`opdiff.theory.deeponet` then applies).
+its trunk functions (the PCA floor of :mod:`opdiff.deeponet_bounds` then applies).
 
 The wrapped network is ``net(x_in, t)`` or ``net(x_in, t, y)`` on one example (e.g.
 :class:`opdiff.nets.UNet` with ``residual=False``, or
@@ -37,10 +37,9 @@ from jaxtyping import Array, Float
 from opdiff._checks import check_images, check_labels
 from opdiff.diffusion.processes import Process
 from opdiff.nets._compat import nnx
-from opdiff.nets.deeponet import Frozen
+from opdiff.nets.layers import Frozen
 
-__all__ = ["Preconditioned", "check_images", "check_labels"]
-
+__all__ = ["Preconditioned"]
 
 
 class Preconditioned(nnx.Module):

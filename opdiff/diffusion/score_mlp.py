@@ -25,7 +25,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.diffusion.processes import Process
 from opdiff.nets._compat import nnx
-from opdiff.nets.deeponet import Frozen
+from opdiff.nets.layers import Frozen
 from opdiff.nets.mlp import MLP
 
 __all__ = ["ScoreMLP"]
