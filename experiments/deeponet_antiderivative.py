@@ -99,8 +99,8 @@ class Config:
             raise ValueError("floor_funcs must be >= 2 and floor_max_p >= p")
         if self.interp not in functions.SENSOR_METHODS:
             raise ValueError(f"interp must be one of {functions.SENSOR_METHODS}")
-        if self.schedule not in ol.SCHEDULES:
-            raise ValueError(f"schedule must be one of {ol.SCHEDULES}")
+        if self.schedule not in ol.LR_SCHEDULES:
+            raise ValueError(f"schedule must be one of {ol.LR_SCHEDULES}")
         if not (self.lr > 0 and self.mse_threshold > 0 and self.aligned_rel_l2_threshold > 0):
             raise ValueError("lr and the thresholds must be > 0")
 

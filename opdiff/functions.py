@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.interpolate
 from jaxtyping import Array, Float, PRNGKeyArray
+from opdiff._checks import check_positive_int
 
 __all__ = [
     "FunctionSpace",
@@ -92,11 +93,6 @@ SENSOR_METHODS = ("linear", "cubic")
 
 # ----------------------------------------------------------------------------- validation
 
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 _SIGNS = {"positive": (" > 0", lambda v: v > 0), "nonnegative": (" >= 0", lambda v: v >= 0),
@@ -157,7 +153,7 @@ class _IntervalGrid:
     the equispaced ``grid`` (both endpoints included)."""
 
     def _validate_interval(self):
-        _set(self, "n_grid", _check_int("n_grid", self.n_grid, minimum=2))
+        _set(self, "n_grid", check_positive_int("n_grid", self.n_grid, minimum=2))
         _set(self, "domain", _check_domain("domain", self.domain))
 
     @property
@@ -328,7 +324,7 @@ class GaussianRandomField(_IntervalGrid):
         Returns:
             ``[n, n_grid]`` array of dtype ``dtype``.
         """
-        n, dtype = _check_int("n", n), _check_dtype(dtype)
+        n, dtype = check_positive_int("n", n), _check_dtype(dtype)
         return _gaussian_sample(key, jnp.asarray(self.factor, dtype), n=n, dtype=dtype)
 
 
@@ -413,7 +409,8 @@ def _periodic_sample(key, amplitude, *, n, shape, dtype):
     # gives E|fft(u)_k / N|^2 = P_k, and u is real because P(-k) = P(k).
     axes = tuple(range(1, len(shape) + 1))
     w = jax.random.normal(key, (n, *shape), dtype)
-    return jnp.fft.irfftn(jnp.fft.rfftn(w, axes=axes) * amplitude, s=shape, axes=axes)
+    spec = jnp.fft.rfftn(w, axes=axes)
+    return jnp.fft.irfftn(spec * amplitude.astype(spec.dtype), s=shape, axes=axes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -455,9 +452,9 @@ class PeriodicPowerLawField:
         if isinstance(self.n, (tuple, list)):
             if len(self.n) != 2:
                 raise ValueError(f"n must be an int or a pair (n1, n2), got {self.n!r}")
-            _set(self, "n", tuple(_check_int("n", v, minimum=2) for v in self.n))
+            _set(self, "n", tuple(check_positive_int("n", v, minimum=2) for v in self.n))
         else:
-            _set(self, "n", _check_int("n", self.n, minimum=2))
+            _set(self, "n", check_positive_int("n", self.n, minimum=2))
         _set(self, "alpha", _check_real("alpha", self.alpha, "any"))
         _set(self, "k0", _check_real("k0", self.k0, "nonnegative"))
         _set(self, "variance", _check_real("variance", self.variance))
@@ -520,7 +517,7 @@ class PeriodicPowerLawField:
             key: PRNG key.
             dtype: float32 (default) or float64 (needs ``jax_enable_x64``).
         """
-        n_samples, dtype = _check_int("n_samples", n_samples), _check_dtype(dtype)
+        n_samples, dtype = check_positive_int("n_samples", n_samples), _check_dtype(dtype)
         half = self._spectrum[..., : self.shape[-1] // 2 + 1]
         amplitude = jnp.asarray(np.sqrt(math.prod(self.shape) * half), dtype)
         return _periodic_sample(key, amplitude, n=n_samples, shape=self.shape, dtype=dtype)
@@ -561,7 +558,7 @@ class Sinusoids(_IntervalGrid):
         self, n: int, *, key: PRNGKeyArray, dtype=jnp.float32
     ) -> tuple[Float[Array, "n n_grid"], Float[Array, " n"]]:
         """``n`` sine waves on ``grid`` and their frequencies ``f`` (``[n]``, in ``[0, f_max)``)."""
-        n, dtype = _check_int("n", n), _check_dtype(dtype)
+        n, dtype = check_positive_int("n", n), _check_dtype(dtype)
         grid = jnp.asarray(self.grid, dtype)
         return _sinusoid_sample(key, grid, jnp.asarray(self.f_max, dtype), n=n, dtype=dtype)
 
@@ -579,7 +576,7 @@ def equispaced_sensors(m: int, domain: tuple[float, float] = (0.0, 1.0)) -> Floa
     Lu et al. use ``m = 100`` on ``[0, 1]``. For ``m - 1`` dividing ``n_grid - 1`` the sensors
     are grid points of a space with the same domain.
     """
-    return _equispaced(_check_int("m", m, minimum=2), _check_domain("domain", domain))
+    return _equispaced(check_positive_int("m", m, minimum=2), _check_domain("domain", domain))
 
 
 def _check_grid(grid, minimum):
@@ -696,7 +693,8 @@ def interpolate(
         raise ValueError(f"values must have shape (..., {s.shape[1]}) to match len(grid), "
                          f"got {shape}")
     values = jnp.asarray(values)
-    dtype = jnp.promote_types(values.dtype, jnp.float32)
+    with jax.numpy_dtype_promotion("standard"):  # the output dtype: the values', >= f32
+        dtype = jnp.promote_types(values.dtype, jnp.float32)
     out, has_nan = _apply_sensors(values.astype(dtype), jnp.asarray(s, dtype))
     if not isinstance(has_nan, jax.core.Tracer) and bool(has_nan):
         raise ValueError("values must not contain NaN")

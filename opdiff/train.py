@@ -448,7 +448,11 @@ def fit(
         if mesh is not None:
             batch = parallel.shard_batch(batch, mesh)
         loss, grads = jax.value_and_grad(loss_of)(p, batch, loss_key)
-        updates, opt_state = optimizer.update(grads, opt_state, p)
+        # optax mixes Python floats with its int32 step count (e.g. Adam's bias correction),
+        # which jax's strict dtype promotion refuses: the optimizer, third-party code, runs
+        # under standard promotion; the loss keeps the caller's setting.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, p)
         p = optax.apply_updates(p, updates)
         if ema is not None:
             ema = jax.tree.map(lambda e, q: ema_decay * e + (1.0 - ema_decay) * q, ema, p)

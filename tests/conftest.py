@@ -1,4 +1,12 @@
-"""Test harness: persistent compilation cache, a float64 fixture, a subprocess helper."""
+"""Test harness: strict dtype promotion, persistent compilation cache, a float64 fixture, a
+subprocess helper.
+
+Every test runs under ``jax.numpy_dtype_promotion("strict")`` (as diffrax's suite does): an
+implicit float32/float64 mix, an int with a float, or a real with a complex array raises
+instead of silently widening or narrowing, so a library function that loses precision or
+doubles memory by accident fails here. A test that needs jax's standard promotion says why
+with ``@pytest.mark.standard_promotion("reason")`` (or ``pytestmark`` for a whole file).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,19 @@ import jax  # noqa: E402
 
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def _strict_dtype_promotion(request):
+    """Strict dtype promotion for the test unless it is marked ``standard_promotion``."""
+    marker = request.node.get_closest_marker("standard_promotion")
+    if marker is not None:
+        if not (marker.args and isinstance(marker.args[0], str) and marker.args[0].strip()):
+            raise ValueError(f"{request.node.nodeid}: standard_promotion needs a reason")
+        yield
+        return
+    with jax.numpy_dtype_promotion("strict"):
+        yield
 
 
 @pytest.fixture

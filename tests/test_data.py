@@ -31,7 +31,7 @@ def _antiderivative_spec(grid):
     h = np.diff(grid)
 
     def apply(u):  # cumulative trapezoid: exact for linear u
-        inc = 0.5 * (u[:, 1:] + u[:, :-1]) * h
+        inc = 0.5 * (u[:, 1:] + u[:, :-1]) * jnp.asarray(h, u.dtype)
         return jnp.concatenate([jnp.zeros_like(u[:, :1]), jnp.cumsum(inc, axis=1)], axis=1)
 
     return data.OperatorSpec("antiderivative", apply, grid[:, None], {"x0": 0.0})

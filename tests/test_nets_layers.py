@@ -42,3 +42,15 @@ def test_frozen_arrays_are_not_params():
     frozen = nnx.state(m, Frozen)
     assert len(jax.tree.leaves(frozen)) == 1
     assert all(leaf.shape != (3,) for leaf in jax.tree.leaves(params))
+
+
+def test_avg_pool2_is_the_mean_of_2x2_windows_under_strict_promotion():
+    import numpy as np
+
+    from opdiff.nets.layers import avg_pool2
+
+    h = np.arange(5 * 4 * 3, dtype=np.float32).reshape(5, 4, 3)
+    want = h[:4].reshape(2, 2, 2, 2, 3).mean(axis=(1, 3))  # the odd last row is dropped
+    got = avg_pool2(jnp.asarray(h))  # the suite runs under strict dtype promotion
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)

@@ -78,7 +78,11 @@ def evaluate(coeffs: Complex[Array, " 2*n+1"], x: Float[Array, " p"]) -> Float[A
 def _evaluate(coeffs, x):
     n = (coeffs.shape[0] - 1) // 2
     j = jnp.arange(-n, n + 1)
-    return jnp.real(jnp.exp(1j * x[:, None] * j[None, :]) @ coeffs)
+    phase = x[:, None] * j[None, :].astype(x.dtype)  # real
+    # e^{i phase} in the coefficients' complex dtype (x's precision when they are real)
+    ctype = coeffs.dtype if jnp.iscomplexobj(coeffs) else jnp.result_type(phase, jnp.complex64)
+    ph = phase.astype(ctype)
+    return jnp.real(jnp.exp(1j * ph) @ coeffs.astype(ctype))
 
 
 def inverse_cosine(x, a: float):

@@ -105,7 +105,8 @@ def solve(
     A = jnp.asarray(A)
     y = jnp.asarray(y)
     _check(A, y, weights, ridge, method, rcond)
-    dtype = jnp.result_type(A.dtype, y.dtype, jnp.float32)
+    with jax.numpy_dtype_promotion("standard"):  # the solve's dtype: the widest input, >= f32
+        dtype = jnp.result_type(A.dtype, y.dtype, jnp.float32)
     A, y = A.astype(dtype), y.astype(dtype)
     if rcond is None:
         rcond = max(A.shape) * float(jnp.finfo(dtype).eps)

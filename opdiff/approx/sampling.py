@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from opdiff._checks import check_positive_int
 from opdiff.approx import bases, lstsq
 
 __all__ = [
@@ -94,11 +95,6 @@ class DPPSample(NamedTuple):
     proposals: Int[Array, "*draws"]
 
 
-def _check_int(name, value, low):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
 
 def _resolve(basis) -> Callable:
     if callable(basis):
@@ -133,7 +129,7 @@ def inverse_christoffel(basis: str | Callable, x: Float[Array, "*batch"],
     Raises:
         ValueError: for an unknown basis name or ``m < 1``.
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     phi = _resolve(basis)(bases._float(x), m)
     return jnp.sum(phi * phi, axis=-1)
 
@@ -157,7 +153,7 @@ def optimal_cdf(name: str, x: Float[Array, " p"], m: int) -> Float[Array, " p"]:
     degree :math:`2m-2` integrand); for Chebyshev/Fourier ``m + 24`` nodes of a smooth periodic
     integrand (see :func:`opdiff.approx.bases.cdf_nodes`).
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     bases.get(name)
     return _optimal_cdf(name, bases._float(x), m)
 
@@ -174,7 +170,7 @@ def _optimal_cdf(name, x, m):
 
 def iid(key: PRNGKeyArray, basis_name: str, n: int) -> Sample:
     r"""``n`` i.i.d. points from the reference measure :math:`\mu`, unit weights (plain LS)."""
-    n = _check_int("n", n, 1)
+    n = check_positive_int("n", n, minimum=1)
     x = bases.sample_measure(key, basis_name, (n,))
     return Sample(x, jnp.ones_like(x), jnp.asarray(True))
 
@@ -211,11 +207,11 @@ def sample_optimal(key: PRNGKeyArray, basis_name: str, m: int, n: int, *,
         ValueError: for an unknown basis, ``m < 1``, ``n < 1`` or ``budget < n``.
     """
     spec = bases.get(basis_name)
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_positive_int("m", m, minimum=1)
+    n = check_positive_int("n", n, minimum=1)
     if budget is None:
         budget = _default_pool(n, spec.envelope_mass)
-    budget = _check_int("budget", budget, n)
+    budget = check_positive_int("budget", budget, minimum=n)
     return _sample_optimal(key, spec.name, m, n, budget)
 
 
@@ -228,7 +224,7 @@ def _sample_optimal(key, name, m, n, budget):
     j = jnp.minimum((u[0] * m).astype(jnp.int32), m - 1)
     x = spec.proposal(u[1])
     phi = spec.evaluate(x, m)
-    phij = jnp.sum(jnp.where(j[:, None] == jnp.arange(m), phi, 0.0), axis=-1)
+    phij = jnp.sum(jnp.where(j[:, None] == jnp.arange(m, dtype=j.dtype), phi, 0.0), axis=-1)
     accept = u[2] < phij * phij * spec.inv_envelope(x)
     idx = jnp.argsort(~accept, stable=True)[:n]  # accepted proposals first, in order
     xs = x[idx]
@@ -303,17 +299,17 @@ def projection_dpp_batch(key: PRNGKeyArray, basis_name: str, m: int, draws: int,
         ValueError: as :func:`projection_dpp`, or ``draws < 1``.
     """
     spec, m, max_chunks, chunk = _dpp_args(basis_name, m, budget, chunk)
-    draws = _check_int("draws", draws, 1)
+    draws = check_positive_int("draws", draws, minimum=1)
     return _projection_dpp(key, jnp.asarray(max_chunks), spec.name, m, chunk, draws)
 
 
 def _dpp_args(basis_name, m, budget, chunk):
     spec = bases.get(basis_name)
-    m = _check_int("m", m, 1)
-    chunk = _check_int("chunk", chunk, 1)
+    m = check_positive_int("m", m, minimum=1)
+    chunk = check_positive_int("chunk", chunk, minimum=1)
     if budget is None:
         budget = _default_dpp_budget(m, spec.envelope_mass, chunk)
-    budget = _check_int("budget", budget, 1)
+    budget = check_positive_int("budget", budget, minimum=1)
     return spec, m, -(-budget // chunk), chunk
 
 
@@ -347,7 +343,7 @@ def _projection_dpp(key, max_chunks, name, m, chunk, batch):
         v = v - rows.T @ (rows @ v)  # classical Gram-Schmidt twice, for orthogonality
         nrm = jnp.sqrt(jnp.sum(v * v))
         e = v / jnp.where(nrm > 0, nrm, 1.0)
-        row_i = (jnp.arange(m) == i)[:, None]
+        row_i = (jnp.arange(m, dtype=i.dtype) == i)[:, None]
         rows = jnp.where(row_i & found, e[None, :], rows)
         xs = jnp.where(row_i[:, 0] & advance, x_new, xs)
         ok = ok & ~give_up & (~found | (nrm > 0))
@@ -373,7 +369,7 @@ def _projection_dpp(key, max_chunks, name, m, chunk, batch):
 def expected_dpp_proposals(basis_name: str, m: int) -> float:
     r""":math:`\mathbb E[\#\text{proposals}]=\sum_{i=1}^m\frac{Cm}{m-i+1}=C\,m\,H_m` for
     :func:`projection_dpp` (geometric waiting times)."""
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     return bases.get(basis_name).envelope_mass * m * float(np.sum(1.0 / np.arange(1, m + 1)))
 
 
@@ -414,8 +410,8 @@ def volume_rescaled(key: PRNGKeyArray, basis_name: str, m: int, n: int, *,
             points do not have shape ``(m,)``.
     """
     spec = bases.get(basis_name)
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_positive_int("m", m, minimum=1)
+    n = check_positive_int("n", n, minimum=1)
     if n < m:
         raise ValueError(f"n must be >= m for volume-rescaled sampling, got n={n} < m={m}")
     if top_up not in ("optimal", "measure"):
@@ -466,7 +462,7 @@ def fit(basis_name: str, x: Float[Array, " n"], y: Float[Array, " n"], m: int,
     Raises:
         ValueError: if ``x``/``y`` are not 1-D of equal length, or ``n < m`` (not unique).
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     x, y = bases._float(x), bases._float(y)
     if x.ndim != 1 or y.shape != x.shape:
         raise ValueError(f"x and y must be 1-D of equal length, got {x.shape} and {y.shape}")
@@ -483,7 +479,7 @@ def projection_coefficients(basis_name: str, f: Callable, m: int, *,
 
     ``f`` is a vectorised JAX function; it is a static argument of the compiled computation.
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     bases.quadrature(basis_name, n_quad)
     return _projection_coefficients(basis_name, f, m, n_quad)
 
@@ -514,7 +510,7 @@ def _l2_error_sq(basis_name, f, n_quad, coeffs):
 def best_error_sq(basis_name: str, f: Callable, m: int, *, n_quad: int = 512) -> float:
     r""":math:`\|f-P_mf\|^2_{L^2(\mu)}`, the error of the orthogonal projection onto
     :math:`V_m`, by quadrature of the residual (not :math:`\|f\|^2-\sum c_j^2`, which cancels)."""
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     bases.quadrature(basis_name, n_quad)
     return float(_best_error_sq(basis_name, f, m, n_quad))
 
@@ -544,7 +540,7 @@ def fit_errors(basis_name: str, f: Callable, m: int, samples: Sample, *, n: int 
     Raises:
         ValueError: if ``samples.x`` is not 2-D, or ``n`` is not in ``[m, N]``.
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     bases.get(basis_name)
     x = jnp.asarray(samples.x)
     if x.ndim != 2:
@@ -610,11 +606,11 @@ def interpolation_error_rb(basis_name: str, f: Callable, m: int, x: Float[Array,
         ValueError: if ``x`` does not have shape ``(draws, m)`` or ``integrate`` is not in
             ``[0, m]``.
     """
-    m = _check_int("m", m, 1)
+    m = check_positive_int("m", m, minimum=1)
     x = jnp.asarray(x)
     if x.ndim != 2 or x.shape[1] != m:
         raise ValueError(f"x must have shape (draws, m={m}), got {x.shape}")
-    j = _check_int("integrate", integrate, 0)
+    j = check_positive_int("integrate", integrate, minimum=0)
     if j > m:
         raise ValueError(f"integrate must be in [0, m] = [0, {m}], got {integrate!r}")
     bases.quadrature(basis_name, n_quad)

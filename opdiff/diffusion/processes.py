@@ -92,7 +92,7 @@ __all__ = [
     "vp",
 ]
 
-SCHEDULES = ("vp", "sub_vp", "ve", "cosine", "constant")
+NOISE_SCHEDULES = ("vp", "sub_vp", "ve", "cosine", "constant")
 BLURS = ("none", "log", "sin2")
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "blue": -1.0, "brown": 2.0}
 _TIME_RTOL = 1e-6  # relative slack on T in the time checks (float32 rounding of T)
@@ -175,8 +175,8 @@ class Process:
     def __post_init__(self):
         object.__setattr__(self, "shape", check_shape(self.shape))
         _basis.check_basis(self.basis)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.schedule not in NOISE_SCHEDULES:
+            raise ValueError(f"schedule must be one of {NOISE_SCHEDULES}, got {self.schedule!r}")
         if self.blur not in BLURS:
             raise ValueError(f"blur must be one of {BLURS}, got {self.blur!r}")
         for name in ("beta_min", "sigma", "blur_min", "T"):
@@ -442,7 +442,10 @@ class Process:
             raise ValueError(f"n must be a positive int, got {n!r}")
         m, w = self.prior(mean, var)
         z = jax.random.normal(key, (int(n), *self.shape), dtype)
-        return self.from_basis((m + jnp.sqrt(w) * z).astype(dtype))
+        with jax.numpy_dtype_promotion("standard"):  # the working dtype: the widest of the three
+            work = jnp.result_type(m, w, z)
+        x = m.astype(work) + jnp.sqrt(w.astype(work)) * z.astype(work)
+        return self.from_basis(x.astype(dtype))
 
 
 # ----------------------------------------------------------------------------- constructors

@@ -18,6 +18,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
+from opdiff.nets.layers import avg_pool2
 from opdiff._checks import check_images, check_labels
 
 __all__ = ["Classifier", "accuracy", "classification_loss", "features",
@@ -64,7 +65,7 @@ class Classifier(nnx.Module):
         h = x if x.ndim == 3 else x[..., None]
         for i, conv in enumerate(self.convs):
             if i > 0:
-                h = nnx.avg_pool(h, (2, 2), strides=(2, 2))
+                h = avg_pool2(h)
             h = jax.nn.silu(conv(h))
         flat = jnp.concatenate([h.ravel(), h.mean(axis=(0, 1))])
         return jax.nn.silu(self.dense(flat))

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from opdiff._checks import check_finite_array, check_finite_scalar
+from opdiff._checks import check_finite_array, check_finite_scalar, check_positive_int
 from opdiff.nets._compat import nnx
 from opdiff.nets.layers import Frozen
 from opdiff.nets.mlp import ACTIVATIONS, INITIALIZERS, MLP
@@ -66,11 +66,6 @@ def param_count(n_sensors: int, p: int, *, branch_width: int = 40, branch_depth:
     return (mlp([n_sensors] + [branch_width] * branch_depth + [kp])
             + mlp([coord_dim] + [trunk_width] * trunk_depth + [kp]) + n_outputs)
 
-
-def _check_int(name, value, minimum=1):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class StackedMLP(nnx.Module):
@@ -146,11 +141,11 @@ class DeepONet(nnx.Module):
         key: PRNGKeyArray,
         param_dtype=jnp.float32,
     ):
-        self.n_sensors = _check_int("n_sensors", n_sensors)
-        self.coord_dim = _check_int("coord_dim", coord_dim)
-        self.p = _check_int("p", p)
-        self.n_outputs = _check_int("n_outputs", n_outputs)
-        _check_int("fourier_features", fourier_features, minimum=0)
+        self.n_sensors = check_positive_int("n_sensors", n_sensors)
+        self.coord_dim = check_positive_int("coord_dim", coord_dim)
+        self.p = check_positive_int("p", p)
+        self.n_outputs = check_positive_int("n_outputs", n_outputs)
+        check_positive_int("fourier_features", fourier_features, minimum=0)
         check_finite_scalar("fourier_scale", fourier_scale, low=0.0, low_open=True,
                             what="be a finite number > 0")
         if activation not in ACTIVATIONS:
@@ -247,7 +242,7 @@ class PODDeepONet(nnx.Module):
                  branch_depth: int = 1, activation: str = "relu",
                  kernel_init: str = "glorot_normal", key: PRNGKeyArray,
                  param_dtype=jnp.float32):
-        self.n_sensors = _check_int("n_sensors", n_sensors)
+        self.n_sensors = check_positive_int("n_sensors", n_sensors)
         modes = jnp.asarray(modes, param_dtype)
         mean = jnp.asarray(mean, param_dtype)
         if modes.ndim != 2 or modes.shape[0] < 1:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from opdiff.nets._compat import nnx
 
-__all__ = ["Frozen", "time_embedding"]
+__all__ = ["Frozen", "avg_pool2", "time_embedding"]
 
 
 class Frozen(nnx.Variable):
@@ -42,6 +43,20 @@ def time_embedding(t, dim: int) -> Float[Array, " 2*(dim//2)"]:
         ``[2 K]``: the sines, then the cosines.
     """
     half = dim // 2
-    freqs = jnp.exp(-math.log(1e4) * jnp.arange(half) / max(half - 1, 1))
+    t = jnp.asarray(t)
+    dtype = t.dtype if jnp.issubdtype(t.dtype, jnp.floating) else jnp.result_type(float)
+    freqs = jnp.exp(-math.log(1e4) * jnp.arange(half, dtype=dtype) / max(half - 1, 1))
     ang = 1000.0 * t * freqs
     return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)])
+
+
+def avg_pool2(h: Float[Array, "H W C"]) -> Float[Array, "H//2 W//2 C"]:
+    r"""Mean over non-overlapping 2x2 windows, :math:`h'_{ij}=\tfrac14\sum_{a,b\in\{0,1\}}
+    h_{2i+a,2j+b}` (flax's ``avg_pool``; an odd trailing row or column is dropped).
+
+    flax divides the window sum by a NumPy int64 window size, a mix that jax's strict dtype
+    promotion refuses; the division runs under standard promotion here (the result keeps
+    ``h``'s dtype either way), so the networks work in a strict-promotion program.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return nnx.avg_pool(h, (2, 2), strides=(2, 2))

@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
-from opdiff.nets.layers import time_embedding
+from opdiff.nets.layers import avg_pool2, time_embedding
 
 __all__ = ["UNet"]
 
@@ -119,7 +119,7 @@ class UNet(nnx.Module):
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:
-                h = nnx.avg_pool(h, (2, 2), strides=(2, 2))
+                h = avg_pool2(h)
             h = block(h, emb)
             skips.append(h)
         h = self.mid(h, emb)

@@ -63,7 +63,7 @@ from opdiff.nets._compat import nnx
 from opdiff.nets.deeponet import DeepONet, PODDeepONet
 
 __all__ = [
-    "SCHEDULES",
+    "LR_SCHEDULES",
     "Evaluations",
     "make_schedule",
     "mse_loss",
@@ -75,7 +75,7 @@ __all__ = [
     "zca_whitening",
 ]
 
-SCHEDULES = ("constant", "cosine", "exponential")
+LR_SCHEDULES = ("constant", "cosine", "exponential")
 OUTLIER_FRACTION = 1e-3  # Lu et al.'s "MSE w/o outliers" drops the largest 0.1 %
 
 
@@ -112,7 +112,7 @@ def make_schedule(lr: float, steps: int, schedule: str | Callable = "constant", 
         return optax.cosine_decay_schedule(lr, steps, alpha=final_fraction)
     if schedule == "exponential":
         return optax.exponential_decay(lr, steps, final_fraction)
-    raise ValueError(f"schedule must be a callable or one of {SCHEDULES}, got {schedule!r}")
+    raise ValueError(f"schedule must be a callable or one of {LR_SCHEDULES}, got {schedule!r}")
 
 
 # --- forward passes and the loss -------------------------------------------------------------

@@ -25,7 +25,8 @@ def float_dtype(*arrays):
     Float inputs keep their precision (a float32 array stays float32 under x64); integer and
     bool inputs are promoted to the default float dtype.
     """
-    return jnp.result_type(*arrays, float)
+    with jax.numpy_dtype_promotion("standard"):  # a choice of dtype, not a silent mix
+        return jnp.result_type(*arrays, float)
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
