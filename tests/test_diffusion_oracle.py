@@ -432,6 +432,34 @@ def test_mixture_methods_take_a_batch_with_one_or_many_times(x64):
         mix.denoise(proc, np.ones((2, 2, 2)), 0.3)
 
 
+def test_mixture_posterior_terms_are_the_component_denoisers_and_weights(x64):
+    # Independent: each component's Gaussian denoiser mu + Sigma a C^-1 (x - a mu) with a dense
+    # numpy solve, and the responsibilities by Bayes' rule with scipy's normal density.
+    from scipy.stats import multivariate_normal
+
+    mix, proc = _mixture(), P.vp((2,))
+    xs = np.random.default_rng(12).standard_normal((4, 2))
+    t = 0.35
+    a, s2 = np.asarray(proc.scale(t)), np.asarray(proc.variance(t))
+    post, resp = mix.posterior_terms(proc, xs, t)
+    assert post.shape == (4, 3, 2) and resp.shape == (4, 3)
+    for j in range(3):
+        C = a[:, None] * mix.covs[j] * a[None, :] + np.diag(s2)
+        want = mix.means[j][:, None] + (mix.covs[j] * a[None, :]) @ np.linalg.solve(
+            C, (xs - a * mix.means[j]).T)
+        np.testing.assert_allclose(post[:, j], want.T, rtol=1e-12, atol=1e-13)
+    dens = np.stack([w * multivariate_normal(a * m, a[:, None] * c * a[None, :] + np.diag(s2)
+                                             ).pdf(xs)
+                     for w, m, c in zip(mix.weights, mix.means, mix.covs)], axis=1)
+    np.testing.assert_allclose(resp, dens / dens.sum(1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(resp[..., None] * post, 1), mix.denoise(proc, xs, t),
+                               rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError, match="t must be a scalar"):
+        mix.posterior_terms(proc, xs, np.full(4, t))
+    with pytest.raises(ValueError, match="x must be a batch"):
+        mix.posterior_terms(proc, xs[0], t)
+
+
 @pytest.mark.parametrize("proc", [P.vp((2,)), P.ve((2,))], ids=["vp", "ve"])
 def test_mixture_density_score_and_denoiser(x64, proc):
     mix = _mixture()

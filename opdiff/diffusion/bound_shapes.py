@@ -40,6 +40,16 @@ __all__ = [
 # Bound shapes (constants unpublished: nominal C = 1).
 
 
+def _chen_args(L, d, m2, h, T, eps_score, C):
+    """The checked arguments of Chen et al.'s shapes: ``L, d, C > 0``; the rest ``>= 0``."""
+    return (check_positive_array("L", L), check_positive_array("d", d),
+            check_positive_array("m2", m2, allow_zero=True),
+            check_positive_array("h", h, allow_zero=True),
+            check_positive_array("T", T, allow_zero=True),
+            check_positive_array("eps_score", eps_score, allow_zero=True),
+            check_positive_array("C", C))
+
+
 def chen_tv_bound(*, kl_prior, L, d, m2, h, T, eps_score, C=1.0):
     r"""Shape of Chen et al. (ICLR 2023), Theorem 2, for the exponential integrator (OU).
 
@@ -67,13 +77,7 @@ def chen_tv_bound(*, kl_prior, L, d, m2, h, T, eps_score, C=1.0):
             is needed), NaN or infinite.
     """
     kl = check_positive_array("kl_prior", kl_prior, allow_zero=True)
-    lip = check_positive_array("L", L)
-    dim = check_positive_array("d", d)
-    mom = check_positive_array("m2", m2, allow_zero=True)
-    hh = check_positive_array("h", h, allow_zero=True)
-    tt = check_positive_array("T", T, allow_zero=True)
-    eps = check_positive_array("eps_score", eps_score, allow_zero=True)
-    c = check_positive_array("C", C)
+    lip, dim, mom, hh, tt, eps, c = _chen_args(L, d, m2, h, T, eps_score, C)
     root_t = np.sqrt(tt)
     out = c * (np.sqrt(kl) * np.exp(-tt) + (lip * np.sqrt(dim * hh) + lip * mom * hh) * root_t
                + eps * root_t)
@@ -94,13 +98,7 @@ def chen_kl_bound(*, L, d, m2, h, T, eps_score, C=1.0):
     Raises:
         ValueError: as :func:`chen_tv_bound`.
     """
-    lip = check_positive_array("L", L)
-    dim = check_positive_array("d", d)
-    mom = check_positive_array("m2", m2, allow_zero=True)
-    hh = check_positive_array("h", h, allow_zero=True)
-    tt = check_positive_array("T", T, allow_zero=True)
-    eps = check_positive_array("eps_score", eps_score, allow_zero=True)
-    c = check_positive_array("C", C)
+    lip, dim, mom, hh, tt, eps, c = _chen_args(L, d, m2, h, T, eps_score, C)
     out = c * (eps * eps + lip * lip * dim * hh + lip * lip * mom * mom * hh * hh) * tt
     return scalar_or_array(out, L, d, m2, h, T, eps_score, C)
 

@@ -109,11 +109,9 @@ class MixtureLabelModel:
     :math:`j<K` is component :math:`j`'s Gaussian denoiser
     :math:`\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)`,
     :math:`C_{j,t}=a_t\Sigma_ja_t+s_t^2I`, and label :math:`K` (no label) the mixture's
-    :math:`\sum_jw_j(x)[\ldots]_j`, :math:`w_j\propto\pi_jN(x;a_t\mu_j,C_{j,t})` — the
-    formulas of :meth:`GaussianMixture.denoise`, evaluated for a whole batch at one time with
-    one inverse per component (the oracle's per-point method under ``vmap`` is ~10x slower per
-    call, and far slower inside a sampler's loop on a CPU). ``t`` is a scalar or one time per
-    example.
+    :math:`\sum_jw_j(x)[\ldots]_j`, :math:`w_j\propto\pi_jN(x;a_t\mu_j,C_{j,t})`, both read
+    off :meth:`GaussianMixture.posterior_terms` (one factorisation per component for the
+    whole batch). ``t`` is a scalar or one time per example.
     """
 
     def __init__(self, mixture: GaussianMixture, process):
@@ -131,19 +129,7 @@ class MixtureLabelModel:
             x, jnp.broadcast_to(t, x.shape[:1]), y)
 
     def _at(self, x, t, y):
-        dt = x.dtype
-        a = self.process.scale(t).astype(dt)
-        s2 = self.process.variance(t).astype(dt)
-        mus = jnp.asarray(self.mixture.means, dt)
-        covs = jnp.asarray(self.mixture.covs, dt)
-        c = covs * a[None, :, None] * a[None, None, :] + jnp.diag(s2)[None]
-        prec = jnp.linalg.inv(c)  # [K, d, d]
-        diff = x[:, None, :] - a * mus[None]  # [B, K, d]
-        pd = jnp.einsum("kij,bkj->bki", prec, diff)
-        post = mus[None] + jnp.einsum("kij,bkj->bki", covs, a * pd)  # per component
-        logits = (-0.5 * jnp.sum(diff * pd, -1) - 0.5 * jnp.linalg.slogdet(c)[1][None]
-                  + jnp.log(jnp.asarray(self.mixture.weights, dt))[None])
-        resp = jax.nn.softmax(logits, axis=-1)
+        post, resp = self.mixture.posterior_terms(self.process, x, t)  # [B, K, d], [B, K]
         mix = jnp.sum(resp[..., None] * post, 1)
         allout = jnp.concatenate([post, mix[:, None]], axis=1)  # [B, K + 1, d]
         return jnp.take_along_axis(allout, y[:, None, None], axis=1)[:, 0]

@@ -675,6 +675,37 @@ class GaussianMixture:
         batch)."""
         return self._batched(process, lambda x, t: self._responsibilities(process, x, t), x, t)
 
+    def posterior_terms(self, process: Process, x: Float[Array, "B d"], t
+                        ) -> tuple[Float[Array, "B K d"], Float[Array, "B K"]]:
+        r"""The two parts of the exact denoiser for a batch at one time: the per-component
+        posterior means :math:`\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)` ``[B, K, d]`` and
+        the responsibilities :math:`w_j(x)` ``[B, K]``, with one Cholesky factor per component
+        shared by the whole batch (:meth:`denoise` is :math:`\sum_jw_j[\ldots]_j`; a
+        class-conditional denoiser picks one component).
+
+        Raises:
+            ValueError: if ``x`` is not ``[B, d]`` or ``t`` is not a scalar.
+        """
+        self._check(process)
+        x = jnp.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must be a batch [B, {self.dim}], got {x.shape}")
+        if jnp.ndim(t) != 0:
+            raise ValueError(f"t must be a scalar (one time for the batch), got shape "
+                             f"{jnp.shape(t)}")
+        a, cov = self._components(process, t, x.dtype)
+        mus = jnp.asarray(self.means, x.dtype)
+        chol = jnp.broadcast_to(jnp.linalg.cholesky(cov), (x.shape[0], *cov.shape))
+        diff = x[:, None, :] - a * mus[None]  # [B, K, d]
+        sol = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)
+        prec_diff = jax.scipy.linalg.solve_triangular(chol, sol, lower=True, trans=1)[..., 0]
+        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol[0], axis1=-2, axis2=-1)), -1)  # [K]
+        logits = (-0.5 * (jnp.sum(sol[..., 0] ** 2, -1) + logdet[None])
+                  + jnp.log(jnp.asarray(self.weights, x.dtype))[None])
+        post = mus[None] + jnp.einsum("kij,bkj->bki", jnp.asarray(self.covs, x.dtype),
+                                      a * prec_diff)
+        return post, jax.nn.softmax(logits, axis=-1)
+
     def denoise(self, process: Process, x: Float[Array, "*batch d"], t) -> Array:
         r"""Exact :math:`\sum_jw_j(x)[\mu_j+\Sigma_ja_tC_{j,t}^{-1}(x-a_t\mu_j)]` for one point
         ``[d]`` or a batch ``[B, d]`` with ``t`` a scalar or one time per point ``[B]``."""
