@@ -34,7 +34,7 @@ import numpy as np
 
 from opdiff import claims as cl
 from opdiff import images, plotting, spectra
-from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import transforms as _transforms
 from opdiff.diffusion import oracle, processes, samplers
 from opdiff.diffusion.laws import kl
 
@@ -138,7 +138,7 @@ def run(cfg: Config, key) -> dict:
     for dname, field in data.items():
         rd = res[dname] = dict(kl={}, kl_spectrum={}, initialisation_kl={}, early_stopping_kl={},
                                best_sampler_kl={}, best_curve={}, radial_kl_spectrum={})
-        freq = _basis.radial_frequency(field.shape, field.basis)
+        freq = _transforms.radial_frequency(field.shape, field.basis)
         up = freq > freq.max() / 2
         rd["coefficient_fraction_upper_half"], best_all[dname] = float(up.mean()), {}
         for pname in cfg.processes:

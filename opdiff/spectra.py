@@ -8,7 +8,7 @@ Parseval the power summed over all modes divided by :math:`N` is the mean of :ma
 the convention of :class:`opdiff.functions.PeriodicPowerLawField` (:math:`P(k)=\mathbb
 E|\mathcal Fu(k)/N|^2`) the expected power per mode is :math:`N\,P(k)`. Equivalently it is
 the expected square of the mode's unitary-Hartley coefficient (the ``"dft"`` basis of
-:mod:`opdiff.diffusion.basis`), so for a process diagonal in that basis,
+:mod:`opdiff.diffusion.transforms`), so for a process diagonal in that basis,
 :math:`\mathbb E|\mathcal Fx_t(k)|^2/N=a_t(k)^2|\mathcal Fx_0(k)|^2/N+s_t(k)^2`.
 
 **Radial average** (:func:`radial_average`, :func:`rapsd`). A mode :math:`k=(k_1,k_2)`
@@ -94,7 +94,7 @@ def radial_bins(freqs, *, bins: str = "annuli", n_bins: int | None = None,
     - ``"linear"``: ``n_bins`` equal-width bins over :math:`[0,\max f]` (the top edge nudged up
       by 1e-9 relative so the largest frequency is inside), reported at the bin centres; every
       mode is kept, the DC in the first bin. For any basis's frequencies (e.g.
-      :func:`opdiff.diffusion.basis.radial_frequency`, which includes the DCT); ``n_bins`` is
+      :func:`opdiff.diffusion.transforms.radial_frequency`, which includes the DCT); ``n_bins`` is
       required.
 
     Returns:
@@ -164,9 +164,9 @@ def radial_average(values, freqs=None, *, bins: str | None = None, n_bins: int |
     the annuli of the module docstring (``bins`` defaults to ``"annuli"``), e.g.
     ``radial_average(N * field.spectrum())`` is the expected RAPSD of a
     :class:`~opdiff.functions.PeriodicPowerLawField` (the coefficients of the ``"dft"`` basis
-    of :mod:`opdiff.diffusion.basis` are such a grid). With ``freqs`` (the radial frequency of
+    of :mod:`opdiff.diffusion.transforms` are such a grid). With ``freqs`` (the radial frequency of
     every mode, the trailing shape of ``values``; e.g.
-    :func:`opdiff.diffusion.basis.radial_frequency` of a DCT basis) ``bins`` defaults to
+    :func:`opdiff.diffusion.transforms.radial_frequency` of a DCT basis) ``bins`` defaults to
     ``"linear"``. ``"linear"`` bins number half the largest side unless ``n_bins`` is given.
     Leading axes are kept.
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from opdiff.diffusion import baselines, basis, likelihood, models, oracle
+from opdiff.diffusion import baselines, likelihood, models, oracle, transforms
 
 
 def _basis_matrix(shape, name):
@@ -26,7 +26,7 @@ def _basis_matrix(shape, name):
 @pytest.mark.parametrize("name", ["identity", "dct", "dft"])
 def test_to_basis64_matches_the_library_and_is_orthonormal(name):
     x = np.asarray(jax.random.normal(jax.random.key(0), (3, 6, 5)), np.float64)
-    ref = np.asarray(basis.to_basis(jnp.asarray(x, jnp.float32), name, 2), np.float64)
+    ref = np.asarray(transforms.to_basis(jnp.asarray(x, jnp.float32), name, 2), np.float64)
     np.testing.assert_allclose(baselines.to_basis64(x, name, 2), ref, atol=1e-5)
     b = _basis_matrix((6, 5), name)
     np.testing.assert_allclose(b @ b.T, np.eye(30), atol=1e-12)

@@ -1,5 +1,5 @@
 """Monte-Carlo marginal tests of forward processes (opdiff.diffusion.marginals) and the host
-float64 transform (opdiff.diffusion.basis.to_basis_host), against independent computations:
+float64 transform (opdiff.diffusion.transforms.to_basis_host), against independent computations:
 explicit basis matrices, scipy's chi-square and normal laws, closed-form marginals."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import scipy.fft
 import scipy.stats
 
-from opdiff.diffusion import basis as B
+from opdiff.diffusion import transforms as B
 from opdiff.diffusion import marginals as M
 from opdiff.diffusion import processes as P
 

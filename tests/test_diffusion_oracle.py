@@ -25,7 +25,7 @@ import pytest
 from scipy import stats
 
 from opdiff import spectra
-from opdiff.diffusion import basis as bs
+from opdiff.diffusion import transforms as tr
 from opdiff.diffusion import bounds, laws
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
@@ -493,7 +493,7 @@ def _dense(proc, field):
     """Sample-space matrices: basis B (z = B x), A_t, S_t^2 and the data (mu_x, Sigma)."""
     n = field.size
     eye = jnp.eye(n).reshape(n, *field.shape)
-    B = np.asarray(bs.to_basis(eye, field.basis, len(field.shape))).reshape(n, n).T
+    B = np.asarray(tr.to_basis(eye, field.basis, len(field.shape))).reshape(n, n).T
     mu_x = B.T @ field.mean.ravel()
     Sigma = B.T @ np.diag(field.var.ravel()) @ B
 
@@ -538,7 +538,7 @@ def test_divergences_equal_the_dense_gaussian_forms(x64):
     assert 0 <= out["tv_lower"] <= out["tv_upper"] <= 1
     per = O.divergences(m, w, field.mean, field.var, per_coefficient=True)
     assert per["kl"].shape == (4, 4) and per["kl"].sum() == pytest.approx(out["kl"], rel=1e-12)
-    f, tot = spectra.radial_average(per["kl"], bs.radial_frequency(proc.shape, proc.basis),
+    f, tot = spectra.radial_average(per["kl"], tr.radial_frequency(proc.shape, proc.basis),
                                     statistic="sum")
     assert tot.sum() == pytest.approx(out["kl"], rel=1e-12) and np.all(np.diff(f) > 0)
 

@@ -1,4 +1,4 @@
-"""Forward processes and bases (opdiff.diffusion.basis / .processes) against independent oracles.
+"""Forward processes and bases (opdiff.diffusion.transforms / .processes) against independent oracles.
 
 Oracles: explicit transform matrices (the cas kernel, scipy's DCT), numpy FFT heat solutions,
 the closed forms of score_sde's VP / sub-VP / VE SDEs, Chen et al.'s OU process, IHDM and
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from opdiff.diffusion import basis as bs
+from opdiff.diffusion import transforms as tr
 from opdiff.diffusion import processes as P
 
 SHAPES = [(6,), (4, 6)]
@@ -27,7 +27,7 @@ def _basis_matrix(shape, basis):
     """B with z = B x on flattened samples: column j is the transform of the unit vector e_j."""
     n = math.prod(shape)
     eye = jnp.eye(n, dtype=jnp.float64).reshape(n, *shape)
-    return np.asarray(bs.to_basis(eye, basis, len(shape))).reshape(n, n).T
+    return np.asarray(tr.to_basis(eye, basis, len(shape))).reshape(n, n).T
 
 
 def _cas_matrix(shape):
@@ -42,13 +42,13 @@ def _cas_matrix(shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("basis", bs.BASES)
+@pytest.mark.parametrize("basis", tr.BASES)
 def test_basis_round_trip_orthonormal_and_parseval(x64, shape, basis):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((3, *shape)))
-    z = bs.to_basis(x, basis, len(shape))
+    z = tr.to_basis(x, basis, len(shape))
     assert z.shape == x.shape and z.dtype == x.dtype
-    np.testing.assert_allclose(bs.from_basis(z, basis, len(shape)), x, atol=1e-13)
+    np.testing.assert_allclose(tr.from_basis(z, basis, len(shape)), x, atol=1e-13)
     # Parseval per sample (batch axis untouched)
     np.testing.assert_allclose(np.sum(np.asarray(z) ** 2, axis=tuple(range(1, z.ndim))),
                                np.sum(np.asarray(x) ** 2, axis=tuple(range(1, x.ndim))),
@@ -59,7 +59,7 @@ def test_basis_round_trip_orthonormal_and_parseval(x64, shape, basis):
     np.testing.assert_allclose(B.T @ B, np.eye(n), atol=1e-13)
     # from_basis is the transpose
     zz = rng.standard_normal(shape)
-    back = np.asarray(bs.from_basis(jnp.asarray(zz), basis, len(shape)))
+    back = np.asarray(tr.from_basis(jnp.asarray(zz), basis, len(shape)))
     np.testing.assert_allclose(back.ravel(), B.T @ zz.ravel(), atol=1e-13)
 
 
@@ -68,11 +68,11 @@ def test_dft_basis_is_the_explicit_hartley_and_dct_is_scipy(x64, shape):
     np.testing.assert_allclose(_basis_matrix(shape, "dft"), _cas_matrix(shape), atol=1e-13)
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)
-    np.testing.assert_allclose(bs.to_basis(jnp.asarray(x), "dct", len(shape)),
+    np.testing.assert_allclose(tr.to_basis(jnp.asarray(x), "dct", len(shape)),
                                scipy.fft.dctn(x, type=2, norm="ortho"), atol=1e-13)
     np.testing.assert_allclose(_basis_matrix(shape, "identity"), np.eye(math.prod(shape)))
     # the Hartley transform is an involution
-    np.testing.assert_allclose(bs.to_basis(bs.to_basis(jnp.asarray(x), "dft", len(shape)), "dft",
+    np.testing.assert_allclose(tr.to_basis(tr.to_basis(jnp.asarray(x), "dft", len(shape)), "dft",
                                            len(shape)), x, atol=1e-13)
 
 
@@ -103,32 +103,32 @@ def test_laplacian_eigenvalues_and_radial_frequency():
     n1, n2 = 4, 6
     i, j = np.meshgrid(np.arange(n1), np.arange(n2), indexing="ij")
     # IHDM: lambda_{n,m} = pi^2 (n^2/N1^2 + m^2/N2^2) (= pi^2 (n^2+m^2)/N^2 when square)
-    np.testing.assert_allclose(bs.laplacian_eigenvalues((n1, n2), "dct"),
+    np.testing.assert_allclose(tr.laplacian_eigenvalues((n1, n2), "dct"),
                                np.pi**2 * (i**2 / n1**2 + j**2 / n2**2), rtol=1e-14)
-    np.testing.assert_allclose(bs.laplacian_eigenvalues((8, 8), "dct")[3, 5],
+    np.testing.assert_allclose(tr.laplacian_eigenvalues((8, 8), "dct")[3, 5],
                                np.pi**2 * (9 + 25) / 64, rtol=1e-14)
     k1 = np.fft.fftfreq(n1, 1 / n1)[:, None]
     k2 = np.fft.fftfreq(n2, 1 / n2)[None, :]
     lam = (2 * np.pi * k1 / n1) ** 2 + (2 * np.pi * k2 / n2) ** 2
-    np.testing.assert_allclose(bs.laplacian_eigenvalues((n1, n2), "dft"), lam, rtol=1e-14)
-    np.testing.assert_allclose(bs.radial_frequency((n1, n2), "dft"), np.sqrt(lam) / (2 * np.pi),
+    np.testing.assert_allclose(tr.laplacian_eigenvalues((n1, n2), "dft"), lam, rtol=1e-14)
+    np.testing.assert_allclose(tr.radial_frequency((n1, n2), "dft"), np.sqrt(lam) / (2 * np.pi),
                                rtol=1e-14)
-    assert np.all(bs.laplacian_eigenvalues((n1, n2), "identity") == 0)
+    assert np.all(tr.laplacian_eigenvalues((n1, n2), "identity") == 0)
     # the dft eigenvalue is that of the periodic spectral Laplacian: check on a cas mode
     x = np.arange(16)
     mode = np.cos(2 * np.pi * 3 * x / 16) + np.sin(2 * np.pi * 3 * x / 16)
     second = np.fft.ifft(-(2 * np.pi * np.fft.fftfreq(16)) ** 2 * np.fft.fft(mode)).real
-    np.testing.assert_allclose(-second, bs.laplacian_eigenvalues((16,), "dft")[3] * mode,
+    np.testing.assert_allclose(-second, tr.laplacian_eigenvalues((16,), "dft")[3] * mode,
                                atol=1e-12)
 
 
 def test_basis_bad_input():
     with pytest.raises(ValueError, match="basis must be one of"):
-        bs.check_basis("fft")
+        tr.check_basis("fft")
     with pytest.raises(ValueError, match="basis must be one of"):
-        bs.to_basis(jnp.ones(4), "wavelet", 1)
+        tr.to_basis(jnp.ones(4), "wavelet", 1)
     with pytest.raises(ValueError, match="basis must be one of"):
-        bs.angular_frequencies((4,), "dst")
+        tr.angular_frequencies((4,), "dst")
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -193,7 +193,7 @@ def test_ve_and_ou_closed_forms(x64):
 def test_heat_dissipation_mode_decay_and_sde(x64, basis):
     shape, bmin, bmax, sigma = (4, 6), 0.5, 6.0, 0.02
     proc = P.heat_dissipation(shape, basis=basis, sigma=sigma, blur_min=bmin, blur_max=bmax)
-    lam = bs.laplacian_eigenvalues(shape, basis)
+    lam = tr.laplacian_eigenvalues(shape, basis)
     for t in TS:
         sb = bmin * (bmax / bmin) ** t
         tau, dtau = 0.5 * sb**2, sb**2 * math.log(bmax / bmin)
@@ -243,7 +243,7 @@ def test_heat_mean_is_the_fft_heat_semigroup_and_keeps_the_image_mean(x64, shape
 def test_blurring_closed_form_and_d_min_floor(x64):
     shape, bmax, dmin, lmax = (8, 8), 4.0, 1e-3, 10.0
     proc = P.blurring(shape, basis="dct", blur_max=bmax, d_min=dmin, logsnr_max=lmax)
-    lam = bs.laplacian_eigenvalues(shape, "dct")
+    lam = tr.laplacian_eigenvalues(shape, "dct")
     b = math.atan(math.exp(-0.5 * lmax))
     a = math.atan(math.exp(0.5 * lmax)) - b
     for t in TS:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from opdiff.diffusion import basis as bs
+from opdiff.diffusion import transforms as tr
 from opdiff.diffusion import oracle as O
 from opdiff.diffusion import processes as P
 from opdiff.diffusion import samplers as S
@@ -93,7 +93,7 @@ def test_mixture_refuses_bad_input(x64):
 def test_power_laws_are_isotropic_on_non_square_grids(x64):
     shape = (8, 32)
     field = O.power_law_field(shape, "dft", alpha=2.0)
-    freq = bs.radial_frequency(shape, "dft")
+    freq = tr.radial_frequency(shape, "dft")
     # (1, 0) on the short axis and (0, 4) on the long one: both 1/8 cycle per pixel
     assert freq[1, 0] == pytest.approx(freq[0, 4], rel=1e-12)
     assert field.var[1, 0] == pytest.approx(field.var[0, 4], rel=1e-12)

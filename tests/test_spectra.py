@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from opdiff import spectra as S
-from opdiff.diffusion import basis as B
+from opdiff.diffusion import transforms as B
 from opdiff.functions import PeriodicPowerLawField
 
 KEY = jax.random.key(314)

@@ -1,6 +1,8 @@
 """Score-based diffusion as the inverse heat operator.
 
-- :mod:`~opdiff.diffusion.basis`: orthonormal real bases (identity, DFT via Hartley, DCT).
+- :mod:`~opdiff.diffusion.transforms`: the orthonormal transforms (identity, DFT via Hartley,
+  DCT) whose coefficients the processes act on, one by one (not to be confused with
+  :mod:`opdiff.approx.bases`, function bases on an interval for least squares).
 - :mod:`~opdiff.diffusion.processes`: forward processes diagonal in a basis (VP, VE, sub-VP,
   OU, heat dissipation, blurring, coloured noise).
 - :mod:`~opdiff.diffusion.marginals`: Monte-Carlo checks of forward marginals (z-scores,
@@ -43,7 +45,7 @@ modules that measure samples with it are not imported here):
   LMMSE / learned restoration, the PSNR/SSIM table.
 """
 
-from opdiff.diffusion import basis as basis
+from opdiff.diffusion import transforms as transforms
 from opdiff.diffusion import bound_shapes as bound_shapes
 from opdiff.diffusion import bounds as bounds
 from opdiff.diffusion import laws as laws
@@ -55,5 +57,5 @@ from opdiff.diffusion import processes as processes
 from opdiff.diffusion import samplers as samplers
 from opdiff.diffusion import training as training
 
-__all__ = ["basis", "bound_shapes", "bounds", "laws", "likelihood", "losses", "marginals",
-           "oracle", "processes", "samplers", "training"]
+__all__ = ["bound_shapes", "bounds", "laws", "likelihood", "losses", "marginals", "oracle",
+           "processes", "samplers", "training", "transforms"]

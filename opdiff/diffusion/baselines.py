@@ -21,19 +21,19 @@ import numpy as np
 import scipy.fft
 from jaxtyping import Float, PRNGKeyArray
 
-from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import transforms as _transforms
 from opdiff.diffusion import oracle
 
 __all__ = ["gaussian_bits_per_dim", "gaussian_log_density", "law_samples", "to_basis64"]
 
 
 def to_basis64(x, basis: str, ndim: int) -> np.ndarray:
-    """:func:`opdiff.diffusion.basis.to_basis` in float64 numpy over the last ``ndim`` axes:
+    """:func:`opdiff.diffusion.transforms.to_basis` in float64 numpy over the last ``ndim`` axes:
     the orthonormal DCT-II (``scipy.fft.dctn``), the unitary Hartley transform
     :math:`(\\mathrm{Re}\\,F-\\mathrm{Im}\\,F)/\\sqrt N` (``dft``) or the identity."""
     x = np.asarray(x, np.float64)
     axes = tuple(range(-ndim, 0))
-    if _basis.check_basis(basis) == "identity" or ndim == 0:
+    if _transforms.check_basis(basis) == "identity" or ndim == 0:
         return x
     if basis == "dct":
         return scipy.fft.dctn(x, type=2, axes=axes, norm="ortho")
@@ -83,5 +83,5 @@ def law_samples(key: PRNGKeyArray, n: int, m, w, basis: str) -> Float[np.ndarray
     if m.shape != w.shape or np.any(~np.isfinite(w)) or np.any(w < 0):
         raise ValueError("m and w must have one shape and w must be finite and >= 0")
     z = m + np.sqrt(w) * np.asarray(jax.random.normal(key, (int(n), *m.shape)), np.float64)
-    return np.asarray(_basis.from_basis(jnp.asarray(z, jnp.float32), basis, m.ndim),
+    return np.asarray(_transforms.from_basis(jnp.asarray(z, jnp.float32), basis, m.ndim),
                       np.float32)

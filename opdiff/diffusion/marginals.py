@@ -13,7 +13,7 @@ coefficient: :math:`\sqrt n\,\bar e\sim N(0,1)` for the mean, the CDF transform
 :math:`\sqrt n\,\overline{e_ie_j}` for every pair :math:`i<j` (diagonality, asymptotically
 :math:`N(0,1)`). Against many z-scores the family-wise test is the Bonferroni bound
 :func:`bonferroni_z`. The coefficients are computed on the host in float64 with NumPy/SciPy
-(:func:`opdiff.diffusion.basis.to_basis_host`), independently of the process's own transform.
+(:func:`opdiff.diffusion.transforms.to_basis_host`), independently of the process's own transform.
 
 **Spectra.** For a process diagonal in the ``dft`` (Hartley) basis with white noise
 (:math:`s_t` the same for every coefficient), the power per DFT mode
@@ -39,7 +39,7 @@ from jaxtyping import Float, PRNGKeyArray
 
 from opdiff import claims as _claims
 from opdiff import spectra as _spectra
-from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import transforms as _transforms
 from opdiff.diffusion.processes import Process
 
 __all__ = [
@@ -123,7 +123,7 @@ def sample_path(process: Process, x0, times, key: PRNGKeyArray, *, batch: int = 
 
 def snr_path(process: Process, x0, times) -> np.ndarray:
     r"""Scalar SNR :math:`\|a_t\odot z_0\|^2/\sum_ks_t(k)^2` of ``x0`` at every time."""
-    z0 = _basis.to_basis_host(x0, process.basis, process.ndim)
+    z0 = _transforms.to_basis_host(x0, process.basis, process.ndim)
     out = []
     for t in times:
         a, s = scale_std(process, t)
@@ -150,7 +150,7 @@ def z_scores(process: Process, x0, times, key: PRNGKeyArray, *, n_draws: int, ch
         each entry :math:`N(0,1)` under the analytic marginal.
     """
     n = int(n_draws)
-    z0 = _basis.to_basis_host(x0, process.basis, process.ndim)
+    z0 = _transforms.to_basis_host(x0, process.basis, process.ndim)
     zm, zv, zc = [], [], []
     for i, t in enumerate(times):
         a, s = scale_std(process, t)
@@ -162,7 +162,7 @@ def z_scores(process: Process, x0, times, key: PRNGKeyArray, *, n_draws: int, ch
             m = min(chunk, n - start)
             xb = jnp.broadcast_to(jnp.asarray(x0, jnp.float32), (m, *process.shape))
             x = np.asarray(_sample(process, jax.random.fold_in(k_t, j), xb, jnp.float32(t)))
-            e = (_basis.to_basis_host(x, process.basis, process.ndim) - a * z0) / s
+            e = (_transforms.to_basis_host(x, process.basis, process.ndim) - a * z0) / s
             e_sum += e.sum(0)
             e2_sum += (e**2).sum(0)
             if correlations:
@@ -181,10 +181,10 @@ def z_scores(process: Process, x0, times, key: PRNGKeyArray, *, n_draws: int, ch
 def high_frequency_energy(means, basis: str, cutoff: float = 0.25) -> np.ndarray:
     r"""Energy :math:`\sum_{k:f_k>\mathrm{cutoff}}z_k^2` of images ``[..., H, W]`` in the
     coefficients of ``basis`` whose radial frequency :math:`f_k`
-    (:func:`~opdiff.diffusion.basis.radial_frequency`, cycles/pixel) exceeds ``cutoff``."""
+    (:func:`~opdiff.diffusion.transforms.radial_frequency`, cycles/pixel) exceeds ``cutoff``."""
     means = np.asarray(means, np.float64)
-    mask = _basis.radial_frequency(means.shape[-2:], basis) > cutoff
-    return (_basis.to_basis_host(means, basis, 2) ** 2 * mask).sum(axis=(-2, -1))
+    mask = _transforms.radial_frequency(means.shape[-2:], basis) > cutoff
+    return (_transforms.to_basis_host(means, basis, 2) ** 2 * mask).sum(axis=(-2, -1))
 
 
 def sample_batch(process: Process, x0, t: float, key: PRNGKeyArray, chunk: int) -> np.ndarray:

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import transforms as _transforms
 from opdiff.functions import power_law_spectrum
 from opdiff.diffusion import samplers as _samplers
 from opdiff.diffusion import steps as _steps
@@ -93,7 +93,7 @@ class GaussianField:
 
     def __post_init__(self):
         object.__setattr__(self, "shape", check_shape(self.shape))
-        _basis.check_basis(self.basis)
+        _transforms.check_basis(self.basis)
         for name in ("mean", "var"):
             arr = np.broadcast_to(np.asarray(getattr(self, name), np.float64), self.shape).copy()
             if not np.all(np.isfinite(arr)):
@@ -121,7 +121,7 @@ class GaussianField:
         """``n`` samples ``[n, *shape]`` (sample space)."""
         z = jax.random.normal(key, (int(n), *self.shape), dtype)
         z = jnp.asarray(self.mean, dtype) + jnp.sqrt(jnp.asarray(self.var, dtype)) * z
-        return _basis.from_basis(z, self.basis, len(self.shape))
+        return _transforms.from_basis(z, self.basis, len(self.shape))
 
     def marginal(self, process: Process, t) -> tuple[Array, Array]:
         r""":math:`(a_t\mu, v_t)` per coefficient."""
@@ -153,8 +153,8 @@ class GaussianField:
 
     def score(self, process: Process, x, t) -> Array:
         """Exact score in sample space, ``x`` ``[..., *shape]``."""
-        return _basis.from_basis(
-            self.score_coeffs(process, _basis.to_basis(x, self.basis, len(self.shape)), t),
+        return _transforms.from_basis(
+            self.score_coeffs(process, _transforms.to_basis(x, self.basis, len(self.shape)), t),
             self.basis, len(self.shape))
 
 
@@ -169,8 +169,8 @@ class ExactDenoiser:
 
     def __call__(self, x, t):
         nd = len(self.field.shape)
-        z = _basis.to_basis(x, self.field.basis, nd)
-        return _basis.from_basis(self.field.denoise_coeffs(self.process, z, t), self.field.basis, nd)
+        z = _transforms.to_basis(x, self.field.basis, nd)
+        return _transforms.from_basis(self.field.denoise_coeffs(self.process, z, t), self.field.basis, nd)
 
 
 def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float = 1.0,
@@ -178,7 +178,7 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
     r"""A stationary power-law field: :math:`\lambda_k\propto(|k|^2+k_0^2)^{-\alpha/2}`.
 
     :math:`|k|` is the radial frequency in cycles per (longest) image side
-    (:func:`opdiff.diffusion.basis.cycles_squared`); the constant makes the mean pointwise
+    (:func:`opdiff.diffusion.transforms.cycles_squared`); the constant makes the mean pointwise
     variance ``variance`` (:math:`\sum_k\lambda_k=N\sigma^2`). The spectrum is
     :func:`opdiff.functions.power_law_spectrum` with ``dc="keep"``: unlike
     :class:`opdiff.functions.PeriodicPowerLawField` (``dc="drop"``) the DC coefficient is kept
@@ -196,7 +196,7 @@ def power_law_field(shape, basis: str = "dft", *, alpha: float = 2.0, k0: float 
         raise ValueError(f"need k0 > 0, variance > 0 (both finite) and finite alpha and mean, "
                          f"got k0={k0}, variance={variance}, alpha={alpha}, mean={mean}")
     n = math.prod(shape)
-    lam = power_law_spectrum(_basis.cycles_squared(shape, basis), alpha=alpha, k0=k0,
+    lam = power_law_spectrum(_transforms.cycles_squared(shape, basis), alpha=alpha, k0=k0,
                              total=n * variance, dc="keep")
     mu = np.zeros(shape)
     if basis != "identity":
@@ -212,7 +212,7 @@ def field_from_samples(x: np.ndarray, basis: str, *, floor: float = 1e-6) -> Gau
     x = np.asarray(x, np.float64)
     if x.ndim < 2 or x.shape[0] < 2:
         raise ValueError(f"x must be [n >= 2, *shape], got {x.shape}")
-    z = np.asarray(_basis.to_basis(jnp.asarray(x), basis, x.ndim - 1), np.float64)
+    z = np.asarray(_transforms.to_basis(jnp.asarray(x), basis, x.ndim - 1), np.float64)
     var = z.var(axis=0)
     return GaussianField(x.shape[1:], basis, z.mean(axis=0), np.maximum(var, floor * var.mean()))
 

@@ -4,7 +4,7 @@ Every forward process of the diffusion literature that opdiff studies has the fo
 
 .. math:: z_t = a_t(k)\,z_0 + s_t(k)\,\varepsilon,\qquad z=Bx,\ \varepsilon\sim N(0,I),
 
-coefficient by coefficient in a basis :math:`B` (:mod:`opdiff.diffusion.basis`). One class,
+coefficient by coefficient in a basis :math:`B` (:mod:`opdiff.diffusion.transforms`). One class,
 :class:`Process`, covers them all with
 
 .. math:: a_t(k)=\alpha(t)\,d_t(k),\quad d_t(k)=(1-d_{\min})e^{-\lambda_k\tau(t)}+d_{\min},
@@ -74,7 +74,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff._checks import check_finite_array, check_finite_scalar
-from opdiff.diffusion import basis as _basis
+from opdiff.diffusion import transforms as _transforms
 from opdiff.functions import power_law_spectrum
 from opdiff.operators.heat import heat_multiplier
 
@@ -174,7 +174,7 @@ class Process:
 
     def __post_init__(self):
         object.__setattr__(self, "shape", check_shape(self.shape))
-        _basis.check_basis(self.basis)
+        _transforms.check_basis(self.basis)
         if self.schedule not in NOISE_SCHEDULES:
             raise ValueError(f"schedule must be one of {NOISE_SCHEDULES}, got {self.schedule!r}")
         if self.blur not in BLURS:
@@ -208,7 +208,7 @@ class Process:
             p = p / p.mean()
             p.setflags(write=False)
             object.__setattr__(self, "noise_power", p)
-        lam = _basis.laplacian_eigenvalues(self.shape, self.basis)
+        lam = _transforms.laplacian_eigenvalues(self.shape, self.basis)
         lam.setflags(write=False)
         object.__setattr__(self, "_lam", lam)
 
@@ -240,11 +240,11 @@ class Process:
 
     def to_basis(self, x: Array) -> Array:
         """Coefficients :math:`Bx` of ``x`` ``[..., *shape]``."""
-        return _basis.to_basis(x, self.basis, self.ndim)
+        return _transforms.to_basis(x, self.basis, self.ndim)
 
     def from_basis(self, z: Array) -> Array:
         """Samples :math:`B^\\top z` from coefficients ``[..., *shape]``."""
-        return _basis.from_basis(z, self.basis, self.ndim)
+        return _transforms.from_basis(z, self.basis, self.ndim)
 
     def check_sample(self, name: str, x, *, batched: bool = True) -> Array:
         """``x`` as an array ``[B, *shape]`` (or ``[*shape]``), else a clear ``ValueError``."""
@@ -512,11 +512,11 @@ def noise_power_law(shape, basis: str, exponent: float, k0: float = 1.0) -> np.n
     if k0 == 0 and exponent > 0:
         raise ValueError(f"k0 must be > 0 for a power law with exponent {exponent} > 0 (the DC "
                          f"power (0 + k0^2)^(-exponent/2) is infinite), got k0={k0}")
-    if _basis.check_basis(basis) == "identity":
+    if _transforms.check_basis(basis) == "identity":
         raise ValueError("a coloured (power-law) noise needs a frequency basis: basis 'dft' or "
                          "'dct', got 'identity'")
     # cycles per longest side: the same physical frequency gets the same power on any grid
-    p = power_law_spectrum(_basis.cycles_squared(shape, basis), alpha=exponent, k0=float(k0),
+    p = power_law_spectrum(_transforms.cycles_squared(shape, basis), alpha=exponent, k0=float(k0),
                            dc="keep")
     return p / p.mean()
 

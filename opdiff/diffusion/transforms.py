@@ -1,4 +1,5 @@
-r"""Orthonormal real bases in which the forward processes are diagonal.
+r"""Orthonormal real transforms (bases of the sample grid) in which the forward processes are
+diagonal. (:mod:`opdiff.approx.bases` holds function bases on an interval, for least squares.)
 
 A forward process acts on a sample :math:`x` of a fixed shape (a vector, a 1-D signal, an
 image) through its coefficients :math:`z=Bx` in an orthonormal basis :math:`B`:
