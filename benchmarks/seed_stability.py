@@ -1,0 +1,91 @@
+"""Do the verdicts depend on the seed? Every experiment at one preset, once per seed.
+
+    python -m benchmarks.seed_stability [--preset quick] [--seeds 0 1] [--out DIR]
+                                        [--only NAME ...]
+
+Runs each experiment (through the CLI's runner, ``--set seed=S``) into ``DIR/seed-S/NAME`` and
+compares the claims of the runs claim by claim (matched by position: an experiment states the
+same claims in the same order for every seed). A claim whose verdict differs between seeds is
+listed with its measured values: either the claim is fragile (a tolerance tighter than the
+seed-to-seed spread, a finding that is not stable) or a seed broke something. Not a timed
+benchmark: it reports the agreement, the runtimes and the load (a run under load only takes
+longer; verdicts do not depend on it).
+
+Ends with one line per figure, ``name: value unit (goal: ...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from benchmarks._common import headline, print_header, print_table
+from experiments import EXPERIMENTS
+from experiments._runner import run_one
+
+
+def verdict_table(records_by_seed: dict[int, dict]) -> tuple[list[list], int, int]:
+    """Rows ``[claim, verdict per seed, measured per seed]`` for the claims whose verdict
+    differs, the number of claims compared and the number that agree."""
+    seeds = sorted(records_by_seed)
+    first = records_by_seed[seeds[0]]["checks"]
+    counts = {s: len(records_by_seed[s]["checks"]) for s in seeds}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"the seeds state different numbers of claims: {counts}")
+    rows, agree = [], 0
+    for i, claim in enumerate(first):
+        holds = [records_by_seed[s]["checks"][i]["holds"] for s in seeds]
+        if len(set(holds)) == 1:
+            agree += 1
+            continue
+        measured = [records_by_seed[s]["checks"][i]["measured"] for s in seeds]
+        rows.append([claim["claim"][:90], " / ".join("yes" if h else "NO" for h in holds),
+                     " / ".join(str(m)[:24] for m in measured)])
+    return rows, len(first), agree
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--out", default="results/seed_stability")
+    p.add_argument("--only", nargs="*", default=None, help="experiments to run (default: all)")
+    args = p.parse_args(argv)
+    names = args.only or list(EXPERIMENTS)
+    unknown = sorted(set(names) - set(EXPERIMENTS))
+    if unknown or len(set(args.seeds)) < 2:
+        print(f"error: unknown experiments {unknown}" if unknown else
+              "error: --seeds needs at least two distinct seeds", file=sys.stderr)
+        return 2
+    print_header(f"seed stability of the verdicts ({args.preset})")
+    load0 = os.getloadavg()[0]
+    print(f"load average (1 min) before: {load0:.2f} on {os.cpu_count()} cores")
+    rows, total, agree, runtime = [], 0, 0, 0.0
+    for name in names:
+        records = {}
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            records[seed] = run_one(name, args.preset, Path(args.out) / f"seed-{seed}",
+                                    [f"seed={seed}"], force=True)
+            runtime += time.perf_counter() - t0
+        diff, n, ok = verdict_table(records)
+        total, agree = total + n, agree + ok
+        rows += [[name, *r] for r in diff]
+        print(f"{name}: {ok}/{n} verdicts agree across seeds {args.seeds}", flush=True)
+    load1 = os.getloadavg()[0]
+    print(f"load average (1 min) after: {load1:.2f}")
+    if rows:
+        print_table(["experiment", "claim", "verdicts", "measured"], rows)
+    loaded = " (under load)" if max(load0, load1) > 0.5 * (os.cpu_count() or 1) else ""
+    print(headline("verdicts_agreeing", agree, f"of {total} claims{loaded}",
+                   "every claim's verdict the same for every seed"))
+    print(headline("wall_time", runtime / 60, f"min for {len(args.seeds)} seeds{loaded}",
+                   "information"))
+    return 0 if agree == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
