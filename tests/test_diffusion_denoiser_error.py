@@ -21,7 +21,6 @@ Nothing here trains a network. Float64 (``x64`` fixture) where stated; tolerance
 from __future__ import annotations
 
 import math
-import types
 
 import jax
 import jax.numpy as jnp
@@ -197,6 +196,23 @@ def test_kl_estimator_null_matches_the_estimator_on_real_samples_and_the_closed_
     assert de.kl_bias_at_zero(d, 10**6) == pytest.approx(d / 10**6, rel=1e-3)  # ~ d/n
 
 
+def test_kl_bootstrap_se_matches_the_spread_over_independent_sample_sets():
+    """The bootstrap standard error of one sample set (mean over 6 sets) against the sd of the
+    estimator over 300 independent sets of the same law (not the target): within 25 %."""
+    field = oracle.GaussianField((6,), "identity", np.zeros(6), np.linspace(0.5, 2.0, 6))
+    rng = np.random.default_rng(4)
+    m, w, n = 0.3 * rng.normal(size=6), field.var * rng.uniform(0.6, 1.5, size=6), 200
+    sets = [m + np.sqrt(w) * rng.normal(size=(n, 6)) for _ in range(300)]
+    sd = np.std([metrics.moment_kl_diagonal(z, field.mean, field.var) for z in sets], ddof=1)
+    boot = [de.kl_bootstrap_se(z, field, jax.random.key(i), 300) for i, z in enumerate(sets[:6])]
+    assert np.mean(boot) == pytest.approx(sd, rel=0.25)
+    bad = sets[0].copy()
+    bad[0, 0] = np.inf
+    assert de.kl_bootstrap_se(bad, field, jax.random.key(0), 10) == math.inf
+    with pytest.raises(ValueError, match="reps >= 2"):
+        de.kl_bootstrap_se(sets[0], field, jax.random.key(0), 1)
+
+
 def test_sample_kl_reads_the_estimator_against_its_reference():
     field = oracle.power_law_field((4, 4), "dft", alpha=2.0)
     z = np.asarray(field.sample(jax.random.key(0), 50), np.float64)  # here: coefficients
@@ -205,6 +221,9 @@ def test_sample_kl_reads_the_estimator_against_its_reference():
     k = metrics.moment_kl_diagonal(z, field.mean, field.var)
     assert q["kl_hat"] == k and q["kl_corrected"] == k - (0.8 - 0.5)
     assert q["z"] == pytest.approx((k - 0.8) / 0.1) and q["ratio"] == q["kl_corrected"] / 0.5
+    assert "kl_se" not in q
+    q = de.sample_kl(z, field, ref, key=jax.random.key(1), reps=50)
+    assert q["kl_se"] == de.kl_bootstrap_se(z, field, jax.random.key(1), 50) > 0
     z[0, 0, 0] = np.nan
     assert de.sample_kl(z, field, ref)["kl_hat"] == math.inf
 
@@ -214,13 +233,14 @@ def test_learned_sample_kl_of_the_exact_denoiser_lies_in_the_null_law():
     simulated null law of the exact-score output: |z| <= 4."""
     field = oracle.power_law_field((4, 4), "dft", alpha=2.0)
     proc = processes.vp((4, 4), basis="dft")
-    model = types.SimpleNamespace(batched=field.denoiser(proc))  # samplers pass a scalar t
+    model = de.exact_model(field, proc)  # samplers pass a scalar t
     x = np.asarray(field.sample(jax.random.key(0), 10))
     out = de.learned_sample_kl({"exact": model}, proc, field, x, ("pf_heun",), 4, 400,
                                jax.random.key(3), 500, batch=400, n_show=2)
     row = out["kl"]["pf_heun"]
     assert row["nfe"] == 8 and row["bias"] == pytest.approx(row["null_mean"] - row["exact"])
     assert abs(row["models"]["exact"]["z"]) <= 4.0
+    assert 0 < row["models"]["exact"]["kl_se"] < math.inf
     assert out["shown"]["exact"].shape == (2, 4, 4)
     assert out["sample_var"]["pf_heun"]["exact"].shape == (4, 4)
 

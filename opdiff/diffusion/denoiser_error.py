@@ -25,6 +25,7 @@ basis with :math:`\nu_k=(G_{t,k}-c_k)^2v_{t,k}`: the PCA floor of
 from __future__ import annotations
 
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +43,7 @@ from opdiff.nets import OperatorDenoiser, UNet
 from opdiff.nets._compat import nnx
 
 __all__ = ["batched_denoiser", "coefficient_errors", "error_spectrum", "exact_denoiser",
-           "kl_bias_at_zero", "evaluate_levels", "kl_estimator_null", "learned_sample_kl", "level_errors",
+           "exact_model", "kl_bias_at_zero", "kl_bootstrap_se", "evaluate_levels", "kl_estimator_null", "learned_sample_kl", "level_errors",
            "level_summary", "linear_filter_mse", "log_snr", "noise_levels", "rank_p_floor", "rank_p_floors", "sample_kl",
            "sample_kl_reference", "scalar_scale_denoisers",
            "scalar_wiener_gain", "scalar_wiener_mse"]
@@ -314,22 +315,58 @@ def sample_kl_reference(method: str, process: Process, field: oracle.GaussianFie
                 nfe=samplers.nfe(method, steps), exact_var_ratio=w / field.var)
 
 
-def sample_kl(z: Float[np.ndarray, "n *shape"], field: oracle.GaussianField, ref: dict) -> dict:
+def kl_bootstrap_se(z: Float[np.ndarray, "n *shape"], field: oracle.GaussianField,
+                    key: PRNGKeyArray, reps: int) -> float:
+    r"""Bootstrap standard error of :func:`opdiff.metrics.moment_kl_diagonal` of samples ``z``
+    (in the field's basis) against ``field``: the sd (ddof 1) of the estimator over ``reps``
+    resamplings of the rows of ``z`` with replacement (a numpy stream seeded by ``key``'s
+    data). Needs no model of the samples' law (unlike :func:`kl_estimator_null`, which assumes
+    a Gaussian one); ``inf`` if a sample is not finite.
+
+    Raises:
+        ValueError: fewer than 2 samples or ``reps < 2``.
+    """
+    z = np.asarray(z, np.float64)
+    if z.shape[0] < 2 or reps < 2:
+        raise ValueError(f"need >= 2 samples and reps >= 2, got {z.shape[0]} and {reps}")
+    if not np.all(np.isfinite(z)):
+        return math.inf
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    n = z.shape[0]
+    vals = [metrics.moment_kl_diagonal(z[rng.integers(0, n, n)], field.mean, field.var)
+            for _ in range(int(reps))]
+    return float(np.std(vals, ddof=1))
+
+
+def sample_kl(z: Float[np.ndarray, "n *shape"], field: oracle.GaussianField, ref: dict, *,
+              key: PRNGKeyArray | None = None, reps: int = 200) -> dict:
     r"""The moment-matched KL of samples ``z`` (in the field's basis) against the field, read
     against the exact-score reference ``ref`` of :func:`sample_kl_reference`.
 
     Returns:
         ``kl_hat`` (:func:`opdiff.metrics.moment_kl_diagonal`; ``inf`` if a sample is not
         finite), ``kl_corrected`` = kl_hat - bias, ``excess`` = kl_corrected - exact,
-        ``ratio`` = kl_corrected / exact (``inf`` at exact = 0) and ``z`` = (kl_hat -
-        null_mean) / null_sd.
+        ``ratio`` = kl_corrected / exact (``inf`` at exact = 0), ``z`` = (kl_hat -
+        null_mean) / null_sd and, when ``key`` is given, ``kl_se``: the standard error of
+        kl_hat (:func:`kl_bootstrap_se`, ``reps`` resamplings) -- also that of ``excess``, the
+        exact KL being exact and the bias simulated.
     """
     k_hat = (metrics.moment_kl_diagonal(z, field.mean, field.var)
              if np.all(np.isfinite(z)) else math.inf)
     corr = k_hat - (ref["null_mean"] - ref["exact"])
-    return dict(kl_hat=k_hat, kl_corrected=corr, excess=corr - ref["exact"],
-                ratio=corr / ref["exact"] if ref["exact"] > 0 else math.inf,
-                z=(k_hat - ref["null_mean"]) / ref["null_sd"])
+    out = dict(kl_hat=k_hat, kl_corrected=corr, excess=corr - ref["exact"],
+               ratio=corr / ref["exact"] if ref["exact"] > 0 else math.inf,
+               z=(k_hat - ref["null_mean"]) / ref["null_sd"])
+    if key is not None:
+        out["kl_se"] = kl_bootstrap_se(z, field, key, reps)
+    return out
+
+
+def exact_model(field: oracle.GaussianField, process: Process):
+    """The field's exact (Wiener) denoiser as a model for :func:`learned_sample_kl` /
+    :func:`opdiff.diffusion.generate.generate` (an object whose ``batched`` is the
+    denoiser)."""
+    return types.SimpleNamespace(batched=field.denoiser(process))
 
 
 def learned_sample_kl(models: dict, process: Process, field: oracle.GaussianField,
@@ -341,7 +378,8 @@ def learned_sample_kl(models: dict, process: Process, field: oracle.GaussianFiel
     Per method ``i``: the reference :func:`sample_kl_reference` (null law from
     ``fold_in(key, 500 + i)``), then per model ``j`` ``n`` samples by
     :func:`opdiff.diffusion.generate.generate` (key ``fold_in(key, 600 + 10 i + j)``, batches
-    of ``batch``) mapped to the field's basis and read by :func:`sample_kl`.
+    of ``batch``) mapped to the field's basis and read by :func:`sample_kl` (bootstrap
+    standard error from ``fold_in(key, 700 + 10 i + j)``).
 
     Returns:
         ``kl`` {method: reference + ``models`` {name: :func:`sample_kl`}}, ``sample_var``
@@ -357,7 +395,8 @@ def learned_sample_kl(models: dict, process: Process, field: oracle.GaussianFiel
             x = generate(model, process, jax.random.fold_in(key, 600 + 10 * i + j), n,
                          x_train=x_train, steps=steps, method=meth, batch=batch)
             z = np.asarray(process.to_basis(jnp.asarray(x)), np.float64)
-            row["models"][name] = sample_kl(z, field, row)
+            row["models"][name] = sample_kl(z, field, row,
+                                            key=jax.random.fold_in(key, 700 + 10 * i + j))
             if np.all(np.isfinite(z)):
                 out["sample_var"].setdefault(meth, {})[name] = z.var(axis=0, ddof=1) / field.var
             if i == 0:
