@@ -1,25 +1,24 @@
 r"""Which noise for which data spectrum? Exact KL of every sampler under white, pink, brown, blue
 and equal-SNR noise, heat dissipation and blurring, on power-law fields and on the digits.
 
-    python -m experiments run noise_color --preset smoke   # ~13 s on a 2-core CPU
-    python -m experiments run noise_color                  # quick, ~65 s
+    python -m experiments run noise_color --preset smoke   # ~15 s on a 2-core CPU
+    python -m experiments run noise_color                  # quick, ~5 min
 
 The seed question (on Dieleman's "diffusion is spectral autoregression"): *would pink noise be a
 better prior? what about blur instead of noise?* Answered exactly for Gaussian data (power-law
-fields, DFT basis; the digits as their moment-matched Gaussian in the DCT basis) under processes
-diagonal in the data's basis (:mod:`opdiff.diffusion.processes`): white VP, pink/brown/blue
-(gamma = 1, 2, -1) and equal-SNR coloured noise, heat dissipation (IHDM; and with
-``heat_fine_blur_min``), blurring. Laws by :func:`~opdiff.diffusion.oracle.sampler_law` from the
-prior, KL(output || data) by :func:`opdiff.diffusion.laws.kl` (diverged: inf), the best sampler
-per NFE budget by :func:`~opdiff.diffusion.samplers.best_at_budget`.
+fields, DFT basis; the digits as their moment-matched Gaussian, DCT basis) with laws from
+:func:`~opdiff.diffusion.oracle.sampler_law`, the best sampler per NFE budget, and every process
+at **equal terminal distortion**: each stops where KL(p_stop || data) equals the larger of white
+VP's at t_min = 1e-3 and heat dissipation's with a ``heat_blur_floor`` px (unblurred) last level
+(:func:`~opdiff.diffusion.oracle.match_terminal_distortion`: the t_min of a noise process, the
+last blur of ``heat_matched``; ``heat`` keeps IHDM's 0.5 px; a process whose marginals are the
+data law, distortion 0, keeps t_min = 1e-3). Each best run is split into initialisation,
+discretisation and early stopping (:func:`~opdiff.diffusion.oracle.error_split`).
 
-Claims: (0) the oracle's ``pf_heun`` law on blurring matches 4,000 samples of the sampler code;
-(a) equal-SNR noise makes the per-coefficient KL flat; (b) under white noise more of the KL than
-the coefficient share sits at high frequencies (alpha >= 2); (c) pink (and brown) beat white for
-alpha >= 2 at every budget; (d) heat dissipation beats white VP at every budget.
-
-Figures: ``noise_color_kl.png``, ``noise_color_spectrum.png``, ``noise_color_table.png`` (the
-least-KL process per data set and budget, also ``table_markdown``). Numbers: notes/diffusion.md.
+Claims: (0) the oracle's law matches the sampler code; (a) equal-SNR noise makes the KL flat
+(theorem); (e) matched distortions equal the target. Findings (refuted predictions named in
+notes/diffusion.md): (b) the white-VP KL share above f_max/2; (c) pink/white, brown/white, (d)
+heat/white, blurring/white KL ratios per budget. Figures: noise_color_{kl,spectrum,split}.png.
 """
 
 from __future__ import annotations
@@ -45,18 +44,18 @@ DESCRIPTION = ("Exact KL of every sampler under white/pink/brown/blue/equal-SNR 
                "dissipation and blurring, per data spectrum: which noise is best")
 DTYPE = "float64"
 
-PROCESSES = ("white", "pink", "brown", "blue", "equal_snr", "heat", "heat_fine", "blurring")
+PROCESSES = ("white", "pink", "brown", "blue", "equal_snr", "heat", "heat_matched", "blurring")
 DATA_AGNOSTIC = ("white", "pink", "brown", "blue", "blurring")
 FACTORIES = {"white": processes.vp, "heat": processes.heat_dissipation,
-             "heat_fine": processes.heat_dissipation, "blurring": processes.blurring,
+             "heat_matched": processes.heat_dissipation, "blurring": processes.blurring,
              **{c: functools.partial(processes.coloured, noise=c)
                 for c in ("pink", "brown", "blue")}}
 LABELS = {"white": "white VP", "pink": "pink VP (γ=1)", "brown": "brown VP (γ=2)",
           "blue": "blue VP (γ=-1)", "equal_snr": "equal-SNR VP", "heat": "heat (IHDM)",
-          "heat_fine": "heat, fine σ_B,min", "blurring": "blurring"}
+          "heat_matched": "heat, unblurred end", "blurring": "blurring"}
 STYLE = {"white": ("k", "o"), "pink": ("tab:pink", "s"), "brown": ("tab:brown", "D"),
          "blue": ("tab:blue", "^"), "equal_snr": ("tab:green", "*"), "heat": ("tab:red", "v"),
-         "heat_fine": ("tab:orange", "<"), "blurring": ("tab:purple", "P")}
+         "heat_matched": ("tab:orange", "<"), "blurring": ("tab:purple", "P")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +72,10 @@ class Config:
     spectrum_steps: Count = 20
     spectrum_samplers: tuple[str, ...] = ("ancestral", "pf_heun")
     init_steps: AtLeastTwo = 4096
-    heat_fine_blur_min: Positive = 0.05
+    heat_blur_floor: Positive = 1e-3
     flat_tol: Positive = 1e-6
 
     def __post_init__(self):
-        if self.size < 4:
-            raise ValueError(f"size must be >= 4, got {self.size}")
         if not self.alphas and not self.digits:
             raise ValueError("need at least one data set: alphas or digits")
         if any(not math.isfinite(a) for a in self.alphas):
@@ -99,21 +96,18 @@ class Config:
                 raise ValueError(f"{name} must be strictly increasing positive ints, got {v}")
         if self.spectrum_steps < 1 or self.init_steps < 2:
             raise ValueError("spectrum_steps must be >= 1 and init_steps >= 2")
-        if not (self.heat_fine_blur_min > 0 and self.flat_tol > 0):
-            raise ValueError("heat_fine_blur_min and flat_tol must be > 0")
+        if not (0 < self.heat_blur_floor < 0.5 and self.flat_tol > 0):
+            raise ValueError("heat_blur_floor must be in (0, 0.5) and flat_tol > 0")
 
     def array_sizes(self) -> dict[str, float]:
-        """Element counts of the largest arrays, by expression (the size guard of
-        ``experiments/_config.py``)."""
-        return {
-            "size ** 2 * max(init_steps, max(steps), max(budgets))":
-                self.size ** 2 * max(self.init_steps, max(self.steps), max(self.budgets)),
-        }
+        """Element counts of the largest arrays (the size guard of ``experiments/_config.py``)."""
+        return {"size ** 2 * max(init_steps, max(steps), max(budgets))":
+                self.size ** 2 * max(self.init_steps, max(self.steps), max(self.budgets))}
 
 
 PRESETS = {
     "smoke": Config(size=16, alphas=(2.0,), processes=("white", "pink", "equal_snr", "heat",
-                                                       "blurring"),
+                                                       "heat_matched", "blurring"),
                     samplers=("pf_heun",), steps=(5, 10), budgets=(10, 20),
                     spectrum_steps=10, spectrum_samplers=("pf_heun",), init_steps=256),
     "quick": Config(),
@@ -133,33 +127,42 @@ def run(cfg: Config, key) -> dict:
             for a in cfg.alphas}
     if cfg.digits:
         data["digits"] = oracle.field_from_samples(images.load_digits()[0], "dct")
-    refs = [r for r in ("ancestral", "pf_heun") if r in cfg.samplers] or ["pf_heun"]
     shared, res, best_all = {}, {}, {}  # processes are static in the compiled law: share them
     for dname, field in data.items():
-        rd = res[dname] = dict(kl={}, kl_spectrum={}, initialisation_kl={}, early_stopping_kl={},
-                               best_sampler_kl={}, best_curve={}, radial_kl_spectrum={})
+        rd = res[dname] = {k: {} for k in ("kl", "kl_spectrum", "early_stopping_kl", "split",
+                                           "best_sampler_kl", "best_curve", "stop", "matched",
+                                           "radial_kl_spectrum")}
         freq = _transforms.radial_frequency(field.shape, field.basis)
         up = freq > freq.max() / 2
         rd["coefficient_fraction_upper_half"], best_all[dname] = float(up.mean()), {}
+        sh, b = field.shape, field.basis
+        floor = processes.heat_dissipation(sh, basis=b, blur_min=cfg.heat_blur_floor)
+        target = rd["target_distortion"] = max(oracle.terminal_distortion(
+            field, processes.vp(sh, basis=b), 1e-3), oracle.terminal_distortion(field, floor, 0))
         for pname in cfg.processes:
-            kw = dict(blur_min=cfg.heat_fine_blur_min) if pname == "heat_fine" else {}
-            sk = (pname, field.shape, field.basis)
-            if pname != "equal_snr" and sk not in shared:
-                shared[sk] = FACTORIES[pname](field.shape, basis=field.basis, **kw)
-            proc = shared.get(sk) or processes.coloured(field.shape, field.var, basis=field.basis)
-            m0, v0 = (np.asarray(a) for a in field.marginal(proc, proc.t_min))
-            rd["early_stopping_kl"][pname] = kl(m0, v0, field.mean, field.var)
-            fine = samplers.log_snr_grid(proc, cfg.init_steps) if proc.schedule != "constant" \
-                else np.linspace(proc.t_min, proc.T, cfg.init_steps + 1)
-            rd["initialisation_kl"][pname] = {
-                ref: kl(*oracle.sampler_law(ref, proc, field, fine), field.mean, field.var)
-                for ref in refs}
-            kls, spec = {}, {}
+            sk = (pname, sh, b)
+            if pname not in ("equal_snr", "heat_matched") and sk not in shared:
+                shared[sk] = FACTORIES[pname](sh, basis=b)
+            proc = shared.get(sk) or (processes.coloured(sh, field.var, basis=b)
+                                      if pname == "equal_snr" else floor)
+            ok = rd["matched"][pname] = pname not in ("heat", "equal_snr")
+            try:  # the stop at the target distortion: t_min, or heat's last blur width
+                grid_proc = oracle.at_terminal_distortion(field, proc, target, **(dict(
+                    param="blur_min", lo=cfg.heat_blur_floor) if proc is floor else {})) \
+                    if ok else proc
+            except ValueError:  # marginals equal to the data law: distortion 0 at every t_min
+                grid_proc, rd["matched"][pname] = proc, False
+            proc = grid_proc if pname == "heat_matched" else proc  # the law compiles per proc
+            rd["stop"][pname] = grid_proc.blur_min if pname[:4] == "heat" else grid_proc.t_min
+            rd["early_stopping_kl"][pname] = oracle.terminal_distortion(field, proc,
+                                                                        grid_proc.t_min)
+            kls, spec, grids = {}, {}, {}
             for meth in cfg.samplers:
                 kls[meth] = {}
                 for n in samplers.steps_for_budgets(meth, (*cfg.steps, cfg.spectrum_steps),
                                                     cfg.budgets):
-                    m, w = oracle.sampler_law(meth, proc, field, samplers.log_snr_grid(proc, n))
+                    g = grids[n] = samplers.log_snr_grid(grid_proc, n)
+                    m, w = oracle.sampler_law(meth, proc, field, g)
                     if n == cfg.spectrum_steps and meth in cfg.spectrum_samplers:
                         spec[meth] = kl(m, w, field.mean, field.var, per_coefficient=True)
                     kls[meth][samplers.nfe(meth, n)] = kl(m, w, field.mean, field.var)
@@ -171,6 +174,11 @@ def run(cfg: Config, key) -> dict:
                                            kl=np.array([best[b][0] for b in nfes]))
             rd["best_sampler_kl"][pname] = {str(b): dict(kl=best[b][0], sampler=best[b][1])
                                             for b in cfg.budgets}
+            rd["split"][pname] = {  # the best run at each budget, split by error source
+                str(bud): dict(sampler=meth, steps=n, **oracle.error_split(
+                    meth, proc, field, grids[n], n_reference=cfg.init_steps))
+                for bud in cfg.budgets if (meth := best[bud][1]) is not None
+                for n in grids if samplers.nfe(meth, n) == bud}
             rd["radial_kl_spectrum"][pname] = {m: spectra.radial_average(v, freq)[1]
                                                for m, v in spec.items()}
             rd["radial_frequency"] = spectra.radial_average(freq, freq)[0]
@@ -179,24 +187,18 @@ def run(cfg: Config, key) -> dict:
                                                 for m, v in spec.items()}
         rd["ratios"] = {p: [rd["best_sampler_kl"][p][str(b)]["kl"] /
                             rd["best_sampler_kl"]["white"][str(b)]["kl"] for b in cfg.budgets]
-                        for p in ("pink", "brown", "heat", "heat_fine") if p in cfg.processes}
-    head, rows, table = ["data"] + [f"{b} NFE" for b in cfg.budgets], [], {}
-    for dname, bests in best_all.items():
-        table[dname] = {}
-        for b in cfg.budgets:
-            v, lab = samplers.least_at_budget({p: x[b] for p, x in bests.items()})
-            va, laba = samplers.least_at_budget({p: x[b] for p, x in bests.items()
-                                                 if p in DATA_AGNOSTIC})
-            table[dname][str(b)] = dict(best=lab, kl=v, best_agnostic=laba, kl_agnostic=va)
-        rows.append([dname] + [f"{c['best']}: {c['kl']:.3g}" + (
-            "" if abs(c["kl_agnostic"] - c["kl"]) <= 1e-9 * abs(c["kl"]) else
-            f"; agnostic: {c['best_agnostic']}: {c['kl_agnostic']:.3g}")
-            for c in table[dname].values()])
-    md = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                   + ["| " + " | ".join(r) + " |" for r in rows])
+                        for p in ("pink", "brown", "heat", "heat_matched", "blurring")
+                        if p in cfg.processes}
+    head, rows = ["data"] + [f"{b} NFE" for b in cfg.budgets], []
+    for dname, bests in best_all.items():  # least KL per budget, and least data-agnostic one
+        cells = [[samplers.least_at_budget({p: x[b] for p, x in bests.items() if p in procs})
+                  for procs in (cfg.processes, DATA_AGNOSTIC)] for b in cfg.budgets]
+        rows.append([dname] + [f"{lab}: {v:.3g}" + ("" if abs(va - v) <= 1e-9 * abs(v) else
+                                                   f"; agnostic: {laba}: {va:.3g}")
+                               for (v, lab), (va, laba) in cells])
+    md = "\n".join(["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]])
     return dict(monte_carlo=dict(z_max=mc[0], var_dev=mc[1], var_tol=mc[2]), data=res,
-                table=table, table_markdown=md, table_cells=[head] + rows,
-                budgets=list(cfg.budgets), spectrum_steps=cfg.spectrum_steps,
+                table_markdown=md, budgets=list(cfg.budgets), spectrum_steps=cfg.spectrum_steps,
                 spectrum_samplers=list(cfg.spectrum_samplers), processes=list(cfg.processes),
                 sizes={d: f.size for d, f in data.items()})
 
@@ -210,9 +212,7 @@ def claims(cfg: Config, r: dict) -> list[cl.Claim]:
     for a in cfg.alphas if "equal_snr" in cfg.processes else ():
         for meth in cfg.spectrum_samplers:
             k = res[f"alpha={a:g}"]["kl_spectrum"]["equal_snr"][meth]
-            # (max - min) / max: 0 for a flat spectrum, also when every KL_k is exactly 0
-            # (the ODE samplers: the prior N(0, diag lambda) is then the data law itself)
-            kmax = float(k.max())
+            kmax = float(k.max())  # spread 0 also when every KL_k is 0 (ODE: prior = data)
             spread = float((kmax - k.min()) / kmax) if kmax > 1e-20 else 0.0  # round-off
             out.append(cl.upper_bound(
                 f"(a) equal-SNR noise, alpha={a:g}, {meth} at {cfg.spectrum_steps} steps: "
@@ -220,31 +220,31 @@ def claims(cfg: Config, r: dict) -> list[cl.Claim]:
                 f"{kmax:.3g})", spread if np.isfinite(kmax) else math.inf, cfg.flat_tol))
     for a in (a for a in cfg.alphas if a >= 2):
         rd = res[f"alpha={a:g}"]
-        coef = rd["coefficient_fraction_upper_half"]
         for meth in cfg.spectrum_samplers:
-            frac = rd["kl_fraction_upper_half"][meth]  # NaN (inf/inf): fails
-            out.append(cl.lower_bound(
-                f"(b) white VP, alpha={a:g}, {meth} at {cfg.spectrum_steps} steps: fraction of "
-                f"the KL at radial frequency > f_max/2 exceeds 0.5 and the fraction of "
-                f"coefficients there ({coef:.3f})", -math.inf if math.isnan(frac) else frac,
-                max(0.5, coef)))
-        ratios = {p: [math.inf if math.isnan(x) else x for x in v]  # NaN (inf/inf): fails
-                  for p, v in rd["ratios"].items()}
-        if "pink" in ratios:
-            for b, x in zip(cfg.budgets, ratios["pink"]):
-                out.append(cl.upper_bound(
-                    f"(c) alpha={a:g}, {b} NFE: pink noise (best sampler) has a lower KL than "
-                    f"white noise (best sampler) (KL ratio pink/white)", x, 1.0))
-        if "brown" in ratios:
-            out.append(cl.upper_bound(
-                f"(c) alpha={a:g}: brown noise (gamma=2, 2-D pink) beats white at every budget "
-                f"{list(cfg.budgets)} (max KL ratio brown/white)", max(ratios["brown"]), 1.0))
-    for dname, rd in res.items() if "heat" in cfg.processes else ():
-        out.append(cl.upper_bound(
-            f"(d) {dname}: heat dissipation (IHDM parameters, best sampler) has a lower KL than "
-            f"white VP (best sampler) at every budget {list(cfg.budgets)} (KL ratios "
-            f"heat/white)", [math.inf if math.isnan(x) else x for x in rd["ratios"]["heat"]],
-            1.0))
+            frac = rd["kl_fraction_upper_half"][meth]  # exact: standard error 0
+            out.append(cl.finding(
+                f"(b) white VP, alpha={a:g}, {meth} at {cfg.spectrum_steps} steps: share of the "
+                f"KL at radial frequency > f_max/2 (the share of coefficients there: "
+                f"{rd['coefficient_fraction_upper_half']:.3f}; "
+                f"the prediction: more than 0.5 and that share, refuted in notes)",
+                math.inf if math.isnan(frac) else frac, 0.0))
+    for dname, rd in res.items():
+        target = rd["target_distortion"]
+        m = {p: rd["early_stopping_kl"][p] for p, ok in rd["matched"].items() if ok}
+        if m:
+            out.append(cl.within(
+                f"(e) {dname}: equal terminal distortion: KL(p_stop || data) of {list(m)} "
+                f"equals the target {target:.3g} (the larger of white VP's at t_min = 1e-3 and "
+                f"heat's with a {cfg.heat_blur_floor:g} px last blur)", list(m.values()), target,
+                rtol=1e-6))
+        for p in (p for p in ("pink", "brown", "heat_matched", "heat", "blurring")
+                  if p in rd["ratios"]):
+            out.append(cl.finding(
+                f"({'c' if p in ('pink', 'brown') else 'd'}) {dname}: KL ratio {LABELS[p]} / "
+                f"white VP, best sampler each, at {list(cfg.budgets)} NFE (< 1: {p} wins; "
+                + ("equal terminal distortion)" if rd["matched"][p] else f"not matched: its "
+                   f"distortion {rd['early_stopping_kl'][p]:.3g}, target {target:.3g})"),
+                [math.inf if math.isnan(x) else x for x in rd["ratios"][p]], 0.0))
     return out
 
 
@@ -282,19 +282,19 @@ def plot(r: dict, out_dir: Path) -> list[str]:
         handles, labels = a[0, 0].get_legend_handles_labels()
         f.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8,
                  frameon=False)
-    head, rows = r["table_cells"][0], r["table_cells"][1:]
-    fig3, axes3 = plotting.new_figure(1, 1, width=1.2 + 3.3 * (len(head) - 1),
-                                      height=1.0 + 0.62 * len(rows))
-    (ax := axes3[0, 0]).axis("off")
-    tab = ax.table(cellText=[[c.replace("; agnostic: ", "\nagnostic: ") for c in row]
-                             for row in rows], colLabels=head, loc="center", cellLoc="center",
-                   colWidths=[0.1] + [0.9 / (len(head) - 1)] * (len(head) - 1))
-    tab.auto_set_font_size(False), tab.set_fontsize(8)
-    tab.scale(1, 2.6)
-    ax.set_title("least KL(output || data) at each budget: process (its best sampler): KL\n"
-                 "'agnostic': the best process that uses no data statistics (white, pink, "
-                 "brown, blue, blurring); 'a = b': tied", fontsize=9)
+    fig3, axes3 = plotting.new_figure(1, len(res), width=3.7, height=3.6)
+    for ax, (dname, rd) in zip(axes3[0], res.items()):  # the KL split of each best run
+        for p, sp in rd["split"].items():
+            for part, ls in (("discretisation", "-"), ("initialisation", ":")):
+                y = np.array([v[part] for v in sp.values()])
+                ax.plot([int(k) for k in sp], np.where(y > 1e-12, y, np.nan), ls,  # not round-off
+                        c=STYLE[p][0], marker=STYLE[p][1], ms=4, label=f"{LABELS[p]}, {part[:4]}.")
+        ax.axhline(rd["target_distortion"], color="0.5", linestyle="--", label="target distortion")
+        ax.set(xscale="log", yscale="log", xlabel="NFE", title=dname)
+    axes3[0, 0].set_ylabel("KL part (to p_stop; early stopping: dashed)")
+    handles, labels = axes3[0, 0].get_legend_handles_labels()
+    fig3.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
     out_dir = Path(out_dir)
     return (plotting.save(fig, out_dir / "noise_color_kl.png")
             + plotting.save(fig2, out_dir / "noise_color_spectrum.png")
-            + plotting.save(fig3, out_dir / "noise_color_table.png"))
+            + plotting.save(fig3, out_dir / "noise_color_split.png"))

@@ -386,6 +386,61 @@ def test_error_split_parts(x64):
                                       "early_stopping"))
 
 
+def _vp_distortion_numpy(mu, lam, t, beta_min=0.1, beta_max=20.0):
+    """KL(p_t || data) of white VP written out independently: a_t, s_t from score_sde's c(t)."""
+    log_a = -0.25 * t**2 * (beta_max - beta_min) - 0.5 * t * beta_min
+    a2 = math.exp(2 * log_a)
+    v = a2 * lam + (1 - a2)
+    r = v / lam
+    return float(np.sum(0.5 * (r - 1 - np.log(r) + (math.sqrt(a2) - 1) ** 2 * mu**2 / lam)))
+
+
+def test_match_terminal_distortion_against_an_independent_root(x64):
+    from scipy import optimize
+
+    field = O.power_law_field((8, 8), "dft", alpha=2.5)
+    mu, lam = np.asarray(field.mean), np.asarray(field.var)
+    target = 3e-3
+    t_ref = optimize.brentq(lambda t: _vp_distortion_numpy(mu, lam, t) - target, 1e-6, 0.5,
+                            xtol=1e-14, rtol=1e-14)
+    t = O.match_terminal_distortion(field, lambda p: P.vp(field.shape, basis="dft", t_min=p),
+                                    target, 1e-6, 0.5, rtol=1e-12)
+    assert t == pytest.approx(t_ref, rel=1e-8)
+    proc = P.vp(field.shape, basis="dft", t_min=t)
+    assert O.terminal_distortion(field, proc, t) == pytest.approx(
+        _vp_distortion_numpy(mu, lam, t), rel=1e-10)
+    # heat dissipation: the last blur width that gives the same distortion
+    b = O.match_terminal_distortion(
+        field, lambda p: P.heat_dissipation(field.shape, basis="dft", blur_min=p), target, 1e-3,
+        0.5)
+    heat = P.heat_dissipation(field.shape, basis="dft", blur_min=b)
+    assert O.terminal_distortion(field, heat, 0.0) == pytest.approx(target, rel=1e-8)
+    same = O.at_terminal_distortion(field, P.heat_dissipation(field.shape, basis="dft"), target,
+                                    param="blur_min", lo=1e-3)
+    assert same.blur_min == b and same.t_min == 0.0 and same.sigma == heat.sigma
+    assert O.at_terminal_distortion(field, P.vp(field.shape, basis="dft"), target).t_min == \
+        pytest.approx(t_ref, rel=1e-8)
+    assert O.error_split("ddim", heat, field, S.log_snr_grid(heat, 5), n_reference=64)[
+        "early_stopping"] == pytest.approx(target, rel=1e-8)
+
+
+def test_match_terminal_distortion_refuses_a_bracket_without_a_match(x64):
+    field = O.power_law_field((8, 8), "dft", alpha=2.0)
+    # equal-SNR noise: every marginal is the data law, the distortion is 0 at every t_min
+    with pytest.raises(ValueError, match="no match"):
+        O.match_terminal_distortion(
+            field, lambda p: P.coloured(field.shape, field.var, basis="dft", t_min=p), 1e-3,
+            1e-6, 0.5)
+    build = lambda p: P.vp(field.shape, basis="dft", t_min=p)  # noqa: E731
+    for bad in (0.0, -1.0, math.inf):
+        with pytest.raises(ValueError, match="target"):
+            O.match_terminal_distortion(field, build, bad, 1e-6, 0.5)
+    with pytest.raises(ValueError, match="param"):
+        O.at_terminal_distortion(field, build(1e-3), 1e-3, param="T")
+    with pytest.raises(ValueError, match="lo < hi"):
+        O.match_terminal_distortion(field, build, 1e-3, 0.5, 1e-6)
+
+
 def test_field_from_samples_recovers_the_moments(x64):
     field = O.power_law_field((4, 4), "dct", alpha=2.0, mean=0.5)
     n = 4000

@@ -62,13 +62,16 @@ __all__ = [
     "divergences",
     "error_split",
     "field_from_samples",
+    "at_terminal_distortion",
     "girsanov_bound",
+    "match_terminal_distortion",
     "mmse",
     "monte_carlo_agreement",
     "power_law_field",
     "sampler_law",
     "score_error_split",
     "score_error",
+    "terminal_distortion",
 ]
 
 
@@ -436,6 +439,78 @@ def error_split(method: str, process: Process, field: GaussianField, ts, *,
     return {"total": total, "discretisation": disc, "initialisation": init,
             "score": with_score - disc,
             "early_stopping": float(_laws.kl_diagonal(m0, v0, field.mean, field.var))}
+
+
+def terminal_distortion(field: GaussianField, process: Process, t) -> float:
+    r"""KL(:math:`p_t`‖data): what a sampler that reaches :math:`p_t` exactly still misses by
+    stopping at :math:`t` (the ``early_stopping`` part of :func:`error_split`)."""
+    m, v = field.marginal(process, jnp.asarray(t, jnp.result_type(float)))
+    return float(_laws.kl_diagonal(m, v, field.mean, field.var))
+
+
+def match_terminal_distortion(field: GaussianField, build: Callable, target: float, lo: float,
+                              hi: float, *, rtol: float = 1e-9, max_iter: int = 200) -> float:
+    r"""The parameter :math:`p\in[lo,hi]` at which :func:`terminal_distortion` of the process
+    ``build(p)`` at its ``t_min`` equals ``target``: the stopping time (``t_min``) of a noise
+    process, or the last blur width (``blur_min``) of heat dissipation, that puts every process
+    at the same distance from the data when its sampler stops — the fair comparison of processes
+    at equal terminal distortion.
+
+    Bisection in :math:`\log p` on a sign change of distortion − target (the distortion need
+    not be monotone in :math:`p`; any root in the bracket is returned), until the distortion is
+    within ``rtol`` (relative) of ``target`` or the bracket is below ``rtol`` (relative).
+
+    Raises:
+        ValueError: if ``target`` is not finite and > 0, ``0 < lo < hi`` fails, or the
+            distortion minus ``target`` has the same sign at ``lo`` and ``hi`` (no match in the
+            bracket: e.g. a process whose every marginal is the data law, distortion 0).
+    """
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError(f"target must be finite and > 0, got {target!r}")
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError(f"need 0 < lo < hi < inf, got lo={lo!r}, hi={hi!r}")
+
+    def gap(p):
+        proc = build(p)
+        return terminal_distortion(field, proc, proc.t_min) - target
+
+    a, b = math.log(lo), math.log(hi)
+    ga, gb = gap(lo), gap(hi)
+    if ga == 0:
+        return float(lo)
+    if gb == 0:
+        return float(hi)
+    if (ga > 0) == (gb > 0):
+        raise ValueError(f"the terminal distortion minus the target {target:.4g} has the same sign "
+                         f"at lo={lo:.4g} ({ga:+.4g}) and hi={hi:.4g} ({gb:+.4g}): no match")
+    for _ in range(int(max_iter)):
+        c = 0.5 * (a + b)
+        gc = gap(math.exp(c))
+        if abs(gc) <= rtol * target or b - a <= rtol:
+            return math.exp(c)
+        if (gc > 0) == (ga > 0):
+            a, ga = c, gc
+        else:
+            b = c
+    return math.exp(0.5 * (a + b))
+
+
+def at_terminal_distortion(field: GaussianField, process: Process, target: float, *,
+                           param: str = "t_min", lo: float = 1e-6, hi: float = 0.5) -> Process:
+    """``process`` with ``param`` — ``"t_min"``, or heat dissipation's last blur width
+    ``"blur_min"`` (its ``t_min`` is 0) — set by :func:`match_terminal_distortion` so that its
+    terminal distortion is ``target``.
+
+    Raises:
+        ValueError: as :func:`match_terminal_distortion`, or for another ``param``.
+    """
+    if param not in ("t_min", "blur_min"):
+        raise ValueError(f"param must be 't_min' or 'blur_min', got {param!r}")
+
+    def build(p):
+        return dataclasses.replace(process, **{param: p})
+
+    return build(match_terminal_distortion(field, build, target, lo, hi))
 
 
 def convergence_curve(method: str, process: Process, field: GaussianField, steps, *,
