@@ -15,8 +15,8 @@
   (diagonal and dense), and their versions that score diverged (non-finite) laws as the worst.
 - :mod:`~opdiff.diffusion.bound_shapes`: the shapes of the Chen et al., Benton et al. and Li–Yan
   convergence bounds (unknown constants), and their plug-ins for Gaussian data.
-- :mod:`~opdiff.diffusion.bounds`: those shapes fitted against exact sweeps; orders and
-  crossings.
+- :mod:`~opdiff.diffusion.bounds`: exact sweeps (over h, T, N, d) to set beside those shapes
+  (by their rates), Richardson extrapolation, orders and crossings.
 - :mod:`~opdiff.diffusion.likelihood`: log-likelihood and bits/dim through the
   probability-flow ODE (exact or Hutchinson divergence, diffrax).
 - :mod:`~opdiff.diffusion.losses`: denoising score matching with score_sde's weightings and its
