@@ -28,8 +28,10 @@ analogues (naive, spectral cutoff, Wiener and their exact MSEs) are in
 :math:`t_{\min}` (then one denoising step) draws from :math:`p(x_0\mid x_t)` for an exact
 denoiser (:func:`posterior_samples`); an exact sample costs
 :math:`E\|\tilde x-x_0\|^2=2\,\mathrm{MMSE}_t-\mathrm{MMSE}_{t_{\min}}`
-(:func:`gaussian_sampling_ratio` measures the ratio to the posterior mean's MSE on Gaussian
-data with the exact denoiser).
+for an exact sampler; a discretised sampler with the exact denoiser has an exact Gaussian law
+too, whose expected ratio :func:`sampler_ratio_exact` computes and
+:func:`gaussian_sampling_ratio` measures (Gaussian data, exact denoiser, with its standard
+error by :func:`ratio_of_means`).
 
 **Super-resolution.** :func:`avg_pool` / :func:`upsample`; :func:`match_heat_level` picks the
 heat level whose blur best matches pool-then-upsample on training images,
@@ -57,7 +59,8 @@ from opdiff.operators.heat import heat_multiplier
 __all__ = ["LABELS", "METHODS", "avg_pool", "blur_time", "deblur_task", "dense_operator",
            "gaussian_sampling_ratio", "heat_blur", "heat_scale", "idct64", "image_scores",
            "lmmse", "match_heat_level", "naive_inverse", "naive_mse_prediction",
-           "posterior_samples", "reblur", "restoration_estimates", "select_observation_level",
+           "paired_difference", "posterior_samples", "ratio_of_means", "reblur",
+           "restoration_estimates", "sampler_ratio_exact", "select_observation_level",
            "show_indices", "sr_task", "ssim_window", "summarize", "table_markdown", "table_rows",
            "task_summary", "to_unit", "upsample", "wiener_coeffs"]
 
@@ -315,18 +318,68 @@ def posterior_samples(denoiser, process: Process, y, t, key: PRNGKeyArray, *, k:
                                 np.float64) for j in range(int(k))])
 
 
+def ratio_of_means(num, den) -> tuple[float, float]:
+    r"""The ratio :math:`R=\bar u/\bar v` of the means of paired per-item values ``num`` and
+    ``den`` ``[n]`` and its delta-method standard error
+    :math:`\mathrm{sd}(u_i-Rv_i)/(\bar v\sqrt n)` (ddof 1).
+
+    Raises:
+        ValueError: shapes that differ, fewer than 2 items or a mean of ``den`` that is not > 0.
+    """
+    u, v = np.asarray(num, np.float64).ravel(), np.asarray(den, np.float64).ravel()
+    if u.shape != v.shape or u.size < 2 or not v.mean() > 0:
+        raise ValueError(f"need paired values of equal length >= 2 and mean(den) > 0, got "
+                         f"{u.size}, {v.size} items")
+    r = float(u.mean() / v.mean())
+    return r, float(np.std(u - r * v, ddof=1) / (v.mean() * math.sqrt(u.size)))
+
+
+def sampler_ratio_exact(process: Process, field: oracle.GaussianField, t: float, *, steps: int,
+                        method: str = "ancestral") -> float:
+    r"""The exact expected ratio :math:`E\|\tilde x-x_0\|^2/\mathrm{MMSE}_t` of
+    :func:`posterior_samples` with the exact denoiser of ``field`` (Gaussian data observed by
+    the process at ``t``), for the discretised sampler as it is.
+
+    Given the start :math:`y`, the sampler's output is Gaussian and affine in it, per
+    coefficient :math:`\tilde x=\alpha y+\beta+\sqrt\omega\,\xi`; :math:`(\beta,\omega)`
+    and :math:`\alpha+\beta` are the output laws of :func:`opdiff.diffusion.oracle.sampler_law`
+    started at the point masses 0 and 1. With :math:`y=a_tx_0+s_t\varepsilon`,
+    :math:`x_0\sim N(\mu,\lambda)`:
+
+    .. math:: E(\tilde x-x_0)^2=(\alpha a_t-1)^2\lambda+((\alpha a_t-1)\mu+\beta)^2
+              +\alpha^2s_t^2+\omega,
+
+    summed over coefficients and divided by :math:`\sum_k\lambda_ks_t^2/(a_t^2\lambda_k+s_t^2)`.
+    An exact posterior sampler gives :math:`2-\mathrm{MMSE}_{t_{\min}}/\mathrm{MMSE}_t`.
+    """
+    ts = samplers.log_level_between(process, process.t_min, float(t), steps)
+    law = [np.asarray(a, np.float64) for m0 in (0.0, 1.0) for a in oracle.sampler_law(
+        method, process, field, ts, init=(m0, 0.0), denoise=True)]
+    beta, omega, alpha = law[0], law[1], law[2] - law[0]
+    a = np.asarray(process.scale(float(t)), np.float64)
+    s2 = np.asarray(process.variance(float(t)), np.float64)
+    lam, mu = field.var, field.mean
+    err = (alpha * a - 1) ** 2 * lam + ((alpha * a - 1) * mu + beta) ** 2 + alpha**2 * s2 + omega
+    return float(np.sum(err) / np.sum(lam * s2 / (a**2 * lam + s2)))
+
+
 def gaussian_sampling_ratio(process: Process, field: oracle.GaussianField, t, key: PRNGKeyArray,
-                            n: int, *, k: int, steps: int, method: str = "ancestral") -> float:
+                            n: int, *, k: int, steps: int, method: str = "ancestral"
+                            ) -> tuple[float, float]:
     r"""Sample MSE / posterior-mean MSE for ``n`` images drawn from ``field`` (``fold_in(key,
     0)``), observed by the process at ``t`` (``fold_in(key, 1)``) and restored by the exact
-    denoiser through :func:`posterior_samples` (``fold_in(key, 2)``); for an exact sampler it
-    tends to :math:`2-\mathrm{MMSE}_{t_{\min}}/\mathrm{MMSE}_t` (:func:`oracle.mmse`)."""
+    denoiser through :func:`posterior_samples` (``fold_in(key, 2)``), with its standard error
+    (:func:`ratio_of_means` over images, each image's ``k`` samples averaged). Its expectation
+    is :func:`sampler_ratio_exact`; for an exact sampler
+    :math:`2-\mathrm{MMSE}_{t_{\min}}/\mathrm{MMSE}_t` (:func:`oracle.mmse`)."""
     x0 = np.asarray(field.sample(jax.random.fold_in(key, 0), n), np.float32)
     y = process.sample(jax.random.fold_in(key, 1), jnp.asarray(x0), t)
     pm = _wiener(field, process, y, t)
     smp = posterior_samples(field.denoiser(process), process, np.asarray(y), t,
                             jax.random.fold_in(key, 2), k=k, steps=steps, method=method)
-    return float(np.mean((smp - x0) ** 2) / np.mean((pm - x0) ** 2))
+    axes = tuple(range(-process.ndim, 0))
+    return ratio_of_means(np.sum((smp - x0) ** 2, axis=axes).mean(0),
+                          np.sum((pm - x0) ** 2, axis=axes))
 
 
 # ----------------------------------------------------------------------------- scores, table
@@ -414,7 +467,8 @@ def deblur_task(denoiser, process: Process, field: oracle.GaussianField, mu, cov
     :func:`blur_time` (``fold_in(key, 0)``); estimates of :func:`restoration_estimates`
     (``fold_in(key, 1)``) plus the observation and the full-covariance :func:`lmmse` (data mean
     ``mu``, covariance ``cov``), the naive-MSE prediction, the exact-Gaussian sampling ratio
-    theory and (``gaussian_reference``) its measurement (``fold_in(key, 2)``)."""
+    for exact sampling and for this sampler (:func:`sampler_ratio_exact`) and
+    (``gaussian_reference``) its measurement with its standard error (``fold_in(key, 2)``)."""
     n = len(x0)
     t = blur_time(process, width)
     y = np.asarray(process.sample(jax.random.fold_in(key, 0), jnp.asarray(x0), t))
@@ -430,6 +484,7 @@ def deblur_task(denoiser, process: Process, field: oracle.GaussianField, mu, cov
     r["ratio_gauss"] = (gaussian_sampling_ratio(process, field, t, jax.random.fold_in(key, 2), n,
                                                 k=k, steps=steps, method=method)
                         if gaussian_reference else None)
+    r["ratio_gauss_sampler"] = sampler_ratio_exact(process, field, t, steps=steps, method=method)
     return r
 
 
@@ -466,19 +521,35 @@ def sr_task(denoiser, process: Process, field: oracle.GaussianField, mu, cov, x_
     return r
 
 
+PAIRS = (("post_mean", "wiener"), ("wiener", "lmmse"), ("bicubic", "wiener"),
+         ("bicubic", "lmmse"), ("post_mean", "bicubic"))
+
+
+def paired_difference(a, b) -> tuple[float, float]:
+    """Mean and standard error (ddof 1) of the per-item differences ``a - b``."""
+    d = np.asarray(a, np.float64).ravel() - np.asarray(b, np.float64).ravel()
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
+
+
 def task_summary(r: dict, image_index: int) -> dict:
     """The numbers of one task of :func:`deblur_task` / :func:`sr_task`: per method the means
     and SEs of PSNR, SSIM and squared error, the scores of image ``image_index``, sample MSE /
-    posterior-mean MSE, the paired PSNR difference posterior mean − Wiener (mean and SE) and
-    the task's own numbers (naive prediction and its z-score; :math:`t^*` and the literal
-    reading for SR)."""
+    posterior-mean MSE (with its :func:`ratio_of_means` standard error), the paired PSNR
+    difference posterior mean − Wiener (mean and SE), ``paired``: for each of :data:`PAIRS`
+    present, ``"a-b"`` -> {psnr, sq_err: [mean, SE] of the per-image difference}, and the
+    task's own numbers (naive prediction and its z-score; :math:`t^*` and the literal reading
+    for SR)."""
     sc = r["scores"]
     n = len(sc["post_mean"]["psnr"])
     pm_mse = float(sc["post_mean"]["sq_err"].mean())
     diff = sc["post_mean"]["psnr"] - sc["wiener"]["psnr"]
+    ratio, ratio_se = ratio_of_means(r["sample_sq_err"].mean(0), sc["post_mean"]["sq_err"])
     row = dict(kind=r["kind"], t=r["t"], blur_width_px=r["width"],
                methods={m: summarize(s) for m, s in sc.items()},
-               sample_over_mean_mse=float(r["sample_sq_err"].mean() / pm_mse),
+               paired={f"{a}-{b}": {q: list(paired_difference(sc[a][q], sc[b][q]))
+                                    for q in ("psnr", "sq_err")}
+                       for a, b in PAIRS if a in sc and b in sc},
+               sample_over_mean_mse=ratio, sample_over_mean_mse_se=ratio_se,
                mean_k_over_mean_mse=float(sc["mean_k"]["sq_err"].mean() / pm_mse),
                this_image={m: [float(s["psnr"][image_index]), float(s["ssim"][image_index])]
                            for m, s in sc.items()},
@@ -487,9 +558,13 @@ def task_summary(r: dict, image_index: int) -> dict:
     if r["kind"] == "deblur":
         pred, sd1 = r["naive_pred"]
         meas = float(sc["naive"]["sq_err"].mean())
-        row.update(ratio_gaussian_reference=r["ratio_gauss"],
+        ref = r["ratio_gauss"]
+        row.update(ratio_gaussian_reference=None if ref is None else ref[0],
+                   ratio_gaussian_reference_se=None if ref is None else ref[1],
+                   ratio_gaussian_sampler=r["ratio_gauss_sampler"],
                    ratio_gaussian_theory=r["ratio_gauss_theory"], naive_mse_predicted=pred,
-                   naive_mse_measured=meas, naive_z=(meas - pred) / (sd1 / math.sqrt(n)))
+                   naive_mse_measured=meas, naive_mse_se=sd1 / math.sqrt(n),
+                   naive_z=(meas - pred) / (sd1 / math.sqrt(n)))
     else:
         row.update(t_star=r["t_star"], blur_width_star_px=r["width_star"],
                    t_star_residual_per_pixel=r["t_star_residual_per_pixel"],
