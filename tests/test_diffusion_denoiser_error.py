@@ -265,3 +265,31 @@ def test_the_experiment_config_refuses_what_the_library_cannot_run():
         E.Config(samplers=("pc",))
     with pytest.raises(ValueError, match="n_test"):
         E.Config(n_test=1)
+
+
+def _experiment_results(exact_kl_hat=2.76, mse_scale=1.02):
+    """A minimal results tree for denoiser_vs_mmse's claims: one U-Net, one sampler."""
+    mmse = np.array([0.1, 1.0, 10.0])
+    se = 0.01 * mmse
+    r = dict(mse=mmse * mse_scale, se=se, z=(mmse * mse_scale - mmse) / se,
+             ratio=np.full(3, mse_scale))
+    lv = dict(mmse=mmse, log_snr=np.array([5.0, 0.0, -5.0]), exact_mc=dict(mse=mmse, se=se),
+              untrained_mc=dict(mse=1.2 * mmse, se=se), untrained_mse=1.2 * mmse, unet=r)
+    q = dict(kl_hat=2.3, kl_corrected=2.25, excess=-0.45, kl_se=0.06)
+    kl = {"ancestral": dict(nfe=20, exact=2.7, null_mean=2.75, null_sd=0.06, models=dict(
+        unet=q, exact=dict(q, kl_hat=exact_kl_hat)))}
+    return dict(levels=lv, worst=1, models=["unet"], untrained_model="unet", kl=kl)
+
+
+def test_the_experiment_claims_fail_on_violating_results():
+    """The floor (a U-Net 10 SE below the MMSE) and the exact-score equality (5a, 5 sd off)
+    can fail; the finding (learned - exact KL) holds whatever its sign."""
+    from experiments import denoiser_vs_mmse as E
+
+    cfg = E.Config(operator_skips=())
+    ok = E.claims(cfg, _experiment_results())
+    assert all(c.holds for c in ok) and [c.kind for c in ok] == [
+        "equality", "equality", "lower_bound", "upper_bound", "upper_bound", "equality",
+        "finding"]
+    bad = E.claims(cfg, _experiment_results(exact_kl_hat=3.1, mse_scale=0.9))
+    assert [c.statement[:3] for c in bad if not c.holds] == ["1. ", "5a."]

@@ -303,3 +303,36 @@ def test_sr_task_levels_and_estimates(gaussian_tasks, proc8):
     row = E.task_summary(sr, 1)
     assert set(row["literal_t_star"]) == {"wiener", "post_mean"}
     assert row["blur_width_px"] == pytest.approx(np.sqrt(2 * float(proc8.heat_time(sr["t"]))))
+
+
+def _results(wiener_mse=2.0, ref=1.77):
+    """A minimal results tree for the experiment's claims: one deblur task and SR."""
+    def methods(**mse):
+        return {m: {"psnr": 20.0, "psnr_se": 0.1, "sq_err": v} for m, v in mse.items()}
+    paired = {k: {"psnr": [0.5, 0.1], "sq_err": [0.5, 0.05]} for k in (
+        "post_mean-wiener", "wiener-lmmse", "bicubic-wiener", "bicubic-lmmse",
+        "post_mean-bicubic")}
+    deblur = dict(kind="deblur", t=0.25, blur_width_px=1.0, paired=paired,
+                  methods=methods(wiener=wiener_mse, lmmse=1.2, post_mean=1.4, naive=500.0),
+                  ratio_gaussian_theory=1.98, ratio_gaussian_sampler=1.76,
+                  ratio_gaussian_reference=ref, ratio_gaussian_reference_se=0.02,
+                  sample_over_mean_mse=2.6, sample_over_mean_mse_se=0.04,
+                  naive_mse_predicted=500.0, naive_mse_measured=510.0, naive_mse_se=30.0)
+    sr = dict(kind="sr", t=0.4, blur_width_px=1.5, paired=paired,
+              methods=methods(wiener=11.0, lmmse=5.8, post_mean=7.0, bicubic=12.0))
+    return {"datasets": {"digits": dict(trivial_mean_image={"psnr": 11.4, "psnr_se": 0.05},
+                                        total_variance=18.8,
+                                        tasks={"deblur 1px": deblur, "SR 2x": sr})}}
+
+
+def test_the_experiment_claims_fail_on_violating_results():
+    """Every bound and equality of the experiment can fail: Wiener below the LMMSE by more than
+    2 paired SE, and a Gaussian-reference ratio 4+ SE off the sampler's exact one."""
+    ok = X.claims(X.Config(), _results())
+    assert all(c.holds for c in ok) and {c.kind for c in ok} == {
+        "finding", "lower_bound", "equality"}
+    bad = X.claims(X.Config(), _results(wiener_mse=1.0, ref=1.9))
+    failed = [c.statement for c in bad if not c.holds]
+    assert len(failed) == 2
+    assert failed[0].startswith("digits deblur 1px: Wiener (DCT) MSE >= LMMSE")
+    assert failed[1].startswith("digits deblur 1px: Gaussian data, exact denoiser")
