@@ -540,3 +540,89 @@ def test_gaussian_sum_ridgelet_proxy_is_the_normalised_gaussian_proxy():
     got = ap.gaussian_sum_ridgelet_proxy(((0.7, k, 3.0),), lams, omega_max=8.0, n_quad=200)
     np.testing.assert_allclose(got, np.sqrt(e[1:] / e[0]), rtol=1e-6)
     assert np.all(np.diff(got) < 0) and np.all(got <= 1)
+
+
+# ----------------------------------------- NSdim bounds: Chebyshev-Bernstein, ReLU kinks
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "sin", "cos"])
+@pytest.mark.parametrize("rho", [1.05, 1.12])
+def test_bernstein_sup_against_a_brute_force_maximum_on_the_ellipse(act, rho):
+    # independent: |sigma(a z - b)| on the boundary of E_rho (max modulus) over a grid of a, b
+    lam = 10.0
+    sig = {"tanh": np.tanh, "sigmoid": lambda t: 1 / (1 + np.exp(-t)), "sin": np.sin,
+           "cos": np.cos}[act]
+    th = np.linspace(0, 2 * np.pi, 361)
+    z = (rho * np.exp(1j * th) + np.exp(-1j * th) / rho) / 2
+    a = np.linspace(-lam, lam, 21)
+    b = np.linspace(-60, 60, 301)
+    vals = np.abs(sig(a[:, None, None] * z[None, None, :] - b[None, :, None]))
+    brute = float(np.max(vals))
+    m = ap.bernstein_sup(act, lam, rho)
+    assert brute <= m * (1 + 1e-9)
+    assert brute >= 0.97 * m  # the formula is the supremum, not a loose bound
+    with pytest.raises(ValueError, match="^activation "):
+        ap.bernstein_sup("relu", lam, rho)
+    assert not brute <= 0.9 * m  # a smaller "bound" would be violated
+
+
+def test_bernstein_sup_is_infinite_once_the_pole_enters():
+    beta = lambda r: (r - 1 / r) / 2  # noqa: E731
+    rho_t = 1.0 + 1e-3
+    while 10.0 * beta(rho_t) < np.pi / 2:
+        rho_t += 1e-3
+    assert ap.bernstein_sup("tanh", 10.0, rho_t) == np.inf
+    assert np.isfinite(ap.bernstein_sup("sigmoid", 10.0, rho_t))  # sigmoid's pole is farther
+
+
+def test_chebyshev_truncation_error_is_below_the_bernstein_estimate():
+    # the ingredient of bernstein_nsdim_bound, checked with numpy's Chebyshev coefficients
+    x = np.cos(np.pi * np.arange(2001) / 2000)
+    for act, f in (("tanh", lambda t: np.tanh(10 * t - 3)), ("sin", lambda t: np.sin(10 * t + 1))):
+        c = np.polynomial.chebyshev.chebinterpolate(f, 400)
+        for rho in (1.08, 1.12):
+            m = ap.bernstein_sup(act, 10.0, rho)
+            for n in (20, 60, 120):
+                err = np.max(np.abs(f(x) - np.polynomial.chebyshev.chebval(x, c[: n + 1])))
+                assert err <= 2 * m * rho**-n / (rho - 1)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "sin"])
+def test_bernstein_nsdim_bound_holds_and_does_not_grow_with_width(act):
+    rng = np.random.default_rng(7)
+    x, w = np.polynomial.legendre.leggauss(400)
+    lam, tau = 8.0, 1e-8
+    a, b = rng.uniform(-lam, lam, 1600), rng.uniform(-lam, lam, 1600)
+    f = {"tanh": np.tanh, "sigmoid": lambda t: 0.5 * (1 + np.tanh(t / 2)), "sin": np.sin}[act]
+    A = np.sqrt(w)[:, None] * f(np.outer(x, a) - b)
+    ks = []
+    for n in (25, 100, 400, 1600):
+        s = np.linalg.svd(A[:, :n], compute_uv=False)
+        k = ap.bernstein_nsdim_bound(act, lam, n, s[0], tau)
+        assert ap.nsdim(A[:, :n], tau) <= k
+        ks.append(k)
+    assert max(ks[1:]) - min(ks[1:]) <= 2  # uniform in N (s_1 ~ sqrt N)
+    # a rank bound cannot be below the count of singular values it bounds: a fake s_1 that
+    # is 1e6 too large makes the "bound" smaller than the measured NSdim
+    s = np.linalg.svd(A, compute_uv=False)
+    assert ap.bernstein_nsdim_bound(act, lam, 1600, 1e-6 * s[0], tau) > ks[-1]
+    with pytest.raises(ValueError, match="^tau "):
+        ap.bernstein_nsdim_bound(act, lam, 10, 1.0, 1.5)
+    with pytest.raises(ValueError, match="^s1 "):
+        ap.bernstein_nsdim_bound(act, lam, 10, 0.0, 1e-8)
+
+
+def test_relu_rank_bound_against_the_matrix_rank():
+    rng = np.random.default_rng(2)
+    x, w = np.polynomial.legendre.leggauss(300)
+    a, b = rng.uniform(-10, 10, 80), rng.uniform(-10, 10, 80)
+    A = np.sqrt(w)[:, None] * np.maximum(np.outer(x, a) - b, 0)
+    inside = int(np.sum(np.abs(b / a) < 1))
+    assert ap.relu_rank_bound(a, b) == inside + 2
+    assert np.linalg.matrix_rank(A) <= ap.relu_rank_bound(a, b)
+    # all kinks outside [-1, 1]: affine columns, rank <= 2 whatever the count
+    a2, b2 = rng.uniform(1, 2, 30), rng.uniform(3, 4, 30) * rng.choice([-1, 1], 30)
+    A2 = np.maximum(np.outer(x, a2) - b2, 0)
+    assert np.linalg.matrix_rank(A2) <= 2 == ap.relu_rank_bound(a2, b2)
+    with pytest.raises(ValueError, match="^a "):
+        ap.relu_rank_bound(a, b[:3])

@@ -105,6 +105,8 @@ def test_nsdim_native_counts_and_dtype():
     assert ratios[0] == 1.0 and np.all(np.diff(ratios) <= 0)
     c32, r32 = features.nsdim_native(A.astype(np.float32), [1e-8])
     assert r32.dtype == np.float32 and c32[0] > 4  # float32 counts its rounding noise
+    c, r, s1 = features.nsdim_native(A, [1e-8], return_s1=True)
+    assert s1 == pytest.approx(np.linalg.norm(A, 2), rel=1e-12) and c[0] == 4
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -183,3 +185,40 @@ def test_torus_identity_hits_the_tail_on_the_lattice_only(x64):
     np.testing.assert_allclose(ic["grid_out_of_band_energy"], ic["out_of_band_energy"],
                                rtol=1e-10)
     assert np.all(ic["real_mse"] < ic["out_of_band_energy"] / 100)  # off the lattice: no floor
+
+
+def test_nsdim_widths_counts_and_bounds_against_direct_computations():
+    rng = np.random.default_rng(11)
+    a, b = rng.uniform(-6, 6, 120), rng.uniform(-6, 6, 120)
+    widths = (15, 60, 120)
+    for act in ("tanh", "relu"):
+        counts, bound = features.nsdim_widths(a, b, 200, act, widths, 1e-8, 6.0)
+        A = features.gauss_legendre_feature_matrix(a, b, 200, act)
+        direct = [bounds.nsdim(A[:, :w], 1e-8) for w in widths]
+        np.testing.assert_array_equal(counts, direct)
+        assert np.all(counts <= bound)
+        if act == "relu":
+            np.testing.assert_array_equal(bound, [bounds.relu_rank_bound(a[:w], b[:w])
+                                                  for w in widths])
+        else:
+            s1 = np.linalg.norm(A[:, :60], 2)
+            assert bound[1] == bounds.bernstein_nsdim_bound("tanh", 6.0, 60, s1, 1e-8)
+    with pytest.raises(ValueError, match="^activation "):
+        features.nsdim_widths(a, b, 50, "gaussian", widths, 1e-8, 6.0)
+
+
+def test_precision_spectra_against_a_direct_float32_svd():
+    rng = np.random.default_rng(12)
+    a, b = rng.uniform(-10, 10, 80), rng.uniform(-10, 10, 80)
+    p = features.precision_spectra(a, b, 300, "sin", [1e-4, 1e-8])
+    s64 = np.linalg.svd(features.gauss_legendre_feature_matrix(a, b, 300, "sin"),
+                        compute_uv=False)
+    s32 = np.linalg.svd(features.gauss_legendre_feature_matrix(a, b, 300, "sin", np.float32),
+                        compute_uv=False).astype(np.float64)
+    small = s64 <= 1e-6 * s64[0]
+    assert small.any()
+    assert p["small_sv_error"] == pytest.approx(np.max(np.abs(s32 - s64)[small]) / s64[0],
+                                                rel=1e-5)
+    np.testing.assert_array_equal(p["nsdim64"], bounds.nsdim(
+        features.gauss_legendre_feature_matrix(a, b, 300, "sin"), np.array([1e-4, 1e-8])))
+    assert p["ratios32"].dtype == np.float32 and p["nsdim32"][1] > p["nsdim64"][1]  # sin: noise

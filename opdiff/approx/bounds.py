@@ -17,7 +17,9 @@ The formulas and when each one applies (reference/approximation.md §2-§3, §6-
 - **Bounded-coefficient floor** (:func:`bounded_coefficient_floor`): a rigorous floor on
   :math:`\|f-Ac\|` over :math:`\|c\|_2\le B`, valid on any domain.
 - **Numerical span dimension** (:func:`nsdim`) and **Landau-Widom** (:func:`landau_widom_count`):
-  the effective dimension of a feature span at a relative precision.
+  the effective dimension of a feature span at a relative precision; the Chebyshev-Bernstein
+  bound on it for analytic activations (:func:`bernstein_nsdim_bound`, uniform in the width)
+  and the kink-count bound for ReLU (:func:`relu_rank_bound`).
 - **Ridgelet proxy** (:func:`ridgelet_out_energy`, :func:`gaussian_band_tail`): the
   out-of-parameter-domain ridgelet energy derived in reference §1.3. It is a *proxy* "in the
   spirit of" Li, Sonoda, Cao, Wang, Liang (ICML 2023); their theorem could not be checked.
@@ -48,6 +50,9 @@ __all__ = [
     "bounded_coefficient_floor",
     "bounded_coefficient_floor_curve",
     "nsdim",
+    "bernstein_nsdim_bound",
+    "bernstein_sup",
+    "relu_rank_bound",
     "landau_widom_count",
     "ridgelet_out_energy",
     "gaussian_band_tail",
@@ -485,6 +490,103 @@ def nsdim(A: Float[np.ndarray, "m p"], eps):
         ratio = s / s[0]
         counts = np.sum(ratio[:, None] > e.ravel()[None, :], axis=0).reshape(e.shape)
     return int(counts) if np.ndim(eps) == 0 else counts.astype(np.int64)
+
+
+BERNSTEIN_ACTIVATIONS = ("sigmoid", "tanh", "sin", "cos")
+
+
+def bernstein_sup(activation: str, weight_bound: float, rho):
+    r"""A bound :math:`M(\rho)\ge\sup_{z\in E_\rho}|\sigma(az-b)|` over every :math:`|a|\le`
+    ``weight_bound`` and every real :math:`b`, with :math:`E_\rho` the open Bernstein ellipse
+    of :math:`[-1,1]` (foci :math:`\pm1`, semi-minor axis :math:`\beta=(\rho-\rho^{-1})/2`).
+
+    On :math:`E_\rho`, :math:`|\mathrm{Im}(az-b)|<v:=|a|\beta`; with
+    :math:`|\tanh(s+it)|^2=(\cosh2s-\cos2t)/(\cosh2s+\cos2t)` the supremum over a strip
+    :math:`|t|<v<\pi/2` is :math:`\max(1,\tan v)`, so
+
+    * tanh: :math:`\max(1,\tan v)` (``inf`` for :math:`v\ge\pi/2`: a pole inside);
+    * sigmoid :math:`=\frac12(1+\tanh\frac t2)`: :math:`\frac12(1+\max(1,\tan\frac v2))`
+      (``inf`` for :math:`v\ge\pi`);
+    * sin, cos: :math:`|\sin(s+it)|^2=\sin^2s+\sinh^2t\le\cosh^2t`, so :math:`\cosh v`.
+    """
+    if activation not in BERNSTEIN_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {BERNSTEIN_ACTIVATIONS} (analytic), got "
+                         f"{activation!r}")
+    lam = float(weight_bound)
+    if not (math.isfinite(lam) and lam > 0):
+        raise ValueError(f"weight_bound must be finite and > 0, got {weight_bound!r}")
+    r = check_real_array("rho", rho)
+    if np.any(~np.isfinite(r)) or np.any(r <= 1):
+        raise ValueError(f"rho must be finite and > 1, got {rho!r}")
+    v = lam * (r - 1.0 / r) / 2.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        if activation == "tanh":
+            m = np.where(v < np.pi / 2, np.maximum(1.0, np.tan(np.minimum(v, np.pi / 2))), np.inf)
+        elif activation == "sigmoid":
+            m = np.where(v < np.pi, 0.5 * (1.0 + np.maximum(1.0, np.tan(np.minimum(v, np.pi)
+                                                                          / 2))), np.inf)
+        else:
+            m = np.cosh(v)
+    return scalar_or_array(m, rho)
+
+
+def bernstein_nsdim_bound(activation: str, weight_bound: float, n_features: int, s1: float,
+                          tau: float, *, total_weight: float = 2.0, n_rho: int = 4000) -> int:
+    r"""An upper bound on :math:`\mathrm{NSdim}_\tau` of
+    :math:`A_{ij}=\sqrt{w_i}\,\sigma(a_jx_i-b_j)`, :math:`x_i\in[-1,1]`, :math:`|a_j|\le`
+    ``weight_bound``, from Chebyshev truncation (Trefethen, ATAP Thm 8.2).
+
+    Each column is analytic in the Bernstein ellipse :math:`E_\rho` and bounded there by
+    :math:`M(\rho)` (:func:`bernstein_sup`), so its degree-n Chebyshev truncation is within
+    :math:`2M\rho^{-n}/(\rho-1)` in the max norm. Replacing every column by it is a rank
+    :math:`\le n+1` matrix at Frobenius distance :math:`\le\sqrt{N\sum_iw_i}\,2M\rho^{-n}/
+    (\rho-1)`, so (Eckart-Young) :math:`s_{n+2}\le` that, and
+    :math:`\mathrm{NSdim}_\tau\le n+1` as soon as it is :math:`\le\tau s_1`. Returns the
+    smallest such :math:`n+1` over a grid of :math:`\rho` (any :math:`\rho` gives a valid
+    bound). Since :math:`s_1\sim\sqrt N`, the bound does not grow with the width ``N``: the
+    saturation theorem, with its constants.
+
+    Args:
+        activation: one of :data:`BERNSTEIN_ACTIVATIONS`.
+        weight_bound: :math:`\lambda\ge\max_j|a_j|` (the biases are real, any size).
+        n_features: the number of columns ``N``.
+        s1: the largest singular value of ``A`` (measured).
+        tau: the singular-value threshold in (0, 1).
+        total_weight: :math:`\sum_iw_i` (2 for Gauss-Legendre on [-1, 1]).
+        n_rho: grid size for :math:`\rho`.
+
+    Raises:
+        ValueError: a non-analytic activation, non-positive sizes, ``tau`` outside (0, 1).
+    """
+    n = _scalar_int("n_features", n_features, 1)
+    _scalar_int("n_rho", n_rho, 2)
+    t = float(_open_unit("tau", tau))
+    s1, tw = float(s1), float(total_weight)
+    if not (math.isfinite(s1) and s1 > 0 and math.isfinite(tw) and tw > 0):
+        raise ValueError(f"s1 and total_weight must be finite and > 0, got {s1!r}, {tw!r}")
+    lam = float(weight_bound)
+    # rho up to where the pole reaches the ellipse (tanh: lam*beta = pi/2, sigmoid: pi), or
+    # to where cosh(lam*beta) rho^-n stops paying (sin, cos: beta ~ 20 / lam)
+    beta_max = {"tanh": np.pi / 2, "sigmoid": np.pi}.get(activation, 20.0) / lam
+    rho_max = beta_max + math.sqrt(beta_max**2 + 1.0)
+    rho = 1.0 + (rho_max - 1.0) * np.arange(1, n_rho + 1) / (n_rho + 1)
+    m = np.asarray(bernstein_sup(activation, lam, rho), np.float64)
+    ok = np.isfinite(m)
+    log_need = np.log(math.sqrt(n * tw) * 2.0 * m[ok] / ((rho[ok] - 1.0) * t * s1))
+    deg = np.maximum(np.ceil(log_need / np.log(rho[ok])), 0.0)
+    return int(np.min(deg)) + 1
+
+
+def relu_rank_bound(a, b, radius: float = 1.0) -> int:
+    r"""An upper bound on the rank (hence on every :math:`\mathrm{NSdim}_\tau`) of the ReLU
+    features :math:`\max(a_jx-b_j,0)` on any point set in :math:`[-r,r]`: a feature whose kink
+    :math:`b_j/a_j` is not inside :math:`(-r,r)` (or with :math:`a_j=0`) is affine there, and
+    the affine functions span 2 dimensions, so rank :math:`\le\#\{j:|b_j|<r|a_j|\}+2`.
+    """
+    a, b = check_real_array("a", a), check_real_array("b", b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length, got {a.shape}, {b.shape}")
+    return int(np.sum(np.abs(b) < float(radius) * np.abs(a))) + 2
 
 
 def landau_widom_count(c, eps):

@@ -36,6 +36,8 @@ __all__ = [
     "midpoint_grid",
     "monte_carlo_mse",
     "nsdim_native",
+    "nsdim_widths",
+    "precision_spectra",
     "refit_floors",
     "ridge_fit_floor",
     "torus_fits",
@@ -162,14 +164,57 @@ def least_squares_errors(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
             float(wt @ (ft - feature_matrix(a, b, xt, activation) @ c) ** 2))
 
 
-def nsdim_native(A: Float[np.ndarray, "m p"], taus) -> tuple[Int[np.ndarray, " t"],
-                                                              Float[np.ndarray, " r"]]:
+def nsdim_native(A: Float[np.ndarray, "m p"], taus, *, return_s1: bool = False):
     r"""NSdim :math:`\#\{k:s_k/s_1>\tau\}` per ``tau``, with the singular values computed in
     ``A``'s own dtype (float32 stays float32, where
-    :func:`opdiff.approx.bounds.nsdim` upcasts to float64); also returns :math:`s_k/s_1`.
+    :func:`opdiff.approx.bounds.nsdim` upcasts to float64); also returns :math:`s_k/s_1`, and
+    :math:`s_1` itself when ``return_s1``.
     """
     s = np.linalg.svd(np.asarray(A), compute_uv=False)
-    return np.sum((s / s[0])[:, None] > np.asarray(taus, s.dtype)[None, :], axis=0), s / s[0]
+    counts = np.sum((s / s[0])[:, None] > np.asarray(taus, s.dtype)[None, :], axis=0)
+    return (counts, s / s[0], s[0]) if return_s1 else (counts, s / s[0])
+
+
+def nsdim_widths(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"], n: int, activation: str,
+                 widths, tau: float, weight_bound: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""NSdim of the nested spans of the first ``w`` features, for every ``w`` in ``widths``,
+    on ``n`` Gauss-Legendre nodes (:func:`gauss_legendre_feature_matrix`, float64), beside its
+    bound with explicit constants: :func:`opdiff.approx.bounds.bernstein_nsdim_bound` for an
+    analytic activation (uniform in the width), :func:`opdiff.approx.bounds.relu_rank_bound`
+    for ReLU.
+
+    Returns:
+        ``(counts, bounds)``, two int arrays shaped like ``widths``.
+    """
+    if activation != "relu" and activation not in bounds.BERNSTEIN_ACTIVATIONS:
+        raise ValueError(f"activation must be relu or one of {bounds.BERNSTEIN_ACTIVATIONS}, "
+                         f"got {activation!r}")
+    A = gauss_legendre_feature_matrix(a, b, n, activation)
+    counts, bound = [], []
+    for w in widths:
+        s = np.linalg.svd(A[:, :w], compute_uv=False)
+        counts.append(int(np.sum(s > tau * s[0])))  # bounds.nsdim, without a second SVD
+        bound.append(bounds.relu_rank_bound(a[:w], b[:w]) if activation == "relu" else
+                     bounds.bernstein_nsdim_bound(activation, weight_bound, int(w), s[0], tau))
+    return np.asarray(counts, np.int64), np.asarray(bound, np.int64)
+
+
+def precision_spectra(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"], n: int,
+                      activation: str, taus, small: float = 1e-6) -> dict:
+    r"""The feature matrix built and decomposed in float64 and in float32
+    (:func:`nsdim_native`): ``nsdim64``, ``nsdim32`` per ``tau``, the ratios
+    :math:`s_k/s_1` of each, and ``small_sv_error`` :math:`=\max|s^{32}_k-s^{64}_k|/s^{64}_1`
+    over the :math:`k` with :math:`s^{64}_k\le` ``small`` :math:`s^{64}_1` (the singular values
+    a count at :math:`\tau\le` ``small`` sees; 0 if there are none)."""
+    out, sv = {}, {}
+    for bits, dtype in ((64, np.float64), (32, np.float32)):
+        cnt, ratio, s1 = nsdim_native(gauss_legendre_feature_matrix(a, b, n, activation, dtype),
+                                      taus, return_s1=True)
+        out[f"nsdim{bits}"], out[f"ratios{bits}"] = cnt, ratio
+        sv[bits] = ratio.astype(np.float64) * float(s1)
+    tail = sv[64] <= small * sv[64][0]
+    out["small_sv_error"] = float(np.max(np.abs(sv[32] - sv[64])[tail], initial=0.0) / sv[64][0])
+    return out
 
 
 def grid_lstsq_mse(a: Float[np.ndarray, " N"], b: Float[np.ndarray, " N"],
