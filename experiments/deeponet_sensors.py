@@ -17,8 +17,11 @@ Claims: :math:`\kappa` has slope −2 in ``m − 1`` and constant ``c`` in ``c_r
 :math:`(m-1)l\ge` ``asymptotic_ml``; Gronwall holds for every test function; the plug-in error
 has slope −2 there; the DeepONet error is ≥ the Bayes floor (slack ``mc_z`` standard errors);
 over the *sensor-limited* range (floor ≥ ``sensor_limited`` × the error at the largest ``m``)
-the error follows the floor (within ``track_factor``) and falls with slope −2 ± ``rate_tol``;
-the error stays below Gronwall(κ estimate) + the network error. Numbers: notes/.
+the error follows the floor (within ``track_factor``) and its fitted slope in ``m − 1`` equals
+the floor's over the same ``m`` within ``slope_z`` combined standard errors (Pythagoras:
+error² = floor² + network²). The floor of this analytic field falls faster than any power, so
+no ``m`` range has κ's −2 (the plug-in rate; refuted for the error, notes/deeponet.md).
+Finding: error / (Gronwall(κ estimate) + network error), a heuristic sum. Numbers: notes/.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class Config:
     c_range: tuple[Positive, ...] = (0.3, 0.6)
     sensor_limited: Positive = 2.0  # sensor-limited m: Bayes floor >= this * network error
     track_factor: Positive = 1.5  # error / Bayes floor allowed over the sensor-limited range
-    rate_tol: Positive = 0.5  # |slope + 2| allowed for the DeepONet over that range
+    slope_z: NonNegative = 2.0  # |error slope - floor slope| <= slope_z * combined SE
     mc_z: NonNegative = 3.0
 
     def __post_init__(self):
@@ -94,7 +97,7 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(m_values=(4, 8), kappa_m_values=(24, 48), n_seeds=1, n_train=64,
+    "smoke": Config(m_values=(4, 8), kappa_m_values=(24, 48), n_seeds=2, n_train=64,
                     n_test=64, n_grid=401, n_points=51, p=8, width=16, depth=1, steps=40,
                     batch_size=16, steps_per_call=20),
     "quick": Config(),
@@ -159,8 +162,8 @@ def run(cfg: Config, key) -> dict:
     # exactly and the Bayes floor is 0 up to round-off
     resolved = bayes > 1e-10 * norm
     asym = (km - 1) * l >= cfg.asymptotic_ml
-    nan = float("nan")
-    slope = lambda a, b, ok: cl.loglog_slope(a[ok], b[ok])[0] if ok.sum() >= 2 else nan  # noqa
+    slope = lambda a, b, ok: cl.loglog_slope(a[ok], b[ok])[0] if ok.sum() >= 2 else np.nan  # noqa
+    slope_se = lambda a, b, ok: cl.loglog_slope(a[ok], b[ok])[1] if ok.sum() >= 3 else np.nan  # noqa
     # the sensor-limited range: by Pythagoras error^2 = Bayes floor^2 + the network's part
     # (the Bayes residual is orthogonal to every function of the sensor values); the network
     # part is estimated by the error at the largest m, where the floor is ~0
@@ -183,9 +186,13 @@ def run(cfg: Config, key) -> dict:
         sensor_limited=limited, sensor_limited_m=ms[limited], network_error_estimate=network,
         network_part=np.sqrt(np.maximum(err**2 - bayes**2, 0.0)),
         deeponet_slope_sensor_limited=slope(ms - 1, err, lim3),
+        deeponet_slope_se_sensor_limited=slope_se(ms - 1, err, lim3),
         bayes_slope_sensor_limited=slope(ms - 1, bayes, lim3),
+        bayes_slope_se_sensor_limited=slope_se(ms - 1, bayes, lim3),
         plugin_slope_sensor_limited=slope(ms - 1, plug, lim3),
         error_over_gronwall_plus_network=err / (gron_est[sel] + err[-1]),
+        error_over_gronwall_plus_network_seeds=err_seeds / (gron_est[sel][:, None]
+                                                            + err_seeds[-1][None]),
         gronwall_plus_network=gron_est[sel] + err[-1],
         length_scale=l, kappa_c=cfg.kappa_c, asymptotic_ml=cfg.asymptotic_ml,
         example_points=x[idx], example_target=v_te[0], example_predictions=pred[:, 0])
@@ -200,10 +207,8 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     # a value that could not be measured (nan: too few points) is inf here: it fails its claim
     fin = lambda v: v if np.all(np.isfinite(v)) and np.size(v) else np.inf  # noqa: E731
     asym = (km - 1) * l >= cfg.asymptotic_ml
-    c_meas = np.asarray(r["kappa_constant"])[asym]
-    lo, hi = cfg.c_range
-    track = (err / bayes)[limited]
-    rtol = np.asarray(r["mc_rtol"])
+    c_meas, (lo, hi) = np.asarray(r["kappa_constant"])[asym], cfg.c_range
+    track, rtol = (err / bayes)[limited], np.asarray(r["mc_rtol"])
     return [
         cl.within(f"kappa(m) = E max|u - I_m u| falls as (m-1)^-2 (Lu et al.: ~1/(m^2 l^2)): "
                   f"fitted slope over (m-1)l >= {cfg.asymptotic_ml:g}, m={km[asym].tolist()}, "
@@ -227,16 +232,22 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
                        f"m={ms[limited].tolist()}): error/floor <= {cfg.track_factor:g} there "
                        "(max ratio)", fin(track.max() if track.size else np.nan),
                        cfg.track_factor),
-        cl.within(f"Lu et al.'s rate kappa ~ 1/(m^2 l^2) describes the sensor-limited DeepONet "
-                  f"error: fitted slope in m-1 over m={ms[limited].tolist()} (needs >= 3) within "
-                  f"{cfg.rate_tol:g} of -2 (Bayes floor slope "
-                  f"{r['bayes_slope_sensor_limited']:.2f}, plug-in slope "
-                  f"{r['plugin_slope_sensor_limited']:.2f} over the same m)",
-                  fin(r["deeponet_slope_sensor_limited"]), -2.0, atol=cfg.rate_tol),
-        cl.upper_bound("DeepONet error <= Gronwall bound e*kappa_est(m) + network error (the "
-                       f"error at the largest m={int(ms[-1])}) at every m (the bound is loose by "
-                       f"{1 / np.max(r['error_over_gronwall_plus_network']):.0f}x or more)",
-                       err, r["gronwall_plus_network"]),
+        cl.within(f"the sensor-limited DeepONet error falls like the Bayes floor (Pythagoras): "
+                  f"fitted slope in m-1 over m={ms[limited].tolist()} (needs >= 3) = the floor's "
+                  f"slope {r['bayes_slope_sensor_limited']:.2f} +- "
+                  f"{r['bayes_slope_se_sensor_limited']:.2f} within {cfg.slope_z:g} combined "
+                  f"standard errors (error slope SE {r['deeponet_slope_se_sensor_limited']:.2f}; "
+                  f"plug-in slope {r['plugin_slope_sensor_limited']:.2f}; Lu et al.'s -2 is "
+                  "the plug-in rate: refuted for the error, notes)",
+                  fin(r["deeponet_slope_sensor_limited"]),
+                  np.nan_to_num(r["bayes_slope_sensor_limited"], nan=0.0),  # nan: fails anyway
+                  atol=float(np.nan_to_num(cfg.slope_z * np.hypot(
+                      r["deeponet_slope_se_sensor_limited"], r["bayes_slope_se_sensor_limited"]),
+                      nan=0.0))),
+        cl.finding("DeepONet error / (Gronwall e*kappa_est(m) + network error, the error at the "
+                   f"largest m={int(ms[-1])}), max over m (a heuristic sum, not a theorem; mean "
+                   f"and SE over {err_seeds.shape[1]} seeds)",
+                   *cl.mean_se(np.max(r["error_over_gronwall_plus_network_seeds"], axis=0))),
     ]
 
 
