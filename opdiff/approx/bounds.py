@@ -50,6 +50,7 @@ __all__ = [
     "bounded_coefficient_floor",
     "bounded_coefficient_floor_curve",
     "nsdim",
+    "BERNSTEIN_ACTIVATIONS",
     "bernstein_nsdim_bound",
     "bernstein_sup",
     "relu_rank_bound",
