@@ -13,11 +13,10 @@ checkpoint has the lowest *training* MSE (DeepXDE's rule). ``full``: the paper's
 Aligned variant: DeepXDE's ``antiderivative_aligned`` (150 / 1000 functions x 100 points).
 
 Theory (:mod:`opdiff.deeponet_bounds`): the PCA floor of held-out outputs (exact for the
-empirical measure), the sensor error :math:`\kappa=\max|u-u_m|` against :math:`0.4/((m-1)^2l^2)`
-and Gronwall :math:`c(b-a)\kappa e^{c(b-a)}` per function (``decoder_errors``). Claims: test
-MSE ≤ ``mse_threshold`` (paper: 9.27e-7); 7401 parameters; PCA floor ≤ the error; mean κ within
-[0.7, 1.3] x the estimate; Gronwall for every function; aligned mean relative L2 ≤
-``aligned_rel_l2_threshold``; its PCA floor. Numbers: notes/deeponet.md.
+empirical measure), the sensor error :math:`\kappa=\max|u-u_m|` and its constant
+:math:`\kappa(m-1)^2l^2`, Gronwall :math:`c(b-a)\kappa e^{c(b-a)}` per function. Claims: test MSE
+≤ ``mse_threshold``, aligned relative L2 ≤ ``aligned_rel_l2_threshold`` (reproduction targets;
+paper: 9.27e-7); 7401 parameters; PCA floors; κ's constant (finding); Gronwall. notes/deeponet.md.
 """
 
 from __future__ import annotations
@@ -189,8 +188,9 @@ def run(cfg: Config, key) -> dict:
         pca_floor_curve=floor_curve, pca_relative_floor_p=float(db.relative_pca_floor(pca, cfg.p)),
         output_second_moment=pca.second_moment,
         smallest_p_with_floor_below_error=int(ps[below[0]]) if below.size else None,
-        sensor_kappa_mean=float(lin["kappa"].mean()), sensor_kappa_estimate=kappa_est,
-        sensor_kappa_over_estimate=float(lin["kappa"].mean() / kappa_est),
+        sensor_kappa_mean=float(lin["kappa"].mean()), sensor_kappa_estimate=kappa_est,  # c=0.4
+        sensor_kappa_constant=cl.mean_se(lin["kappa"] * (cfg.n_sensors - 1) ** 2
+                                         * cfg.length_scale ** 2),
         sensor_error_rms_linear_decoder=lin["rms"],
         sensor_error_rms_cubic_decoder=dec["cubic"]["rms"],
         sensor_sup_over_gronwall_max=float(np.max(lin["sup"] / db.gronwall_sensor_bound(
@@ -209,10 +209,10 @@ def run(cfg: Config, key) -> dict:
 def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     r = results
     return [
-        cl.upper_bound(f"unaligned test MSE <= {cfg.mse_threshold:g} on {cfg.n_test} triplets "
-                       f"(best checkpoint = lowest training MSE, DeepXDE's rule; paper: "
-                       f"{PAPER_TEST_MSE:g} [V])", r["unaligned"]["test_best"]["mse"],
-                       cfg.mse_threshold),
+        cl.upper_bound(f"reproduction target, not a theorem: unaligned test MSE <= "
+                       f"{cfg.mse_threshold:g} on {cfg.n_test} triplets (best checkpoint = lowest "
+                       f"training MSE, DeepXDE's rule; paper: {PAPER_TEST_MSE:g} [V] against RK45 "
+                       "labels)", r["unaligned"]["test_best"]["mse"], cfg.mse_threshold),
         cl.within(f"DeepONet [100,40,40]x[1,40,40] with output bias has the paper's "
                   f"{PAPER_PARAMS} parameters (the count of [m, width, p] x [1, width, p] + bias "
                   f"for this config)", r["n_params"], r["n_params_formula"]),
@@ -220,17 +220,17 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
                        "weights) <= the DeepONet's Bochner L2 error on the same functions "
                        "(float32 slack 1e-3)", r["grid_bochner_l2_error"], r["pca_floor_p"],
                        rtol=1e-3),
-        cl.within(f"mean sensor interpolation error E max|u-u_m| (m={cfg.n_sensors}, piecewise "
-                  f"linear) within [0.7, 1.3] x {SENSOR_CONSTANT}/((m-1)^2 l^2) [C]",
-                  r["sensor_kappa_over_estimate"], 1.0, atol=0.3),
+        cl.finding(f"sensor interpolation constant c = max|u-u_m| (m-1)^2 l^2 (m={cfg.n_sensors}, "
+                   f"piecewise linear; mean and SE over held-out functions; reference §4.5 [C] "
+                   f"measured 0.33-0.47, used {SENSOR_CONSTANT} as an estimate: not a theorem)",
+                   *r["sensor_kappa_constant"]),
         cl.upper_bound("sensor-induced operator error max|G(u)-G(u_m)| <= Gronwall c(b-a) kappa "
                        "e^{c(b-a)} for every held-out function (max ratio)",
                        r["sensor_sup_over_gronwall_max"], 1.0),
-        cl.upper_bound(f"aligned ({cfg.aligned_train_funcs} training functions x "
-                       f"{cfg.aligned_points} points): mean relative L2 test error <= "
-                       f"{cfg.aligned_rel_l2_threshold:g}",
-                       r["aligned"]["test_best"]["rel_l2_mean"],
-                       cfg.aligned_rel_l2_threshold),
+        cl.upper_bound(f"reproduction target, not a theorem: aligned ({cfg.aligned_train_funcs} "
+                       f"training functions x {cfg.aligned_points} points): mean relative L2 test "
+                       f"error <= {cfg.aligned_rel_l2_threshold:g}",
+                       r["aligned"]["test_best"]["rel_l2_mean"], cfg.aligned_rel_l2_threshold),
         cl.lower_bound(f"aligned model: PCA floor (p={cfg.p}) <= its Bochner L2 error on the "
                        "held-out grid set", r["aligned_grid_bochner_l2_error"], r["pca_floor_p"],
                        rtol=1e-3),
