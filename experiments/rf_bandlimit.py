@@ -13,13 +13,14 @@ ridge :math:`10^{-10}\mathrm{tr}(A^\top A)/N` (:func:`opdiff.approx.random_featu
 2. **(a) Torus**, integer :math:`|k|\le\Omega` (:func:`opdiff.approx.features.torus_identity`):
    grid MSE = :math:`\sum_{|k|>\Omega}|\hat f_k|^2` to ``torus_rtol``, :math:`1/(a-\cos x)`
    and :math:`|\sin x|^3` (the only setting where the out-of-band energy is an exact floor).
-3. **(b) Off the lattice it is no floor**: real :math:`\omega\sim U[-\Omega,\Omega]` beat the
-   torus "floor" of :math:`1/(a-\cos x)` by more than ``offlattice_factor`` at every band.
+3. **(b) Off the lattice it is no floor**: real :math:`\omega\sim U[-\Omega,\Omega]` go below
+   the torus "floor" of :math:`1/(a-\cos x)` at every band (floor/MSE > 1; the factor reported).
 4. **(c) Bounded-coefficient floor** (rigorous, :math:`B=\|c\|_2` of the fit;
    :func:`opdiff.approx.features.ridge_fit_floor`): it holds for every (target, :math:`\lambda`,
    :math:`N_{\min}`/:math:`N_{\max}`), and it is > 0 for the rough target at :math:`\lambda\le1`.
-5. **(d) Plateau** (rough target): at :math:`\lambda\le1` the error at :math:`N_{\max}` is more
-   than half that at :math:`N_{\min}`; at :math:`\lambda=100` it falls more than 10x. Drawn, not
+5. **(d) Plateau** (rough target; findings, no theorem): the error ratio :math:`N_{\max}` over
+   :math:`N_{\min}` with its standard error over seeds at :math:`\lambda\le1` and at
+   :math:`\lambda=100`. Drawn, not
    claimed: the ridgelet proxy :math:`(E_{\rm out}(\lambda)/E_{\rm out}(0))^{1/2}` over the
    relative error (``rf_bandlimit_lambda.png``). Numbers: ``notes/random_features.md``.
 """
@@ -62,10 +63,8 @@ class Config:
     ridge: Positive = 1e-10  # relative: alpha = ridge * trace(A^T A) / N
     sweep_method: str = "cholesky"  # solve_sweep's solver; checked against a QR refit
     sweep_tolerance: OpenUnit = 1e-4  # max rel. deviation of the sweep from the QR refit
-    plateau_max_bandwidth: Positive = 1.0  # (d): lambda <= this must plateau
-    large_bandwidth: Positive = 100.0  # (d): this lambda must improve > 10x
-    plateau_ratio: OpenUnit = 0.5
-    large_gain: AboveOne = 10.0
+    plateau_max_bandwidth: Positive = 1.0  # (c), (d): the small-box bandwidths
+    large_bandwidth: Positive = 100.0  # (d): the large-box bandwidth
     # torus part
     torus_a: AboveOne = 1.5
     torus_bands: tuple[Count, ...] = (2, 4, 6, 8)
@@ -73,7 +72,6 @@ class Config:
     torus_grid: Count = 4096
     torus_fine_grid: Count = 2**16
     torus_rtol: OpenUnit = 1e-8
-    offlattice_factor: AboveOne = 100.0
     # ridgelet proxy quadrature
     proxy_omega_max: Positive = 8.0
     proxy_quad: Count = 200
@@ -86,8 +84,8 @@ class Config:
         w = self.widths
         if len(w) < 2 or list(w) != sorted(set(w)) or min(w) < 1:
             raise ValueError(f"widths must be >= 2 strictly increasing ints >= 1, got {w}")
-        if self.n_test < 2 or self.n_seeds < 1:
-            raise ValueError(f"need n_test >= 2 and n_seeds >= 1, got {self.n_test}, "
+        if self.n_test < 2 or self.n_seeds < 2:  # (d)'s findings need a standard error
+            raise ValueError(f"need n_test >= 2 and n_seeds >= 2, got {self.n_test}, "
                              f"{self.n_seeds}")
         if self.n_train < max(self.widths):
             raise ValueError(f"n_train ({self.n_train}) must be >= max(widths) "
@@ -104,8 +102,6 @@ class Config:
         if self.large_bandwidth not in self.bandwidths:
             raise ValueError(f"large_bandwidth={self.large_bandwidth} must be one of "
                              f"bandwidths {self.bandwidths}")
-        if not (0 < self.plateau_ratio < 1 and self.large_gain > 1 and self.offlattice_factor > 1):
-            raise ValueError("need 0 < plateau_ratio < 1, large_gain > 1, offlattice_factor > 1")
         if self.torus_a <= 1.0:
             raise ValueError(f"torus_a must be > 1, got {self.torus_a}")
         if not self.torus_bands or min(self.torus_bands) < 1:
@@ -192,6 +188,7 @@ def run(cfg: Config, key) -> dict:
     rms, rms0 = fl["rms"].reshape(2, -1)[:, big], fl["rms_no_ridge"].reshape(2, -1)[:, big]
     out.update(rough_small_lambda_floor_over_rms=fl["floor"][small] / fl["rms"][small],
                rough_rms_ratio_Nmax_over_Nmin=med[-1] / med[0],
+               rough_ratio_per_seed=out["rough_test_rms_all"][-1] / out["rough_test_rms_all"][0],
                rough_large_lambda_ratio_per_seed=e_big[-1] / e_big[0],
                rough_large_lambda_seed0_ratio_with_ridge=rms[1] / rms[0],
                rough_large_lambda_seed0_ratio_no_ridge=rms0[1] / rms0[0])
@@ -205,7 +202,8 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     gain = r["torus"]["inverse_cosine"]["floor_over_real_mse"]
     slack = min(float(np.min(r[f"{n}_floor"]["rms"] - r[f"{n}_floor"]["floor"]))
                 for n in TARGETS)
-    fl, ratio = r["rough_floor"], r["rough_rms_ratio_Nmax_over_Nmin"]
+    fl, small = r["rough_floor"], lams <= cfg.plateau_max_bandwidth
+    ratio, ratio_se = cl.mean_se(r["rough_ratio_per_seed"], axis=1)  # per lambda, over seeds
     big = int(np.nonzero(lams == cfg.large_bandwidth)[0][0])
     return [
         cl.upper_bound(
@@ -218,11 +216,11 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
             f"out-of-band energy sum_{{|k|>Omega}}|f_k|^2 for 1/({cfg.torus_a}-cos x) (closed "
             f"form) and |sin x|^3 (fine FFT), Omega in {list(cfg.torus_bands)} (max rel. "
             f"deviation)", worst if covered else float("inf"), cfg.torus_rtol),
-        cl.lower_bound(
-            f"(b) Same band with real frequencies on [0,2pi) (non-periodic use) beats the torus "
-            f"floor of 1/({cfg.torus_a}-cos x) by >{cfg.offlattice_factor:g}x at every Omega, "
-            "so the out-of-band bound does not hold off the lattice (min floor/MSE)",
-            float(gain.min()), cfg.offlattice_factor),
+        cl.lower_bound(  # strictly > 1: the next float above 1 is the bound
+            f"(b) Same band with real frequencies on [0,2pi) (non-periodic use) goes below the "
+            f"torus floor of 1/({cfg.torus_a}-cos x) at every Omega, so the out-of-band bound "
+            "does not hold off the lattice (min floor/MSE > 1)",
+            float(gain.min()), float(np.nextafter(1.0, 2.0))),
         cl.lower_bound(
             "(c) [0,1], sigmoid features: test RMS >= bounded-coefficient floor "
             "max_k[||(I-P_k)f|| - s_{k+1}B], B=||c||_2 of the fit, every (target, lambda, "
@@ -232,14 +230,14 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
             f"{cfg.plateau_max_bandwidth:g} (min floor)",
             float(fl["floor"][fl["lam"] <= cfg.plateau_max_bandwidth].min()),
             float(np.nextafter(0.0, 1.0))),
-        cl.lower_bound(
-            f"(d) Rough target, lambda <= {cfg.plateau_max_bandwidth:g}: the error plateaus in "
-            f"N (median RMS at N={w[-1]} over N={w[0]} > {cfg.plateau_ratio:g}; min ratio)",
-            float(ratio[lams <= cfg.plateau_max_bandwidth].min()), cfg.plateau_ratio),
-        cl.upper_bound(
-            f"(d) Rough target, lambda = {cfg.large_bandwidth:g}: the error falls > "
-            f"{cfg.large_gain:g}x from N={w[0]} to N={w[-1]} (ratio)",
-            float(ratio[big]), 1.0 / cfg.large_gain),
+        cl.finding(
+            f"(d) Rough target, lambda in {[float(v) for v in lams[small]]}: test RMS at N={w[-1]} over "
+            f"N={w[0]}, mean over {cfg.n_seeds} seeds (a plateau: ratio near 1)",
+            ratio[small], ratio_se[small]),
+        cl.finding(
+            f"(d) Rough target, lambda = {cfg.large_bandwidth:g}: test RMS at N={w[-1]} over "
+            f"N={w[0]}, mean over {cfg.n_seeds} seeds (no plateau: ratio well below 1)",
+            float(ratio[big]), float(ratio_se[big])),
     ]
 
 
