@@ -52,6 +52,7 @@ __all__ = [
     "cutoff_max_increase",
     "fft_radial_frequency",
     "fit_spectral_exponent",
+    "fit_spectral_exponent_jackknife",
     "power_law_cutoff",
     "power_law_rapsd_constant",
     "power_per_mode",
@@ -340,6 +341,33 @@ def snr_cutoff(freqs, signal_psd, noise_psd, *, above=np.nan, below=np.nan):
     out = np.exp(lf[i] + w * (lf[i + 1] - lf[i]))
     out = np.where(none, below, np.where(top, above, out))
     return float(out) if out.ndim == 0 else out
+
+
+def fit_spectral_exponent_jackknife(freqs, psds, *, n_points: int = 20, f_min=None,
+                                    f_max=None) -> tuple[float, float]:
+    r""":func:`fit_spectral_exponent` of the mean of ``psds [n, F]`` (one spectrum per image)
+    and its jackknife standard error.
+
+    With :math:`\hat\alpha_{(i)}` the exponent of the mean without image :math:`i`,
+    :math:`\mathrm{se}^2=\frac{n-1}{n}\sum_i(\hat\alpha_{(i)}-\bar\alpha_{(\cdot)})^2`: the
+    Monte-Carlo error of the fitted exponent of an average of ``n`` independent spectra (the
+    fit is a smooth function of the mean, so the jackknife applies).
+
+    Returns:
+        ``(alpha_hat, se)``.
+
+    Raises:
+        ValueError: fewer than two spectra (and whatever :func:`fit_spectral_exponent` raises).
+    """
+    p = np.asarray(psds, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] < 2:
+        raise ValueError(f"psds must be [n, F] with n >= 2, got shape {p.shape}")
+    n = p.shape[0]
+    kw = dict(n_points=n_points, f_min=f_min, f_max=f_max)
+    alpha = fit_spectral_exponent(freqs, p.mean(0), **kw)[0]
+    loo = (p.sum(0) - p) / (n - 1)
+    a = np.array([fit_spectral_exponent(freqs, row, **kw)[0] for row in loo])
+    return alpha, float(np.sqrt((n - 1) / n * np.sum((a - a.mean()) ** 2)))
 
 
 def power_law_rapsd_constant(field) -> float:
