@@ -91,3 +91,39 @@ def test_interpolation_study_identity(x64):
     assert abs(one["rb"] - (m + 1)) < 4 * one["rb_se"]
     assert one["plain"] == pytest.approx(_numpy_ratio(x, m, chebyshev.runge), rel=1e-8)
     assert abs(one["proposals"] - one["proposals_expected"]) < 4 * one["proposals_se"]
+
+
+def test_ratio_se_matches_the_spread_of_simulated_ratios():
+    # independent computation: the spread of a/b over 200,000 draws of two independent normal
+    # means with small relative errors
+    rng = np.random.default_rng(0)
+    a = 3.0 + 0.06 * rng.standard_normal(200_000)
+    b = 1.5 + 0.015 * rng.standard_normal(200_000)
+    se = designs.ratio_se(3.0, 0.06, 1.5, 0.015)
+    assert abs(np.std(a / b) / se - 1.0) < 0.02
+    assert designs.ratio_se(2.0, 0.0, 1.0, 0.0) == 0.0
+    for bad in [(0.0, 0.1, 1.0, 0.1), (1.0, -0.1, 1.0, 0.1), (1.0, 0.1, math.inf, 0.1)]:
+        with pytest.raises(ValueError):
+            designs.ratio_se(*bad)
+
+
+def test_wls_sampling_claims_fail_on_violating_results():
+    # the DPP identity is an equality within interp_z SEs: an estimate 4 SEs off must fail,
+    # one 2 SEs off must hold; the findings hold whatever the value
+    from experiments import wls_sampling as exp
+
+    cfg = exp.Config(ms=(5,), interp_ms=(5,), hist_m=5)
+    n = np.array(designs.sweep_sizes(5, cfg.n_over_m, cfg.log_factor))
+
+    def results(rb):
+        r = {f"interp_m5_{k}": v for k, v in dict(rb_points=1, plain_tail_index=2.5).items()}
+        r.update({f"interp_m5_ratio_{k}": v for k, v in dict(
+            rb=rb, rb_se=0.1, rb1=rb, rb1_se=0.1, plain=rb, plain_se=0.3).items()})
+        r.update({f"m5_{d}_ratio": np.full(n.size, 2.0) for d in designs.DESIGNS})
+        r.update({f"m5_{d}_ratio_se": np.full(n.size, 0.1) for d in designs.DESIGNS})
+        return dict(r, m5_n=n, ks_dpp_points=1000, ks_dpp_sqrtN_D=0.5, dpp_proposals_z=[0.3])
+
+    ok = exp.claims(cfg, results(6.2))
+    assert all(c.holds for c in ok) and [c.kind for c in ok].count("finding") == 3
+    bad = exp.claims(cfg, results(6.4))
+    assert [c.holds for c in bad] == [False] + [True] * (len(bad) - 1)

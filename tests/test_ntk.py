@@ -272,6 +272,29 @@ def test_experiment_config_validation():
             exp.Config(**bad)
 
 
+def test_experiment_claims_fail_on_violating_results():
+    # exact exponent: a slope 4 MC SEs from -1/2 fails, 2 SEs holds; erf's rate fails for a
+    # drift that decays like n^-0.3; the ReLU findings hold whatever the slope
+    from experiments import ntk as exp
+
+    cfg = exp.Config()
+    tw = np.asarray(cfg.train_widths, float)
+
+    def results(init_slope, erf_power):
+        r = dict(init_slope=init_slope, init_slope_mc_se=0.02, depth2_init_slope=-0.5,
+                 depth2_init_slope_mc_se=0.02, init_error_times_sqrt_n=np.full(5, 2.0),
+                 init_error_times_sqrt_n_sem=np.full(5, 0.2))
+        for a in cfg.train_activations:
+            for q, sl in (("ntk_drift", "drift_slope"), ("linearisation_gap", "gap_slope")):
+                r[f"{a}_{q}"] = tw ** erf_power if a == "erf" else tw ** -0.2
+                r[f"{a}_{sl}"], r[f"{a}_{sl}_mc_se"] = -0.2, 0.03
+        return r
+
+    assert all(c.holds for c in exp.claims(cfg, results(-0.46, -1.0)))
+    assert [c.holds for c in exp.claims(cfg, results(-0.58, -0.3))] == [
+        False, True, True, True, True, False, False]
+
+
 # --- opdiff.approx.ntk_dynamics ------------------------------------------------------------
 
 

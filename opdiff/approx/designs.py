@@ -36,6 +36,7 @@ __all__ = [
     "interpolation_study",
     "ks_statistics",
     "log_oversampling",
+    "ratio_se",
     "sweep_sizes",
 ]
 
@@ -96,6 +97,24 @@ def design_ratios(key: PRNGKeyArray, basis: str, f: Callable, m: int,
                       for n in ns]) / best
         ratio[name], sem[name] = claims.mean_se(r, axis=1)
     return dict(best=best, ratio=ratio, sem=sem, uniform_points=uni[0, :, :m])
+
+
+def ratio_se(a: float, a_se: float, b: float, b_se: float) -> float:
+    r"""Standard error of :math:`a/b` for independent Monte-Carlo means :math:`a,b>0`, by the
+    delta method: :math:`(a/b)\sqrt{(s_a/a)^2+(s_b/b)^2}`.
+
+    Two designs of :func:`design_ratios` that share draws (``optimal`` and the top-up of
+    ``volume_rescaled``) are positively correlated, which makes this an over-estimate.
+
+    Raises:
+        ValueError: ``a`` or ``b`` not finite and > 0, or a negative or non-finite SE.
+    """
+    a, a_se, b, b_se = (float(v) for v in (a, a_se, b, b_se))
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
+        raise ValueError(f"a and b must be finite and > 0, got {a!r}, {b!r}")
+    if not (math.isfinite(a_se) and math.isfinite(b_se) and a_se >= 0 and b_se >= 0):
+        raise ValueError(f"standard errors must be finite and >= 0, got {a_se!r}, {b_se!r}")
+    return a / b * math.hypot(a_se / a, b_se / b)
 
 
 def hill_tail_index(v: Float[np.ndarray, " n"]) -> float:
