@@ -676,3 +676,10 @@ def test_rf_rates_slope_claim_fails_outside_z_monte_carlo_standard_errors():
 
     assert all(c.holds for c in exp.claims(cfg, results(-0.51)))
     assert [c.holds for c in exp.claims(cfg, results(-0.52))] == [False, True, True, True, True]
+    # Rahimi-Recht: a fraction 4 binomial SEs (0.0126 each at 300 draws) under 0.95 still holds
+    # (a bound attained with probability exactly 0.95 reads below 0.95 half the time); 0.85 fails
+    r = results(-0.5)
+    r["mc_fraction_within_rahimi_recht"] = np.array([1.0, 0.90])
+    assert exp.claims(cfg, r)[2].holds
+    r["mc_fraction_within_rahimi_recht"] = np.array([1.0, 0.85])
+    assert not exp.claims(cfg, r)[2].holds
