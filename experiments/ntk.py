@@ -190,7 +190,8 @@ def run(cfg: Config, key) -> dict:
             f"{a}_ntk_drift_times_n": drift * tw, f"{a}_drift_slope": slope(tw, drift),
             f"{a}_drift_slope_mc_se": mc_se(tw, drift, drift_sem),
             f"{a}_linearisation_gap": gap, f"{a}_linearisation_gap_sem": gap_sem,
-            f"{a}_gap_slope": slope(tw, gap), f"{a}_gap_slope_mc_se": mc_se(tw, gap, gap_sem), f"{a}_final_train_loss": stats(tr["final_loss"])[0],
+            f"{a}_gap_slope": slope(tw, gap), f"{a}_gap_slope_mc_se": mc_se(tw, gap, gap_sem),
+            f"{a}_final_train_loss": stats(tr["final_loss"])[0],
             f"{a}_learning_rate": eta, f"{a}_lambda_max_theta_inf": lam_max})
     return out
 

@@ -13,9 +13,10 @@ projection DPP + optimal top-up; volume = DPP + uniform top-up) from ``draws`` d
 Claims:
 
 1. **DPP interpolation**, :math:`n=m`: :math:`\mathbb E\|f-I_Sf\|^2=(m+1)\|f-P_mf\|^2` within
-   ``interp_z`` standard errors, by the Rao-Blackwellised estimator with the last ``rb_points`` (at most m/5,
-   at least 1) HKPV points integrated out (:func:`opdiff.approx.designs.interpolation_study`;
-   the plain mean is heavy-tailed, its Hill tail index is reported beside it).
+   ``interp_z`` standard errors, by the Rao-Blackwellised estimator with the last
+   ``rb_points`` (at most m/5, at least 1) HKPV points integrated out
+   (:func:`opdiff.approx.designs.interpolation_study`; the plain mean is heavy-tailed, its
+   Hill tail index is reported beside it).
 2-4. Findings (no theorem with these constants; value ± SE, :func:`designs.ratio_se`):
    **optimal sampling**'s ratio at :math:`n^*=\lceil c\,m\ln m\rceil` (max over m);
    **uniform i.i.d., unweighted** / optimal at :math:`n^*`, and optimal / **volume-rescaled**
