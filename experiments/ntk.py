@@ -12,7 +12,7 @@ every quantity averaged over ``seeds`` networks (:mod:`opdiff.approx.ntk_dynamic
    :math:`n` i.i.d. per-neuron terms with mean :math:`\Theta^\infty`: :math:`\mathbb E
    \epsilon^2=c/n` exactly; at depth 2 the fluctuations are :math:`n^{-1/2}` (CLT, Hanin &
    Nica). Claims (exact exponent): the fitted log-log slope is :math:`-1/2` within ``slope_z``
-   Monte-Carlo standard errors (:func:`opdiff.approx.bounds.loglog_slope_mc_se`), depth 1 and
+   Monte-Carlo standard errors (:func:`opdiff.claims.loglog_slope_mc_se`), depth 1 and
    (over ``depth2_seeds`` networks) depth 2. Finding: :math:`\sqrt n\,\epsilon(n_{max})`
    (the reference's 2.2 was measured at one width; it is not a bound).
 2. **Kernel drift during training**, for each of ``train_activations`` (same initial
@@ -41,7 +41,7 @@ import numpy as np
 
 from opdiff import claims as cl
 from opdiff import plotting
-from opdiff.approx import bounds, ntk
+from opdiff.approx import ntk
 from opdiff.approx import ntk_dynamics as nd
 from opdiff.approx.ntk_dynamics import check_width_sweep as _positive_ints
 
@@ -135,7 +135,7 @@ def run(cfg: Config, key) -> dict:
     stats = lambda v: (cl.mean_se(v, axis=1) if v.shape[1] > 1  # noqa: E731  (mean, se)/width
                        else (v.mean(axis=1), 0 * v[:, 0]))
     slope = lambda w, v: cl.loglog_slope(w, v)[0] if len(w) > 1 else float("nan")  # noqa: E731
-    mc_se = lambda w, v, e: (bounds.loglog_slope_mc_se(w, v, e)  # noqa: E731
+    mc_se = lambda w, v, e: (cl.loglog_slope_mc_se(w, v, e)  # noqa: E731
                              if len(w) > 1 else float("nan"))
 
     # depth 1: one set of networks per width serves both parts (same keys, same init; every

@@ -163,7 +163,7 @@ def run(cfg: Config, key) -> dict:
     return dict(
         widths=N, mc_rms=rms, mc_mse_mean=mse_mean, mc_mse_se=mse_se,
         mc_z_scores=(mse_mean - exact) / mse_se, mc_loglog_slope=cl.loglog_slope(N, rms)[0],
-        mc_loglog_slope_mc_se=bounds.loglog_slope_mc_se(N, rms, 0.5 * mse_se / mse_mean * rms),
+        mc_loglog_slope_mc_se=cl.loglog_slope_mc_se(N, rms, 0.5 * mse_se / mse_mean * rms),
         mc_median_error=np.median(mc_err, axis=1),
         mc_error_q05_q95=np.quantile(mc_err, [0.05, 0.95], axis=1),
         mc_fraction_within_rahimi_recht=(mc_err <= rr[:, None]).mean(axis=1),

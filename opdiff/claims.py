@@ -19,7 +19,8 @@ least-squares slope of :math:`\log e` on :math:`\log n` must not be larger (slow
 over the whole range, :math:`C^*=\max_i e_i n_i^{-p}`, is reported -- never a constant fitted
 at one point.
 
-Also here, once for the whole library: :func:`loglog_slope` (with its standard error) and
+Also here, once for the whole library: :func:`loglog_slope` (with its standard error),
+:func:`loglog_slope_mc_se` (its Monte-Carlo standard error from per-point errors) and
 :func:`mean_se`.
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "Claim",
     "finding",
     "loglog_slope",
+    "loglog_slope_mc_se",
     "lower_bound",
     "mean_se",
     "rate",
@@ -213,6 +215,40 @@ def loglog_slope(x, y) -> tuple[float, float]:
         return slope, float("nan")
     resid = v - v.mean() - slope * du
     return slope, math.sqrt(float(resid @ resid) / (x.size - 2) / sxx)
+
+
+def loglog_slope_mc_se(x, y, y_se) -> float:
+    r"""Monte-Carlo standard error of the least-squares log-log slope of ``y`` on ``x``.
+
+    Each :math:`y_i` is a Monte-Carlo mean with standard error :math:`s_i`, independent across
+    :math:`i`. The slope :math:`\hat p=\sum_iw_i\log y_i`, :math:`w_i=(u_i-\bar u)/
+    \sum_j(u_j-\bar u)^2`, :math:`u=\log x`, is linear in :math:`\log y`; by the delta method
+    (:math:`\mathrm{sd}(\log y_i)\approx s_i/y_i`)
+
+    .. math:: \mathrm{se}(\hat p)=\Big(\sum_iw_i^2\,s_i^2/y_i^2\Big)^{1/2}.
+
+    Unlike the residual standard error of :func:`loglog_slope`, this one does
+    not absorb a misfit of the power law, and it exists for two points: it is the tolerance of
+    an *exact* exponent (a Monte-Carlo or CLT rate, where :math:`\mathbb E e^2=c/n` holds
+    exactly or asymptotically), :math:`|\hat p-p|\le z\,\mathrm{se}`.
+
+    Raises:
+        ValueError: shapes that differ, fewer than two points, non-positive ``x`` or ``y``,
+            negative or non-finite standard errors, or all ``x`` equal.
+    """
+    x, y, s = (np.asarray(v, dtype=np.float64) for v in (x, y, y_se))
+    if not (x.ndim == 1 and x.shape == y.shape == s.shape and x.size >= 2):
+        raise ValueError(f"x, y, y_se must be 1-D of equal length >= 2, got shapes {x.shape}, "
+                         f"{y.shape}, {s.shape}")
+    if not (np.all(np.isfinite(x) & np.isfinite(y) & np.isfinite(s)) and x.min() > 0
+            and y.min() > 0 and s.min() >= 0):
+        raise ValueError("x, y must be finite and > 0, y_se finite and >= 0")
+    du = np.log(x) - np.log(x).mean()
+    sxx = float(du @ du)
+    if sxx == 0.0:
+        raise ValueError("x must take at least two distinct values")
+    w = du / sxx
+    return float(np.sqrt(np.sum(w * w * (s / y) ** 2)))
 
 
 def rate(statement: str, errors, sizes, exponent: float, *, z: float = 2.0) -> Claim:

@@ -628,40 +628,6 @@ def test_relu_rank_bound_against_the_matrix_rank():
         ap.relu_rank_bound(a, b[:3])
 
 
-# --------------------------------------------------------------------------------------------
-# Monte-Carlo standard error of a log-log slope.
-
-
-def test_loglog_slope_mc_se_matches_the_spread_of_simulated_slopes():
-    # independent computation: refit the slope on 20,000 simulated data sets whose log y_i have
-    # the stated standard deviations, and compare the spread of the slopes with the formula
-    rng = np.random.default_rng(0)
-    x = np.array([64.0, 256.0, 1024.0, 4096.0])
-    y = 2.0 / np.sqrt(x)
-    rel = np.array([0.02, 0.05, 0.01, 0.08])
-    se = ap.loglog_slope_mc_se(x, y, rel * y)
-    slopes = [claims.loglog_slope(x, y * np.exp(rel * rng.standard_normal(4)))[0]
-              for _ in range(20_000)]
-    assert abs(np.std(slopes) / se - 1.0) < 0.03
-    assert abs(np.mean(slopes) + 0.5) < 4 * se / math.sqrt(20_000)
-
-
-def test_loglog_slope_mc_se_two_points_and_zero_noise():
-    # two points: slope = (log y2 - log y1)/(log x2 - log x1), se = sqrt(r1^2 + r2^2)/log(x2/x1)
-    se = ap.loglog_slope_mc_se([1.0, math.e], [1.0, 2.0], [0.03, 0.08])
-    assert se == pytest.approx(math.hypot(0.03, 0.04), rel=1e-12)
-    assert ap.loglog_slope_mc_se([1.0, 2.0, 4.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]) == 0.0
-
-
-@pytest.mark.parametrize("args", [([1.0], [1.0], [0.1]), ([1.0, 1.0], [1.0, 2.0], [0.1, 0.1]),
-                                  ([1.0, 2.0], [1.0, -2.0], [0.1, 0.1]),
-                                  ([1.0, 2.0], [1.0, 2.0], [0.1, -0.1]),
-                                  ([1.0, 2.0], [1.0, 2.0], [0.1])])
-def test_loglog_slope_mc_se_rejects_bad_input(args):
-    with pytest.raises(ValueError):
-        ap.loglog_slope_mc_se(*args)
-
-
 def test_rf_rates_slope_claim_fails_outside_z_monte_carlo_standard_errors():
     from experiments import rf_rates as exp
 

@@ -1,7 +1,7 @@
 r"""Computable approximation bounds for bandlimited and random-feature models (host-side, float64).
 
 Fitted rates: :func:`opdiff.claims.loglog_slope`; the Monte-Carlo standard error of such a
-slope from the per-point standard errors: :func:`loglog_slope_mc_se`.
+slope from the per-point standard errors: :func:`opdiff.claims.loglog_slope_mc_se`.
 
 Every function here is a small pure numpy/scipy function; none touches JAX or global state.
 The formulas and when each one applies (reference/approximation.md §2-§3, §6-§7):
@@ -48,7 +48,6 @@ __all__ = [
     "barron_bound",
     "monte_carlo_gaussian_mse",
     "monte_carlo_bound",
-    "loglog_slope_mc_se",
     "bounded_coefficient_floor",
     "bounded_coefficient_floor_curve",
     "nsdim",
@@ -406,40 +405,6 @@ def monte_carlo_bound(norm_p, n_features, delta):
     dl = _open_unit("delta", delta)
     return scalar_or_array(c / np.sqrt(k) * (1.0 + np.sqrt(2.0 * np.log(1.0 / dl))), norm_p,
                            n_features, delta)
-
-
-def loglog_slope_mc_se(x, y, y_se) -> float:
-    r"""Monte-Carlo standard error of the least-squares log-log slope of ``y`` on ``x``.
-
-    Each :math:`y_i` is a Monte-Carlo mean with standard error :math:`s_i`, independent across
-    :math:`i`. The slope :math:`\hat p=\sum_iw_i\log y_i`, :math:`w_i=(u_i-\bar u)/
-    \sum_j(u_j-\bar u)^2`, :math:`u=\log x`, is linear in :math:`\log y`; by the delta method
-    (:math:`\mathrm{sd}(\log y_i)\approx s_i/y_i`)
-
-    .. math:: \mathrm{se}(\hat p)=\Big(\sum_iw_i^2\,s_i^2/y_i^2\Big)^{1/2}.
-
-    Unlike the residual standard error of :func:`opdiff.claims.loglog_slope`, this one does
-    not absorb a misfit of the power law, and it exists for two points: it is the tolerance of
-    an *exact* exponent (a Monte-Carlo or CLT rate, where :math:`\mathbb E e^2=c/n` holds
-    exactly or asymptotically), :math:`|\hat p-p|\le z\,\mathrm{se}`.
-
-    Raises:
-        ValueError: shapes that differ, fewer than two points, non-positive ``x`` or ``y``,
-            negative or non-finite standard errors, or all ``x`` equal.
-    """
-    x, y, s = (np.asarray(v, dtype=np.float64) for v in (x, y, y_se))
-    if not (x.ndim == 1 and x.shape == y.shape == s.shape and x.size >= 2):
-        raise ValueError(f"x, y, y_se must be 1-D of equal length >= 2, got shapes {x.shape}, "
-                         f"{y.shape}, {s.shape}")
-    if not (np.all(np.isfinite(x) & np.isfinite(y) & np.isfinite(s)) and x.min() > 0
-            and y.min() > 0 and s.min() >= 0):
-        raise ValueError("x, y must be finite and > 0, y_se finite and >= 0")
-    du = np.log(x) - np.log(x).mean()
-    sxx = float(du @ du)
-    if sxx == 0.0:
-        raise ValueError("x must take at least two distinct values")
-    w = du / sxx
-    return float(np.sqrt(np.sum(w * w * (s / y) ** 2)))
 
 
 # --------------------------------------------------------------------------------------------
