@@ -253,8 +253,9 @@ def summary_markdown(records: list[dict]) -> str:
         for c in r["checks"]:
             mark = "yes" if c["holds"] else "**NO**"
             tight = c.get("tightness")
+            claim = str(c["claim"]).replace("|", "\\|")  # a |z| must not split the row
             lines.append(
-                f"| {r['name']} | {c['claim']} | {c.get('kind', '–')} | {_fmt(c['measured'])} | "
+                f"| {r['name']} | {claim} | {c.get('kind', '–')} | {_fmt(c['measured'])} | "
                 f"{_fmt(c['bound'])} | {'–' if tight is None else _fmt(tight)} | {mark} |"
             )
     return "\n".join(lines) + "\n"

@@ -62,6 +62,9 @@ def test_all_writes_summary(tmp_path, monkeypatch):
     summary = (tmp_path / "summary.md").read_text()
     n_checks = len(json.loads((tmp_path / "approx_classics" / "results.json").read_text())["checks"])
     assert summary.count("| approx_classics |") == n_checks
+    # every row has the table's seven columns, also when a claim says |z| (escaped pipes)
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert all(line.replace("\\|", "").count("|") == 8 for line in rows), rows[:3]
 
 
 def test_set_overrides_reach_the_config(tmp_path):
@@ -146,3 +149,12 @@ def test_every_experiment_has_the_one_shape(name):
     assert {"NAME", "DESCRIPTION", "DTYPE", "PRESETS"} <= assigned
     assert len(source.splitlines()) <= 300
     assert len((ast.get_docstring(tree) or "x" * 31).splitlines()) <= 30
+
+
+def test_summary_rows_keep_seven_columns_when_a_claim_contains_a_pipe():
+    from experiments._runner import summary_markdown
+
+    check = {"claim": "max |z| over 40^2 entries <= 4.85", "kind": "upper_bound",
+             "measured": 2.3, "bound": 4.85, "tightness": 0.47, "holds": True}
+    row = summary_markdown([{"name": "x", "checks": [check]}]).splitlines()[-1]
+    assert row.replace("\\|", "").count("|") == 8 and "max \\|z\\|" in row
