@@ -242,6 +242,12 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _measured(check: dict) -> str:
+    """The measured value, and for a finding its standard error (``value ± se``)."""
+    se = (check.get("detail") or {}).get("se") if check.get("kind") == "finding" else None
+    return _fmt(check["measured"]) + ("" if se is None else f" ± {_fmt(se)}")
+
+
 def summary_markdown(records: list[dict]) -> str:
     lines = [
         "# opdiff results summary",
@@ -255,7 +261,7 @@ def summary_markdown(records: list[dict]) -> str:
             tight = c.get("tightness")
             claim = str(c["claim"]).replace("|", "\\|")  # a |z| must not split the row
             lines.append(
-                f"| {r['name']} | {claim} | {c.get('kind', '–')} | {_fmt(c['measured'])} | "
+                f"| {r['name']} | {claim} | {c.get('kind', '–')} | {_measured(c)} | "
                 f"{_fmt(c['bound'])} | {'–' if tight is None else _fmt(tight)} | {mark} |"
             )
     return "\n".join(lines) + "\n"
@@ -267,7 +273,7 @@ def _print_checks(record: dict):
           f"{n_ok}/{len(record['checks'])} claims hold")
     for c in record["checks"]:
         print(f"  [{'ok' if c['holds'] else 'FAIL'}] {c['claim']}: "
-              f"measured {_fmt(c['measured'])}, bound {_fmt(c['bound'])}")
+              f"measured {_measured(c)}, bound {_fmt(c['bound'])}")
 
 
 class _Parser(argparse.ArgumentParser):

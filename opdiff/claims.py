@@ -19,7 +19,8 @@ least-squares slope of :math:`\log e` on :math:`\log n` must not be larger (slow
 over the whole range, :math:`C^*=\max_i e_i n_i^{-p}`, is reported -- never a constant fitted
 at one point.
 
-Also here, once for the whole library: :func:`loglog_slope` (with its standard error),
+:func:`difference` is the finding of :math:`a-b` with the two SEs combined. Also here, once
+for the whole library: :func:`loglog_slope` (with its standard error),
 :func:`loglog_slope_mc_se` (its Monte-Carlo standard error from per-point errors) and
 :func:`mean_se`.
 """
@@ -35,6 +36,7 @@ import numpy as np
 __all__ = [
     "KINDS",
     "Claim",
+    "difference",
     "finding",
     "loglog_slope",
     "loglog_slope_mc_se",
@@ -289,6 +291,23 @@ def finding(statement: str, value, se) -> Claim:
     holds = bool(np.all(np.isfinite(v)) and np.all(np.isfinite(s)) and np.all(s >= 0))
     return Claim(statement, "finding", _scalar_or_list(v, value), None, None, holds,
                  {"se": _scalar_or_list(s, se)})
+
+
+def difference(statement: str, a, se_a, b, se_b) -> Claim:
+    r"""The :func:`finding` :math:`a-b` of two independent measurements, with
+    :math:`\mathrm{se}=\sqrt{\mathrm{se}_a^2+\mathrm{se}_b^2}` (a learned model against a
+    baseline, or one setting against another, where no theorem orders them).
+
+    Returns:
+        A :class:`Claim` of kind ``finding``; it fails when a value or an SE is not finite
+        (a NaN, e.g. a diverged model's metric, is read as ``inf``: a failed measurement).
+    """
+    va, vb, sa, sb = (_values(n, np.where(np.isnan(np.asarray(x, np.float64)), np.inf, x))
+                      for n, x in (("a", a), ("b", b), ("se_a", se_a), ("se_b", se_b)))
+    with np.errstate(invalid="ignore"):
+        d = va - vb
+    d[np.isnan(d)] = np.inf  # inf - inf
+    return finding(statement, _scalar_or_list(d, a), _scalar_or_list(np.hypot(sa, sb), se_a))
 
 
 def mean_se(samples, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | float]:

@@ -13,10 +13,12 @@ extractor, e.g. a small classifier trained by the library on the same data.
   (KL of the moment-matched diagonal Gaussian to a known one, via
   :func:`opdiff.diffusion.laws.kl_diagonal`).
 - **A learned image model's sample set at once**: :func:`image_metrics` (FD, sliced
-  :math:`W_2`, spectrum distance, each with its data-vs-data reference).
+  :math:`W_2`, spectrum distance, each with its data-vs-data reference; the FDs with their
+  bootstrap standard errors, :func:`frechet_distance_se`).
 - **Classification of samples**: :func:`binomial_se`, :func:`chance_bound`,
   :func:`conditional_sample_metrics` (class-conditional samples judged by a classifier);
-  **within-class diversity**: :func:`within_class_diversity`; samples against a known
+  **within-class diversity**: :func:`within_class_diversity` (per class:
+  :func:`class_diversities`); samples against a known
   Gaussian: :func:`gaussian_moment_z`, :func:`spread_ratio`.
 """
 
@@ -37,7 +39,9 @@ __all__ = [
     "binomial_se",
     "chance_bound",
     "conditional_sample_metrics",
+    "class_diversities",
     "frechet_distance",
+    "frechet_distance_se",
     "gaussian_moment_z",
     "image_metrics",
     "knn_kl",
@@ -316,6 +320,37 @@ def frechet_distance(feat_x: Float[np.ndarray, "n k"], feat_y: Float[np.ndarray,
     return w2_gaussian(a.mean(axis=0), cx, b.mean(axis=0), cy)
 
 
+def frechet_distance_se(feat_x: Float[np.ndarray, "n k"], feat_y: Float[np.ndarray, "m k"], *,
+                        key, n_boot: int = 100) -> float:
+    r"""Bootstrap standard error of :func:`frechet_distance` over the rows of ``feat_x``.
+
+    With :math:`x^{*b}` the rows of ``feat_x`` resampled with replacement (``n_boot`` times,
+    indices from ``key``), :math:`\mathrm{se}=\mathrm{sd}_b\,\mathrm{FD}(x^{*b},y)`
+    (``ddof=1``). Only the sample set is resampled: ``feat_y`` is the fixed reference (the
+    training features) that every model is compared with, so the SE is the one that a
+    *difference* of two models' FDs against the same reference needs (their sample sets are
+    independent: :math:`\mathrm{se}(\mathrm{FD}_1-\mathrm{FD}_2)=\sqrt{\mathrm{se}_1^2+
+    \mathrm{se}_2^2}`). The bootstrap also sees the estimator's :math:`O(k/n)` bias move with
+    the duplicated rows, so it is a little conservative.
+
+    Args:
+        feat_x: sample features ``[n, k]``, :math:`n\ge2`.
+        feat_y: reference features ``[m, k]``.
+        key: a JAX PRNG key for the resampling indices.
+        n_boot: bootstrap replicates, at least 2.
+
+    Raises:
+        TypeError / ValueError: as :func:`frechet_distance`; ``n_boot`` not an int >= 2.
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
+        raise ValueError(f"n_boot must be an int >= 2, got {n_boot!r}")
+    a, b = _array("feat_x", feat_x), _array("feat_y", feat_y)
+    frechet_distance(a, b)  # the shape checks
+    idx = np.asarray(jax.random.randint(key, (n_boot, len(a)), 0, len(a)))
+    fds = np.array([frechet_distance(a[i], b) for i in idx])
+    return float(np.std(fds, ddof=1))
+
+
 def spectrum_distance(x: Float[np.ndarray, "... H W"], y: Float[np.ndarray, "... H W"]
                       ) -> float:
     r"""Log-spectral distance between the mean radially averaged power spectra of two image
@@ -453,20 +488,26 @@ def image_metrics(samples: Float[np.ndarray, "n H W"], x_train: Float[np.ndarray
       images, ``sliced_w2_data``: the first :math:`n'` training vs test images (same ``key``);
     - ``spectrum_distance``: :func:`spectrum_distance` samples vs test images,
       ``spectrum_distance_data``: training vs test images;
-    - ``n_samples``: :math:`n`.
+    - ``n_samples``: :math:`n`;
+    - ``fd_se``, ``fd_data_se``, ``fd_same_n_se``: :func:`frechet_distance_se` of each FD
+      (keys ``fold_in(key, 1..3)``), for differences between models and against the floor.
 
     Args:
         samples, x_train, x_test: image sets in the data's scale ([-1, 1]).
         features: the feature map of the FD (e.g. a classifier's penultimate layer).
-        key: the projections of the sliced :math:`W_2`.
+        key: the projections of the sliced :math:`W_2` (and, folded in, the FD bootstraps).
     """
     samples = np.clip(np.asarray(samples, np.float32), -1.5, 1.5)
     f_train, f_test, f_gen = features(x_train), features(x_test), features(samples)
     n = min(len(samples), len(x_test))
+    kb = [jax.random.fold_in(key, j) for j in (1, 2, 3)]
     return {
         "fd": frechet_distance(f_gen, f_train),
+        "fd_se": frechet_distance_se(f_gen, f_train, key=kb[0]),
         "fd_data": frechet_distance(f_test, f_train),
+        "fd_data_se": frechet_distance_se(f_test, f_train, key=kb[1]),
         "fd_same_n": frechet_distance(f_gen[:n], f_train),
+        "fd_same_n_se": frechet_distance_se(f_gen[:n], f_train, key=kb[2]),
         "sliced_w2": sliced_wasserstein(samples[:n], x_test[:n], key=key),
         "sliced_w2_data": sliced_wasserstein(x_train[:n], x_test[:n], key=key),
         "spectrum_distance": spectrum_distance(samples, x_test),
@@ -488,27 +529,30 @@ def chance_bound(n: int, n_classes: int = 10, z: float = 5.0) -> float:
     return p + z * math.sqrt(p * (1 - p) / n)
 
 
-def within_class_diversity(x: Float[np.ndarray, "n ..."], y) -> tuple[float, float]:
-    r"""``(pixel_var, decorrelation)`` averaged over the classes with at least two images.
+def class_diversities(x: Float[np.ndarray, "n ..."], y) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    r"""``(classes, pixel_var, decorrelation)``, one entry per class with at least two images.
 
     Per class :math:`c` with images :math:`x_1..x_m`: ``pixel_var`` is the mean over pixels of
     the (biased) variance across the :math:`m` images; ``decorrelation`` is
     :math:`1-\bar\rho`, :math:`\bar\rho` the mean Pearson correlation
     :math:`\rho_{ij}=\langle u_i,u_j\rangle` over the :math:`m(m-1)` ordered distinct
     pairs, :math:`u_i` the image centred on its own mean and normalised (invariant to a
-    per-image affine change of grey levels).
+    per-image affine change of grey levels). Per class, so that two sample sets asked for the
+    same labels can be compared class by class (a paired difference and its SE over classes).
 
     Raises:
         ValueError: no class has two images.
     """
     x = np.asarray(x, np.float64).reshape(len(x), -1)
     y = np.asarray(y)
-    pv, dec = [], []
+    cls, pv, dec = [], [], []
     for c in np.unique(y):
         xc = x[y == c]
         m = len(xc)
         if m < 2:
             continue
+        cls.append(c)
         pv.append(xc.var(axis=0).mean())
         u = xc - xc.mean(axis=1, keepdims=True)
         u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
@@ -516,6 +560,17 @@ def within_class_diversity(x: Float[np.ndarray, "n ..."], y) -> tuple[float, flo
         dec.append(1.0 - (r.sum() - np.trace(r)) / (m * (m - 1)))
     if not pv:
         raise ValueError("within_class_diversity needs two images of some class")
+    return np.array(cls), np.array(pv), np.array(dec)
+
+
+def within_class_diversity(x: Float[np.ndarray, "n ..."], y) -> tuple[float, float]:
+    """``(pixel_var, decorrelation)`` of :func:`class_diversities`, averaged over the classes
+    with at least two images.
+
+    Raises:
+        ValueError: no class has two images.
+    """
+    _, pv, dec = class_diversities(x, y)
     return float(np.mean(pv)), float(np.mean(dec))
 
 
@@ -557,16 +612,21 @@ def conditional_sample_metrics(x: Float[np.ndarray, "n H W"], y, predicted, feat
     is NaN); ``sliced_w2``: :func:`sliced_wasserstein` of the first :math:`\min(n,m)` samples
     (clipped to :math:`[-1.5,1.5]`) vs the test images; ``spectrum_distance`` (clipped samples
     vs test images); ``pixel_var`` and ``decorrelation`` of :func:`within_class_diversity`;
-    ``overshoot``: the mean of :math:`\max(|x|-1,0)` over pixels (saturation beyond [-1, 1]).
+    ``overshoot``: the mean of :math:`\max(|x|-1,0)` over pixels (saturation beyond [-1, 1]);
+    ``fd_se``: :func:`frechet_distance_se` (key ``fold_in(key, 1)``);
+    ``decorrelation_per_class``: :func:`class_diversities`' per-class values (a list).
     """
     x, y = np.asarray(x), np.asarray(y)
     n, m = len(x), min(len(x), len(x_test))
     acc = float(np.mean(np.asarray(predicted) == y))
-    pv, dec = within_class_diversity(x, y)
+    _, pvc, decc = class_diversities(x, y)
     fd = frechet_distance(features_x, features_train)
     return {"accuracy": acc, "accuracy_se": binomial_se(acc, n),
             "fd": math.inf if math.isnan(fd) else fd,
+            "fd_se": frechet_distance_se(features_x, features_train,
+                                         key=jax.random.fold_in(key, 1)),
             "sliced_w2": sliced_wasserstein(np.clip(x[:m], -1.5, 1.5), x_test[:m], key=key),
             "spectrum_distance": spectrum_distance(np.clip(x, -1.5, 1.5), x_test),
-            "pixel_var": pv, "decorrelation": dec,
+            "pixel_var": float(np.mean(pvc)), "decorrelation": float(np.mean(decc)),
+            "decorrelation_per_class": decc.tolist(),
             "overshoot": float(np.mean(np.maximum(np.abs(x) - 1.0, 0.0)))}

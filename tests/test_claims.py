@@ -84,6 +84,18 @@ def test_finding_records_value_and_standard_error():
     assert not claims.finding("no error bar", 1.0, math.inf).holds
 
 
+def test_difference_is_a_finding_with_the_combined_standard_error():
+    d = claims.difference("model - baseline", 3.0, 0.3, 5.0, 0.4)
+    assert d.holds and d.kind == "finding" and d.measured == -2.0
+    assert d.detail["se"] == pytest.approx(0.5)
+    v = claims.difference("per class", [1.0, 2.0], [0.1, 0.2], [0.5, 0.5], [0.0, 0.0])
+    assert v.measured == [0.5, 1.5] and v.detail["se"] == pytest.approx([0.1, 0.2])
+    # a diverged measurement (NaN or inf on either side, or in an SE) fails, never raises
+    assert not claims.difference("diverged", math.nan, 0.1, 1.0, 0.1).holds
+    assert not claims.difference("both inf", math.inf, 0.1, math.inf, 0.1).holds
+    assert not claims.difference("no error bar", 1.0, math.nan, 1.0, 0.1).holds
+
+
 def test_mean_se():
     mean, se = claims.mean_se([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)

@@ -158,3 +158,14 @@ def test_summary_rows_keep_seven_columns_when_a_claim_contains_a_pipe():
              "measured": 2.3, "bound": 4.85, "tightness": 0.47, "holds": True}
     row = summary_markdown([{"name": "x", "checks": [check]}]).splitlines()[-1]
     assert row.replace("\\|", "").count("|") == 8 and "max \\|z\\|" in row
+
+
+def test_summary_shows_a_findings_standard_error():
+    from experiments._runner import summary_markdown
+
+    check = {"claim": "learned - exact KL", "kind": "finding", "measured": -0.467,
+             "bound": None, "tightness": None, "holds": True, "detail": {"se": 0.058}}
+    row = summary_markdown([{"name": "x", "checks": [check]}]).splitlines()[-1]
+    assert "| -0.467 ± 0.058 |" in row
+    bound = dict(check, kind="upper_bound", bound=1.0, tightness=0.5, detail={})
+    assert "| -0.467 | 1 |" in summary_markdown([{"name": "x", "checks": [bound]}])

@@ -238,7 +238,8 @@ def test_all_exports():
                                     "spectrum_distance", "moment_kl_diagonal", "knn_kl",
                                     "image_metrics", "binomial_se", "chance_bound",
                                     "conditional_sample_metrics", "within_class_diversity",
-                                    "gaussian_moment_z", "spread_ratio"}
+                                    "gaussian_moment_z", "spread_ratio", "class_diversities",
+                                    "frechet_distance_se"}
     assert all(callable(getattr(metrics, name)) for name in metrics.__all__)
 
 
@@ -284,6 +285,9 @@ def test_image_metrics_is_the_stated_composition_with_clipping():
     assert got["sliced_w2_data"] == sliced_wasserstein(x_train[:40], x_test, key=key)
     assert got["spectrum_distance"] == spectrum_distance(s, x_test)
     assert got["spectrum_distance_data"] == spectrum_distance(x_train, x_test)
+    for name, fx in (("fd", feats(s)), ("fd_same_n", feats(s[:40])), ("fd_data", feats(x_test))):
+        kb = jax.random.fold_in(key, {"fd": 1, "fd_data": 2, "fd_same_n": 3}[name])
+        assert got[f"{name}_se"] == metrics.frechet_distance_se(fx, feats(x_train), key=kb)
 
 
 def test_binomial_se_and_chance_bound_by_hand():
@@ -312,6 +316,37 @@ def test_within_class_diversity_against_numpy_corrcoef():
     assert metrics.within_class_diversity(a * x + 3.0, y)[1] == pytest.approx(got[1], rel=1e-10)
     with pytest.raises(ValueError, match="two images"):
         metrics.within_class_diversity(x[:3], np.arange(3))
+    cls, pvc, decc = metrics.class_diversities(x, y)  # the per-class values behind the mean
+    assert cls.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(pvc, pv, rtol=1e-12)
+    np.testing.assert_allclose(decc, dec, rtol=1e-12)
+
+
+def test_frechet_distance_se_matches_the_spread_over_independent_draws():
+    # The oracle: the standard deviation of FD over 300 independent sample sets (n = 200,
+    # k = 3, a Gaussian off the reference's mean and scale) against a fixed reference. The
+    # bootstrap SE of one sample set estimates it; averaged over 20 sets it must agree within
+    # 20 % (the bootstrap's own spread over sets is ~15 % per set at n_boot = 100, and the
+    # bootstrap of a biased estimator is slightly conservative).
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(2000, 3))
+
+    def draw(r):
+        return 0.3 + 1.2 * r.normal(size=(200, 3))
+
+    sd = np.std([frechet_distance(draw(rng), ref) for _ in range(300)], ddof=1)
+    boot = np.mean([metrics.frechet_distance_se(draw(rng), ref, key=jax.random.key(i))
+                    for i in range(20)])
+    assert boot == pytest.approx(sd, rel=0.2)
+    # deterministic in the key; a different key gives a different estimate
+    x = draw(rng)
+    k = jax.random.key(5)
+    assert metrics.frechet_distance_se(x, ref, key=k) == metrics.frechet_distance_se(x, ref,
+                                                                                      key=k)
+    with pytest.raises(ValueError, match="n_boot"):
+        metrics.frechet_distance_se(x, ref, key=k, n_boot=1)
+    with pytest.raises(ValueError, match="same feature dimension"):
+        metrics.frechet_distance_se(x, ref[:, :2], key=k)
 
 
 def test_conditional_sample_metrics_is_the_stated_composition():
@@ -327,6 +362,9 @@ def test_conditional_sample_metrics_is_the_stated_composition():
     xc = np.clip(x, -1.5, 1.5)
     assert got["accuracy"] == 34 / 40 and got["accuracy_se"] == metrics.binomial_se(0.85, 40)
     assert got["fd"] == frechet_distance(f_x, f_train)
+    assert got["fd_se"] == metrics.frechet_distance_se(f_x, f_train,
+                                                       key=jax.random.fold_in(key, 1))
+    assert got["decorrelation_per_class"] == metrics.class_diversities(x, y)[2].tolist()
     assert got["sliced_w2"] == sliced_wasserstein(xc[:30], x_test, key=key)
     assert got["spectrum_distance"] == spectrum_distance(xc, x_test)
     assert (got["pixel_var"], got["decorrelation"]) == metrics.within_class_diversity(x, y)
