@@ -7,12 +7,21 @@ then one line per headline figure (:func:`headline`), in the form
 
 The machine these run on is usually a small, noisy VM, so figures are taken as the median of
 several interleaved rounds (:func:`median`) rather than from one long run.
+
+Load and memory. :func:`print_header` prints the 1-minute load average on entry and returns it
+as a :class:`Load`; :func:`print_footer` prints the load after, the peak resident memory of this
+process and, on an accelerator, the device's peak memory. When the load on entry exceeds 0.5 per
+core the run is *loaded*: the header says so and :func:`headline` marks every figure line
+``[under load: ...]`` (such a figure is never quoted as a headline; ratios between variants are
+still taken from interleaved rounds in one run, which load distorts less than absolute rates).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -22,12 +31,17 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
+    "Load",
     "cpu_model",
+    "device_peak_memory_mib",
     "device_description",
     "fmt_value",
     "headline",
+    "load_average",
     "matmul_peak_gflops",
     "median",
+    "peak_rss_mib",
+    "print_footer",
     "print_header",
     "print_table",
     "time_call",
@@ -54,14 +68,79 @@ def device_description() -> str:
     return f"{dev.platform} ({dev.device_kind}, {jax.device_count()} device(s))"
 
 
-def print_header(title: str, argv: Sequence[str] | None = None) -> None:
-    """Print the benchmark title, command line, versions and device."""
+def load_average() -> float:
+    """The 1-minute load average of the machine (``nan`` where the OS has none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return float("nan")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss``: KiB on Linux,
+    bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 ** 2 if sys.platform == "darwin" else 1024.0)
+
+
+def device_peak_memory_mib() -> float | None:
+    """Peak memory in use on the default jax device, in MiB, where the backend reports it (GPU,
+    TPU); ``None`` on the CPU."""
+    dev = jax.devices()[0]
+    if dev.platform == "cpu":
+        return None
+    stats = dev.memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return None if peak is None else peak / 1024.0**2
+
+
+@dataclasses.dataclass(frozen=True)
+class Load:
+    """The 1-minute load average on entry to a benchmark and the machine's core count.
+
+    A run is ``loaded`` when the load on entry exceeds 0.5 per core: other work shares the
+    cores, so absolute rates are low and ratios between peers can be distorted.
+    """
+
+    entry: float
+    cores: int
+
+    @property
+    def loaded(self) -> bool:
+        return self.entry > 0.5 * self.cores
+
+    def describe(self) -> str:
+        return f"1-min load {self.entry:.2f} on {self.cores} cores"
+
+
+def print_header(title: str, argv: Sequence[str] | None = None) -> Load:
+    """Print the benchmark title, command line, versions, device and the load on entry.
+
+    Returns:
+        the :class:`Load` on entry, for :func:`headline` and :func:`print_footer`.
+    """
     argv = sys.argv if argv is None else argv
+    load = Load(load_average(), os.cpu_count() or 1)
     print(f"== {title} ==")
     print(f"command: {' '.join(argv)}")
     print(f"python {platform.python_version()}, jax {jax.__version__}")
     print(f"device: {device_description()}")
+    print(f"load on entry: {load.describe()}" + (
+        " -- LOADED (> 0.5 per core): the figures below are not headline figures"
+        if load.loaded else " (quiet)"))
     print(flush=True)
+    return load
+
+
+def print_footer(load: Load | None = None) -> None:
+    """Print the load average after the run (beside the load on entry), the peak resident
+    memory of this process and the device's peak memory where there is a device."""
+    after = load_average()
+    entry = "" if load is None else f"{load.entry:.2f} on entry, "
+    dev = device_peak_memory_mib()
+    print(f"load: {entry}{after:.2f} after (1-min average, {os.cpu_count()} cores); "
+          f"peak RSS {peak_rss_mib():.0f} MiB"
+          + ("" if dev is None else f"; device peak memory {dev:.0f} MiB"), flush=True)
 
 
 def median(values: Sequence[float]) -> float:
@@ -123,6 +202,8 @@ def fmt_value(value: float) -> str:
     return f"{value:.2f}"
 
 
-def headline(name: str, value: float, unit: str, goal: str) -> str:
-    """Format one headline figure: ``name: value unit (goal: goal)``."""
-    return f"{name}: {fmt_value(value)} {unit} (goal: {goal})"
+def headline(name: str, value: float, unit: str, goal: str, load: Load | None = None) -> str:
+    """Format one headline figure: ``name: value unit (goal: goal)``, followed by
+    ``[under load: ...]`` when ``load`` says the run was loaded."""
+    mark = f" [under load: {load.describe()} on entry]" if load is not None and load.loaded else ""
+    return f"{name}: {fmt_value(value)} {unit} (goal: {goal}){mark}"
