@@ -4,6 +4,11 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.data           # full, 1-2 minutes
     .venv/bin/python -m benchmarks.data --quick   # 30-45 s
+    .venv/bin/python -m benchmarks.data --quick --rounds 1 --loop-funcs 10 --dr-loop-funcs 5 \
+        --acc-funcs 1 --dr-check 2                # smoke
+
+(``--rounds``, ``--loop-funcs``, ``--dr-loop-funcs``, ``--acc-funcs`` and ``--dr-check``
+override the mode's settings of the same names below; the data sets keep their sizes.)
 
 Workloads (the data sets of Lu et al. 2021), all float32 in opdiff:
 
@@ -101,10 +106,13 @@ import scipy.interpolate
 import scipy.linalg
 
 from benchmarks._common import (
+    device_peak_memory_mib,
     fmt_value,
     headline,
     matmul_peak_gflops,
     median,
+    peak_rss_mib,
+    print_footer,
     print_header,
     print_table,
 )
@@ -363,11 +371,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smaller subsets, fewer rounds (30-45 s)")
+    overrides = {"rounds": ROUNDS, "loop_funcs": LOOP_FUNCS, "dr_loop_funcs": DR_LOOP_FUNCS,
+                 "acc_funcs": ACC_FUNCS, "dr_check": DR_CHECK}
+    for name in overrides:
+        parser.add_argument("--" + name.replace("_", "-"), type=int,
+                            help=f"overrides the mode's {name.upper()} (>= 1)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    rounds, loop_n, dr_loop_n = ROUNDS[mode], LOOP_FUNCS[mode], DR_LOOP_FUNCS[mode]
+    setting = {}
+    for name, table in overrides.items():
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        setting[name] = table[mode] if value is None else value
+    rounds, loop_n, dr_loop_n = setting["rounds"], setting["loop_funcs"], setting["dr_loop_funcs"]
 
-    print_header("operator-data generation benchmark" + (" (--quick)" if args.quick else ""))
+    load = print_header("operator-data generation benchmark" + (" (--quick)" if args.quick else ""))
     t_start = time.perf_counter()
 
     grf = functions.GaussianRandomField(kernel="rbf", length_scale=LENGTH_SCALE, n_grid=N_GRID)
@@ -449,8 +468,8 @@ def main(argv: list[str] | None = None) -> None:
     # Accuracy (not timed).
     acc_rng = np.random.default_rng(7)
     accuracy = {name: ode_accuracy(grf, specs[name], rhs[name], jax.random.key(SEED + 2000),
-                                   ACC_FUNCS[mode], acc_rng) for name in specs}
-    agreement = dr_agreement(u_dr[:DR_CHECK[mode]])
+                                   setting["acc_funcs"], acc_rng) for name in specs}
+    agreement = dr_agreement(u_dr[:setting["dr_check"]])
 
     # --- report -----------------------------------------------------------------------------
     def count_of(task: str) -> int:
@@ -493,6 +512,10 @@ def main(argv: list[str] | None = None) -> None:
                      " ".join(fmt_value(x) for x in loop_times(task)), "1.00"])
         print(f"-- {titles[task]}: {count:,} functions --")
         print_table(["variant", "time (s)", "per round (s)", f"speed-up vs {peer}"], rows)
+        dev = device_peak_memory_mib()
+        print(f"memory: peak RSS {peak_rss_mib():.0f} MiB"
+              + ("" if dev is None else f", device peak {dev:.0f} MiB")
+              + " (this process, all data sets so far)")
         per_fn = {k: 1e3 * median([run["stages"][k] / run["n"] for run in s["loop"]])
                   for k in s["loop"][0]["stages"]}
         failed = sum(run["failed"] for run in s["loop"])
@@ -537,7 +560,8 @@ def main(argv: list[str] | None = None) -> None:
           "interpolant. The last error column is the gap between those two exact labels (same "
           "grid values,\ndifferent interpolants), not a solver error.")
     print()
-    print(f"diffusion-reaction: opdiff CNAB2 vs NumPy linearised CN, {DR_CHECK[mode]} functions, "
+    print(f"diffusion-reaction: opdiff CNAB2 vs NumPy linearised CN, {setting['dr_check']} "
+          "functions, "
           f"max |s| {agreement['scale']:.2f}; max |difference|:")
     f1, f4 = agreement[f"f64 nt={NT}"], agreement[f"f64 nt={4 * NT}"]
     print(f"  both float64: {f1:.1e} at nt={NT}, {f4:.1e} at nt={4 * NT} (ratio {f1 / f4:.1f}; "
@@ -550,21 +574,29 @@ def main(argv: list[str] | None = None) -> None:
     print()
 
     context = "none, context"
+    lines = []
     for name in specs:
-        print(headline(f"{name}_10k_opdiff", summary[name]["opdiff"], "s", "< 1 s"))
-        print(headline(f"{name}_speedup_vs_scipy_loop", summary[name]["speedup"], "x", ">= 100"))
-        print(headline(f"{name}_10k_scipy_loop", summary[name]["loop"], "s",
-                       f"{context}; extrapolated"))
+        lines += [
+            headline(f"{name}_10k_opdiff", summary[name]["opdiff"], "s", "< 1 s", load),
+            headline(f"{name}_speedup_vs_scipy_loop", summary[name]["speedup"], "x", ">= 100",
+                     load),
+            headline(f"{name}_10k_scipy_loop", summary[name]["loop"], "s",
+                     f"{context}; extrapolated", load),
+        ]
     dr = summary["diffusion_reaction"]
-    print(headline("diffusion_reaction_1k_opdiff", dr["opdiff"], "s", context))
-    print(headline("diffusion_reaction_1k_opdiff_solver", dr["solver"], "s", context))
-    print(headline("diffusion_reaction_speedup_vs_numpy_loop", dr["speedup"], "x", context))
-    print(headline("diffusion_reaction_solver_speedup_vs_numpy_loop", dr["solver_speedup"], "x",
-                   context))
-    print(headline("diffusion_reaction_1k_numpy_loop", dr["loop"], "s",
-                   f"{context}; extrapolated"))
-    print(headline("diffusion_reaction_solver_achieved", dr["gflops"], "GFLOP/s", context))
-    print(headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context"))
+    lines += [
+        headline("diffusion_reaction_1k_opdiff", dr["opdiff"], "s", context, load),
+        headline("diffusion_reaction_1k_opdiff_solver", dr["solver"], "s", context, load),
+        headline("diffusion_reaction_speedup_vs_numpy_loop", dr["speedup"], "x", context, load),
+        headline("diffusion_reaction_solver_speedup_vs_numpy_loop", dr["solver_speedup"], "x",
+                 context, load),
+        headline("diffusion_reaction_1k_numpy_loop", dr["loop"], "s",
+                 f"{context}; extrapolated", load),
+        headline("diffusion_reaction_solver_achieved", dr["gflops"], "GFLOP/s", context, load),
+        headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context", load),
+    ]
+    print("\n".join(lines))
+    print_footer(load)
 
 
 if __name__ == "__main__":

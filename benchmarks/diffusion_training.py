@@ -5,6 +5,12 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.diffusion_training                  # full
     .venv/bin/python -m benchmarks.diffusion_training --quick          # fewer variants, 1 round
     .venv/bin/python -m benchmarks.diffusion_training --dtype bf16     # bf16 compute (GPU)
+    .venv/bin/python -m benchmarks.diffusion_training --mode smoke     # digits c16 only, seconds
+    .venv/bin/python -m benchmarks.diffusion_training --mode gpu       # more steps (a GPU)
+
+(``--mode`` picks one of ``MODES``: ``full`` (the default), ``quick`` (same as ``--quick``),
+``smoke`` (one workload, a few steps: checks that the script runs) and ``gpu`` (every workload
+with a few hundred steps per run, where a step takes milliseconds).)
 
 Run times on the 2-core VM (2026-11-22, jax 0.10.2), machine nearly idle (load average
 0.1-1.7, f32 matmul peak 141-195 GFLOP/s): full 203 s wall / 302 s CPU, ``--quick`` 67 s wall /
@@ -42,9 +48,9 @@ What is measured (float32 unless ``--dtype bf16``):
    the full run shows to be within 2 % of the compiled count.
 2. **The ``lax.scan`` finding** (full mode): the digits ``c16`` training with
    ``steps_per_call=10``, i.e. ten steps per call inside ``lax.scan``, where XLA:CPU runs the
-   convolutions' backward pass far slower (measured 9x on the idle VM, 12-20x under load). Reported as the ratio of
-   images/s spc1/spc10 (> 1: the scan is slower). The library's docstring tells users to keep
-   ``steps_per_call=1`` for conv nets on a CPU.
+   convolutions' backward pass far slower (measured 9x on the idle VM, 12-20x under load).
+   Reported as the ratio of images/s spc1/spc10 (> 1: the scan is slower). The library's
+   docstring tells users to keep ``steps_per_call=1`` for conv nets on a CPU.
 3. **Sampling images/s at 20 NFE**: ``samplers.sample`` with ``"ancestral"`` (20 steps) and
    ``"pf_heun"`` (10 steps; :func:`~opdiff.diffusion.samplers.nfe` counts 20; ancestral only
    with ``--quick``) on the log-SNR grid, with the trained weights of the last
@@ -101,10 +107,13 @@ import numpy as np
 import optax
 
 from benchmarks._common import (
+    device_peak_memory_mib,
     fmt_value,
     headline,
     matmul_peak_gflops,
     median,
+    peak_rss_mib,
+    print_footer,
     print_header,
     print_table,
     time_call,
@@ -145,7 +154,7 @@ WORKLOADS = (
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Steps and repeats of one mode (``full`` or ``quick``)."""
+    """Steps and repeats of one mode (``full``, ``quick``, ``smoke`` or ``gpu``)."""
 
     rounds: int
     steps: dict[str, int]  # per workload run by the engine: steps of one run
@@ -170,6 +179,16 @@ MODES = {
                       sample_repeats={"digits c16": 3, "28x28 c32": 1},
                       samplers={"digits c16": ("ancestral",), "28x28 c32": ("ancestral",)},
                       peak_repeats=5),
+    "smoke": Settings(rounds=1, steps={"digits c16": 6}, hand=("digits c16",), scan=(),
+                      scan_steps=0, sample_repeats={"digits c16": 1},
+                      samplers={"digits c16": ("ancestral",)}, peak_repeats=3),
+    "gpu": Settings(rounds=2, steps={"digits c16": 300, "digits c32": 300, "28x28 c32": 200},
+                    hand=("digits c16", "digits c32", "28x28 c32"),
+                    scan=("digits c16",), scan_steps=10 * SCAN_SPC,
+                    sample_repeats={"digits c16": 5, "28x28 c32": 5},
+                    samplers={"digits c16": ("ancestral", "pf_heun"),
+                              "28x28 c32": ("ancestral", "pf_heun")},
+                    peak_repeats=7),
 }
 
 
@@ -372,6 +391,13 @@ def sampling_rates(model, process, batch: int, methods: Sequence[str],
 # --- driver ---------------------------------------------------------------------------------
 
 
+def memory_line(when: str) -> str:
+    """``memory: peak RSS ... MiB[, device peak ... MiB] (when)`` for this process so far."""
+    dev = device_peak_memory_mib()
+    return (f"memory: peak RSS {peak_rss_mib():.0f} MiB"
+            + ("" if dev is None else f", device peak {dev:.0f} MiB") + f" ({when})")
+
+
 def use_private_compilation_cache() -> str | None:
     """Switch on jax's persistent compilation cache in a temporary directory (removed at exit)
     unless one is configured; returns the directory, or ``None`` if the user's cache is used.
@@ -393,17 +419,21 @@ def use_private_compilation_cache() -> str | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps, rounds, variants")
+    parser.add_argument("--mode", choices=tuple(MODES), default=None,
+                        help="settings (default full; --quick is --mode quick)")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="f32",
                         help="compute dtype of the U-Net layers (bf16 is meant for a GPU)")
     args = parser.parse_args(argv)
+    if args.quick and args.mode not in (None, "quick"):
+        parser.error(f"--quick contradicts --mode {args.mode}")
     private_cache = use_private_compilation_cache()
-    mode = "quick" if args.quick else "full"
+    mode = args.mode or ("quick" if args.quick else "full")
     cfg, dtype = MODES[mode], DTYPES[args.dtype]
     suffix = "" if args.dtype == "f32" else f"_{args.dtype}"
     on_cpu = jax.devices()[0].platform == "cpu"
 
-    print_header("U-Net diffusion training and sampling throughput"
-                 + (" (--quick)" if args.quick else ""))
+    load = print_header("U-Net diffusion training and sampling throughput"
+                        + ("" if mode == "full" else f" (--mode {mode})"))
     if private_cache:
         print("persistent compilation cache: a private temporary directory (later rounds reuse "
               "the first round's executables; compile times are the first round's)")
@@ -513,11 +543,12 @@ def main(argv: list[str] | None = None) -> None:
             ])
     print(f"training, batch {BATCH}. images/s: wall-clock, warm, median over rounds (per round "
           f"beside). first/compile s: round 1's first engine call (compile + 1 call's "
-          f"steps); for the hand-written step, its compile time.\nvs hand: median per-round ratio to the "
-          f"hand-written loop. GFLOP/s: XLA cost-analysis FLOPs/step x steps/s; of peak: per "
-          f"round, vs the {args.dtype} matmul peak.")
+          f"steps); for the hand-written step, its compile time.\nvs hand: median per-round "
+          f"ratio to the hand-written loop. GFLOP/s: XLA cost-analysis FLOPs/step x steps/s; "
+          f"of peak: per round, vs the {args.dtype} matmul peak.")
     print_table(["variant", "images/s", "per round", "steps/s", "first/compile s", "vs hand",
                  "GFLOP/s", "of peak"], rows)
+    print(memory_line("after training"))
     for w in work:
         h = hands[w.name]
         src = ("compiled step" if np.isfinite(h.flops_compiled)
@@ -540,6 +571,7 @@ def main(argv: list[str] | None = None) -> None:
           "the lowered HLO's FLOPs of one denoiser call x NFE; the first call compiles")
     print_table(["model sampler", "steps", "NFE", "batch", "images/s", "GFLOP/s",
                  "first call s", "finite"], rows)
+    print(memory_line("after sampling"))
     print(f"total time: {total} (CPU time over wall time > 1: XLA used both cores; much less "
           "than 1: the machine was shared)")
     print()
@@ -552,41 +584,45 @@ def main(argv: list[str] | None = None) -> None:
 
     names = {w.name for w in work}
     lines = [headline(f"unet_train_digits{suffix}", train_rate("digits c16"), "images/s",
-                      ">= 2000 on a 2-core CPU (channels (16, 32), batch 128)")]
+                      ">= 2000 on a 2-core CPU (channels (16, 32), batch 128)", load)]
     if "digits c32" in names:
         lines.append(headline(f"unet_train_digits_c32{suffix}", train_rate("digits c32"),
-                              "images/s", "none, context (channels (32, 64))"))
-    lines += [
-        headline(f"unet_train_28x28{suffix}", train_rate("28x28 c32"), "images/s",
-                 "none, context (its goal is achieved_gflops_28x28)"),
-        headline(f"achieved_gflops_digits{suffix}", gflops("digits c16"), "GFLOP/s",
-                 f"none, context ({100 * of_peak('digits c16'):.1f}% of the matmul peak)"),
-        headline(f"achieved_gflops_28x28{suffix}", gflops("28x28 c32"), "GFLOP/s",
-                 f">= 10% of the matmul peak, i.e. >= {fmt_value(0.1 * median(peaks))}; "
-                 f"measured {100 * of_peak('28x28 c32'):.1f}%"),
-        headline(f"compile_train_digits{suffix}", first_call("digits c16"), "s",
-                 "none, context (engine's first call: compile + 1 step)"),
-        headline(f"compile_train_28x28{suffix}", first_call("28x28 c32"), "s",
-                 "none, context (engine's first call: compile + 1 step)"),
-    ]
+                              "images/s", "none, context (channels (32, 64))", load))
+    if "28x28 c32" in names:
+        lines.append(headline(f"unet_train_28x28{suffix}", train_rate("28x28 c32"), "images/s",
+                              "none, context (its goal is achieved_gflops_28x28)", load))
+    lines.append(headline(f"achieved_gflops_digits{suffix}", gflops("digits c16"), "GFLOP/s",
+                          f"none, context ({100 * of_peak('digits c16'):.1f}% of the matmul "
+                          "peak)", load))
+    if "28x28 c32" in names:
+        lines.append(headline(f"achieved_gflops_28x28{suffix}", gflops("28x28 c32"), "GFLOP/s",
+                              f">= 10% of the matmul peak, i.e. >= "
+                              f"{fmt_value(0.1 * median(peaks))}; measured "
+                              f"{100 * of_peak('28x28 c32'):.1f}%", load))
+    for wname, tag in (("digits c16", "digits"), ("28x28 c32", "28x28")):
+        if wname in names:
+            lines.append(headline(f"compile_train_{tag}{suffix}", first_call(wname), "s",
+                                  "none, context (engine's first call: compile + 1 step)", load))
     for wname, tag in (("digits c16", "digits"), ("28x28 c32", "28x28")):
         for method, s in sampling.get(wname, {}).items():
             lines.append(headline(
                 f"sampling_{NFE}nfe_{tag}_{method}{suffix}", s["rate"], "images/s",
-                f">= 3/20 of training images/s = {fmt_value(0.15 * train_rate(wname))}"))
+                f">= 3/20 of training images/s = {fmt_value(0.15 * train_rate(wname))}", load))
     if ("digits c16", "hand-written") in samples:
         lines.append(headline(f"engine_vs_hand_ratio{suffix}",
                               ratio("digits c16", "engine spc1", "hand-written"), "ratio",
-                              ">= 0.9 (digits c16)"))
+                              ">= 0.9 (digits c16)", load))
+    platform = jax.devices()[0].platform
     for wname in cfg.scan:
-        lines.append(headline(f"scan_slowdown_cpu_{wname.replace(' ', '_')}{suffix}",
+        lines.append(headline(f"scan_slowdown_{platform}_{wname.replace(' ', '_')}{suffix}",
                               ratio(wname, "engine spc1", f"engine spc{SCAN_SPC}"), "x",
-                              f"none, reported (images/s at spc1 / spc{SCAN_SPC})"))
+                              f"none, reported (images/s at spc1 / spc{SCAN_SPC})", load))
     if dtype != jnp.float32:
         lines.append(headline(f"matmul_peak_{args.dtype}", median(peaks), "GFLOP/s",
-                              "context"))
-    lines.append(headline("matmul_peak_f32", peak_f32, "GFLOP/s", "context"))
+                              "context", load))
+    lines.append(headline("matmul_peak_f32", peak_f32, "GFLOP/s", "context", load))
     print("\n".join(lines))
+    print_footer(load)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.engine           # full, about 1 minute
     .venv/bin/python -m benchmarks.engine --quick   # about 20 s
+    .venv/bin/python -m benchmarks.engine --rounds 1 --steps 10 --small-steps 100  # smoke
+
+(``--rounds``, ``--steps`` (steps per run at the large batch), ``--small-steps`` (at batch 1)
+and ``--batch`` (the large batch, default 1024) override the mode's settings; the suite
+``benchmarks.suite`` uses them for its GPU and ``--quick`` sizes.)
 
 Workload: ``opdiff.nets.MLP(128, 1, width=128, depth=4, activation="tanh")`` (five affine
 maps, 65,664 weights in the matmuls), MSE loss, ``optax.adam(1e-3)``, float32, on a fixed
@@ -52,10 +57,13 @@ import optax
 
 import opdiff
 from benchmarks._common import (
+    device_peak_memory_mib,
     fmt_value,
     headline,
     matmul_peak_gflops,
     median,
+    peak_rss_mib,
+    print_footer,
     print_header,
     print_table,
 )
@@ -65,6 +73,7 @@ IN_FEATURES, OUT_FEATURES, WIDTH, DEPTH, ACTIVATION = 128, 1, 128, 4, "tanh"
 N_DATA = 8192
 LEARNING_RATE = 1e-3
 SCAN_STEPS = 50  # steps_per_call of the scanned batch-1 variant
+BIG_SPC = 10  # steps_per_call of the second large-batch variant
 
 # (full, quick) settings
 ROUNDS = {"full": 3, "quick": 2}
@@ -171,34 +180,53 @@ class HandWritten:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (~20 s)")
+    parser.add_argument("--rounds", type=int, help="rounds (overrides the mode's)")
+    parser.add_argument("--steps", type=int,
+                        help=f"steps per run at the large batch, >= {2 * BIG_SPC} "
+                             "(overrides the mode's)")
+    parser.add_argument("--small-steps", type=int,
+                        help=f"steps per run at batch 1, >= {2 * SCAN_STEPS} (overrides the "
+                             "mode's)")
+    parser.add_argument("--batch", type=int, default=1024, help="the large batch (1024)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    rounds, steps_big, steps_small = ROUNDS[mode], STEPS_B1024[mode], STEPS_B1[mode]
+    rounds = ROUNDS[mode] if args.rounds is None else args.rounds
+    steps_big = STEPS_B1024[mode] if args.steps is None else args.steps
+    steps_small = STEPS_B1[mode] if args.small_steps is None else args.small_steps
+    big = args.batch
+    # A rate needs two timed calls after the compiling one's end: steps >= 2 x steps_per_call.
+    for flag, value, least in (("--rounds", rounds, 1), ("--steps", steps_big, 2 * BIG_SPC),
+                               ("--small-steps", steps_small, 2 * SCAN_STEPS),
+                               ("--batch", big, 2)):
+        if value < least:
+            parser.error(f"{flag} must be >= {least}, got {value}")
 
-    print_header("opdiff.fit engine benchmark" + (" (--quick)" if args.quick else ""))
+    load = print_header("opdiff.fit engine benchmark" + (" (--quick)" if args.quick else ""))
     print(f"model: MLP({IN_FEATURES} -> {WIDTH} x {DEPTH} {ACTIVATION} -> {OUT_FEATURES}), "
           f"MSE, adam({LEARNING_RATE}), float32, dataset {N_DATA} rows")
-    print(f"rounds: {rounds}; steps per run: {steps_big} at batch 1024, "
+    print(f"rounds: {rounds}; steps per run: {steps_big} at batch {big}, "
           f"{steps_small} at batch 1")
     t_start = time.perf_counter()
 
     data = make_data(jax.random.key(0))
     key = jax.random.key(2)
-    hand_big, hand_small = HandWritten(data, 1024), HandWritten(data, 1)
+    hand_big, hand_small = HandWritten(data, big), HandWritten(data, 1)
     scan = f"engine b1 spc{SCAN_STEPS}"
+    e_big, e_big_spc, h_big = f"engine b{big} spc1", f"engine b{big} spc{BIG_SPC}", \
+        f"hand-written b{big}"
     variants: dict[str, Callable[[], dict[str, Any]]] = {
-        "engine b1024 spc1": lambda: engine_run(data, 1024, steps_big, 1, key),
-        "engine b1024 spc10": lambda: engine_run(data, 1024, steps_big, 10, key),
-        "hand-written b1024": lambda: hand_big.run(steps_big, key),
+        e_big: lambda: engine_run(data, big, steps_big, 1, key),
+        e_big_spc: lambda: engine_run(data, big, steps_big, BIG_SPC, key),
+        h_big: lambda: hand_big.run(steps_big, key),
         "engine b1 spc1": lambda: engine_run(data, 1, steps_small, 1, key),
         scan: lambda: engine_run(data, 1, steps_small, SCAN_STEPS, key),
         "hand-written b1": lambda: hand_small.run(steps_small, key),
     }
-    reference = {name: "hand-written b1024" if "b1024" in name else "hand-written b1"
-                 for name in variants}
+    big_names = (e_big, e_big_spc, h_big)
+    batch_of = {name: big if name in big_names else 1 for name in variants}
+    reference = {name: h_big if name in big_names else "hand-written b1" for name in variants}
     # Variants that are compared run back to back, in an order rotated every round.
-    blocks = [[name for name in variants if "b1024" in name],
-              [name for name in variants if "b1024" not in name]]
+    blocks = [list(big_names), [name for name in variants if name not in big_names]]
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     peaks: list[float] = []
     for r in range(rounds):
@@ -208,12 +236,12 @@ def main(argv: list[str] | None = None) -> None:
         peaks.append(matmul_peak_gflops(2048, jnp.float32, repeats=PEAK_REPEATS[mode]))
         print(f"round {r + 1}/{rounds} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
-    # Every run starts from the same weights and key, so all batch-1024 runs should trace the
+    # Every run starts from the same weights and key, so all large-batch runs should trace the
     # same loss curve; the hand-written loop repeats the engine's math exactly.
-    ref = samples["hand-written b1024"][0]["losses"]
+    ref = samples[h_big][0]["losses"]
     rel = max(float(np.max(np.abs(run["losses"] - ref) / np.abs(ref)))
               for name in blocks[0] for run in samples[name])
-    print(f"same math: the batch-1024 loss curves agree to {rel:.1e} (max relative difference "
+    print(f"same math: the batch-{big} loss curves agree to {rel:.1e} (max relative difference "
           f"over {steps_big} steps; 0 = bit-identical)")
     print()
 
@@ -225,10 +253,10 @@ def main(argv: list[str] | None = None) -> None:
         return median([a / b for a, b in zip(rates(name), rates(other))])
 
     def gflops(name: str) -> float:
-        return median(rates(name)) * train_step_flops(1024 if "b1024" in name else 1) / 1e9
+        return median(rates(name)) * train_step_flops(batch_of[name]) / 1e9
 
     def of_peak(name: str) -> float:
-        flops = train_step_flops(1024 if "b1024" in name else 1)
+        flops = train_step_flops(batch_of[name])
         return median([rate * flops / 1e9 / p for rate, p in zip(rates(name), peaks)])
 
     rows = []
@@ -252,23 +280,31 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"matmul peak f32 (2048x2048, per round): {' '.join(fmt_value(p) for p in peaks)} "
           "GFLOP/s")
-    print(f"step FLOPs: {train_step_flops(1024) / 1e6:.0f} MFLOP at batch 1024, "
+    print(f"step FLOPs: {train_step_flops(big) / 1e6:.0f} MFLOP at batch {big}, "
           f"{train_step_flops(1) / 1e3:.0f} kFLOP at batch 1")
+    dev = device_peak_memory_mib()
+    print(f"memory: peak RSS {peak_rss_mib():.0f} MiB"
+          + ("" if dev is None else f", device peak {dev:.0f} MiB") + " (this process, so far)")
     print(f"total time: {time.perf_counter() - t_start:.0f} s")
     print()
 
     context = "none, context"
-    print(headline("engine_vs_handwritten_b1024",
-                   ratio("engine b1024 spc1", "hand-written b1024"), "ratio", ">= 0.90"))
-    print(headline("engine_vs_handwritten_b1024_spc10",
-                   ratio("engine b1024 spc10", "hand-written b1024"), "ratio", ">= 0.90"))
-    print(headline("scan_speedup_b1", ratio(scan, "engine b1 spc1"), "x", ">= 2"))
-    print(headline("engine_b1024", median(rates("engine b1024 spc1")), "steps/s", context))
-    print(headline("handwritten_b1024", median(rates("hand-written b1024")), "steps/s", context))
-    print(headline("engine_b1_spc1", median(rates("engine b1 spc1")), "steps/s", context))
-    print(headline(f"engine_b1_spc{SCAN_STEPS}", median(rates(scan)), "steps/s", context))
-    print(headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context"))
-    print(headline("achieved_b1024", gflops("engine b1024 spc1"), "GFLOP/s", "context"))
+    b = f"b{big}"
+    for line in (
+        headline(f"engine_vs_handwritten_{b}", ratio(e_big, h_big), "ratio", ">= 0.90", load),
+        headline(f"engine_vs_handwritten_{b}_spc{BIG_SPC}", ratio(e_big_spc, h_big), "ratio",
+                 ">= 0.90", load),
+        headline("scan_speedup_b1", ratio(scan, "engine b1 spc1"), "x", ">= 2", load),
+        headline(f"engine_{b}", median(rates(e_big)), "steps/s", context, load),
+        headline(f"handwritten_{b}", median(rates(h_big)), "steps/s", context, load),
+        headline("engine_b1_spc1", median(rates("engine b1 spc1")), "steps/s", context, load),
+        headline(f"engine_b1_spc{SCAN_STEPS}", median(rates(scan)), "steps/s", context, load),
+        headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context", load),
+        headline(f"achieved_{b}", gflops(e_big), "GFLOP/s", "context", load),
+    ):
+        print(line)
+    print_footer(load)
+
 
 if __name__ == "__main__":
     main()

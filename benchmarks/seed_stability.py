@@ -17,12 +17,11 @@ Ends with one line per figure, ``name: value unit (goal: ...)``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from benchmarks._common import headline, print_header, print_table
+from benchmarks._common import headline, print_footer, print_header, print_table
 from experiments import EXPERIMENTS
 from experiments._runner import run_one
 
@@ -60,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown experiments {unknown}" if unknown else
               "error: --seeds needs at least two distinct seeds", file=sys.stderr)
         return 2
-    print_header(f"seed stability of the verdicts ({args.preset})")
-    load0 = os.getloadavg()[0]
-    print(f"load average (1 min) before: {load0:.2f} on {os.cpu_count()} cores")
+    load = print_header(f"seed stability of the verdicts ({args.preset})")
     rows, total, agree, runtime = [], 0, 0, 0.0
     for name in names:
         records = {}
@@ -75,15 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         total, agree = total + n, agree + ok
         rows += [[name, *r] for r in diff]
         print(f"{name}: {ok}/{n} verdicts agree across seeds {args.seeds}", flush=True)
-    load1 = os.getloadavg()[0]
-    print(f"load average (1 min) after: {load1:.2f}")
     if rows:
         print_table(["experiment", "claim", "verdicts", "measured"], rows)
-    loaded = " (under load)" if max(load0, load1) > 0.5 * (os.cpu_count() or 1) else ""
-    print(headline("verdicts_agreeing", agree, f"of {total} claims{loaded}",
-                   "every claim's verdict the same for every seed"))
-    print(headline("wall_time", runtime / 60, f"min for {len(args.seeds)} seeds{loaded}",
-                   "information"))
+    print(headline("verdicts_agreeing", agree, f"of {total} claims",
+                   "every claim's verdict the same for every seed", load))
+    print(headline("wall_time", runtime / 60, f"min for {len(args.seeds)} seeds", "information",
+                   load))
+    print_footer(load)
     return 0 if agree == total else 1
 
 
