@@ -60,9 +60,17 @@ def test_affine_form_refuses_a_product_of_forms():
 
 
 def test_registry_drives_names_nfe_order_and_checks():
-    assert S.SAMPLERS == tuple(St.METHODS)
+    assert S.SAMPLERS + S.MULTISTEP == tuple(St.METHODS)
     assert S.SAMPLERS[0] == "euler_maruyama" and S.SAMPLERS[-1] == "pc"
-    assert S.SECOND_ORDER == ("pf_heun", "dpm_solver_2")
+    assert S.MULTISTEP == ("dpm_solver_2m", "dpm_solver_3m")
+    assert S.SECOND_ORDER == ("pf_heun", "dpm_solver_2", "dpm_solver_2m")
+    assert S.order("dpm_solver_3m") == 3
+    # one evaluation per step; the 3M's first step (DPM-Solver-2) spends one more
+    assert S.nfe("dpm_solver_2m", 7) == 7 and S.nfe("dpm_solver_3m", 7) == 8
+    assert S.steps_for_budgets("dpm_solver_3m", (3,), (8, 1)) == (3, 7)
+    for m in S.MULTISTEP:  # a multistep step returns (z, D): not a predictor for pc
+        with pytest.raises(ValueError, match="predictor"):
+            S.check_options("pc", predictor=m)
     assert set(S.STOCHASTIC) == {"euler_maruyama", "ancestral", "reverse_diffusion",
                                  "exponential", "pc"}
     assert S.nfe("pf_heun", 7) == 14 and S.nfe("pc", 5, n_corrector=2) == 15
@@ -181,3 +189,125 @@ def test_sampler_noise_keys_are_the_documented_ones(x64):
     h = 0.1
     want = x - h * (c.f * x - c.g2 * (-x / c.s2)) + jnp.sqrt(h * c.g2) * xi
     np.testing.assert_allclose(out, want, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- multistep
+
+
+def _lam_a_s(proc, t):
+    a = np.asarray(proc.scale(t))
+    s = np.sqrt(np.asarray(proc.variance(t)))
+    return np.log(a / s), a, s
+
+
+def _multistep_reference(method, proc, field, ts, z):
+    """DPM-Solver++(2M) as printed in Lu et al. (2022), Algorithm 2 (D = (1 + 1/(2r)) D_i -
+    1/(2r) D_{i-1}, r = h_{i-1}/h_i), and the 3M as the exact solution of the data-prediction
+    ODE z_s = (s_s/s_t) z + s_s int_{lam_t}^{lam_s} e^lam p(lam) dlam with p the Lagrange
+    polynomial through the last three outputs, the integral by 40-point Gauss-Legendre (not
+    the closed forms of the steps); its first step is the singlestep DPM-Solver-2 (midpoint)."""
+    gl_x, gl_w = np.polynomial.legendre.leggauss(40)
+
+    def den(z, t):
+        a, s2 = np.asarray(proc.scale(t)), np.asarray(proc.variance(t))
+        g = a * field.var / (a**2 * field.var + s2)
+        return g * z + (1 - a * g) * field.mean
+
+    outs = []  # (lam, D) oldest first
+    for i in range(len(ts) - 1, 0, -1):
+        t, s = ts[i], ts[i - 1]
+        (lt, _, st), (ls, as_, ss) = _lam_a_s(proc, t), _lam_a_s(proc, s)
+        d, h = den(z, t), ls - lt
+        if method == "dpm_solver_3m" and not outs:
+            u = 0.5 * (s + t)
+            lu, au, su = _lam_a_s(proc, u)
+            du = den((su / st) * z + au * (1 - np.exp(-(lu - lt))) * d, u)
+            z = (ss / st) * z + as_ * (1 - np.exp(-h)) * (d + h / (2 * (lu - lt)) * (du - d))
+            outs = [(lt, d), (lu, du)]
+            continue
+        outs.append((lt, d))
+        if method == "dpm_solver_2m":
+            if len(outs) == 1:
+                z = (ss / st) * z + as_ * (1 - np.exp(-h)) * d
+            else:
+                r = (lt - outs[-2][0]) / h
+                dd = (1 + 1 / (2 * r)) * d - 1 / (2 * r) * outs[-2][1]
+                z = (ss / st) * z + as_ * (1 - np.exp(-h)) * dd
+            continue
+        pts = outs[-3:]
+        lam = (0.5 * h[None] * gl_x[:, None] + 0.5 * (ls + lt)[None])[:, None]  # [40, 1, d]
+        p = 0.0
+        for j, (lj, dj) in enumerate(pts):
+            basis = 1.0
+            for k, (lk, _) in enumerate(pts):
+                if k != j:
+                    basis = basis * (lam - lk) / (lj - lk)
+            p = p + basis * dj
+        integral = np.sum(0.5 * h * gl_w[:, None, None] * np.exp(lam) * p, axis=0)
+        z = (ss / st) * z + ss * integral
+    return z
+
+
+@pytest.mark.parametrize("method", ["dpm_solver_2m", "dpm_solver_3m"])
+@pytest.mark.parametrize("proc_name", ["vp", "blurring"])
+def test_multistep_on_arrays_equals_its_affine_reading_and_the_reference(x64, method,
+                                                                          proc_name):
+    proc = {"vp": lambda: P.vp(SHAPE, basis="dft"),
+            "blurring": lambda: P.blurring(SHAPE, basis="dft")}[proc_name]()
+    field = O.power_law_field(SHAPE, "dft", alpha=2.0, mean=0.4)
+    ts = S.karras_grid(proc, 7)  # unequal steps in lambda
+    zT = np.asarray(jax.random.normal(jax.random.key(3), (5, *SHAPE)), np.float64)
+    out = np.asarray(proc.to_basis(S.sample(method, field.denoiser(proc), proc,
+                                            proc.from_basis(jnp.asarray(zT)), ts)))
+    zero = np.zeros(SHAPE)
+    B, w0 = map(np.asarray, O.sampler_law(method, proc, field, ts, init=(zero, zero)))
+    A = np.asarray(O.sampler_law(method, proc, field, ts, init=(zero + 1, zero))[0]) - B
+    np.testing.assert_array_equal(w0, 0)  # deterministic: no noise variance
+    scale = np.abs(A) + np.abs(B)
+    assert np.max(np.abs(out - (A * zT + B)) / scale) <= 1e-12  # the two readings: round-off
+    ref = _multistep_reference(method, proc, field, ts, zT)
+    assert np.max(np.abs(ref - (A * zT + B)) / scale) <= 1e-10
+
+
+@pytest.mark.parametrize("method", ["dpm_solver_2m", "dpm_solver_3m"])
+@pytest.mark.parametrize("proc_name", ["vp", "blurring"])
+def test_multistep_law_against_monte_carlo(x64, method, proc_name):
+    # 4000 samples from the prior through the sampler; per coefficient the sample mean's
+    # z-score is N(0, 1) (max over 6 coefficients: |z| <= 4.5 fails with prob. ~4e-5) and the
+    # variance ratio has sd sqrt(2/n) (6 sigma)
+    proc = {"vp": lambda: P.vp(SHAPE, basis="dft"),
+            "blurring": lambda: P.blurring(SHAPE, basis="dft")}[proc_name]()
+    field = O.power_law_field(SHAPE, "dft", alpha=2.0, mean=0.4)
+    zmax, vdev, vtol = O.monte_carlo_agreement(method, proc, field, S.log_snr_grid(proc, 6),
+                                               n=4000, seed=2)
+    assert zmax <= 4.5 and vdev <= vtol, (zmax, vdev, vtol)
+
+
+def _fitted_slopes(method, proc, field, grid, steps):
+    m0, v0 = (np.asarray(a) for a in field.marginal(proc, proc.t_min))
+    kl, w2 = [], []
+    for n in steps:
+        m, w = map(np.asarray, O.sampler_law(method, proc, field, grid(proc, n), init="exact"))
+        kl.append(O.divergences(m, w, m0, v0)["kl"])
+        w2.append(math.sqrt(np.sum((m - m0) ** 2 + (np.sqrt(w) - np.sqrt(v0)) ** 2)))
+    logh = np.log(1.0 / np.asarray(steps))
+    return np.polyfit(logh, np.log(kl), 1)[0], np.polyfit(logh, np.log(w2), 1)[0]
+
+
+@pytest.mark.parametrize("method", ["dpm_solver_2m", "dpm_solver_3m"])
+def test_multistep_orders_from_exact_kl_and_w2(x64, method):
+    # Order p: the output mean and variance are off by O(h^p) per coefficient, so W2 ~ h^p and,
+    # KL being quadratic in small mean and variance errors (KL ~ dm^2/(2v) + (dw/v)^2/4),
+    # KL ~ h^(2p). Fitted on n = 80..640 steps of the Karras grid (unequal steps in lambda),
+    # from the exact marginal at T (discretisation only), 8x8 field, VP. Tolerance 0.3 on the
+    # W2 slope, 0.6 on the KL slope (twice the exponent).
+    proc = P.vp((8, 8), basis="dft")
+    field = O.power_law_field((8, 8), "dft", alpha=2.5, mean=0.3)
+    p = S.order(method)
+    kl_slope, w2_slope = _fitted_slopes(method, proc, field, S.karras_grid, (80, 160, 320, 640))
+    assert abs(w2_slope - p) <= 0.3, (method, w2_slope)
+    assert abs(kl_slope - 2 * p) <= 0.6, (method, kl_slope)
+    # on the log-SNR grid (equal steps in lambda) the 3M's h^3 error term cancels on these
+    # fields (slope ~4, a measured finding); the order is at least p there
+    _, w2_logsnr = _fitted_slopes(method, proc, field, S.log_snr_grid, (40, 80, 160, 320))
+    assert w2_logsnr >= p - 0.3, (method, w2_logsnr)

@@ -353,6 +353,77 @@ def _padded_length(n: int) -> int:
     return (1 << max(6, math.ceil(math.log2(max(n, 1))))) + 1
 
 
+def _no_norm(x):
+    raise TypeError("a deterministic sampler's affine reading has no corrector norm")
+
+
+def _affine_step(method: str, process: Process, model, ts, n, carry, i, eta: float = 0.0):
+    r"""Step ``i`` (from ``ts[n - i]`` down to ``ts[n - i - 1]``) of a deterministic sampler on
+    affine forms in :math:`z_T`. ``carry = (A, B, past)``: the state :math:`Az_T+B` and, for a
+    multistep method, ``past = (times, A's, B's, n_real)`` of the stored denoiser outputs (most
+    recent first; the first ``n_real`` are real). A method's ``start`` replaces step 0 when
+    ``i`` is the Python int 0."""
+    spec = _steps.METHODS[method]
+    A, B, (pt, pA, pB, n_real) = carry
+    j = n - i
+
+    def denoiser(z, t):
+        g, q = _affine_denoiser(process, model, t)
+        return g * z + q
+
+    hist = tuple((pt[k], _steps.Affine(pA[k], pB[k])) for k in range(spec.history))
+    ctx = _steps.StepContext(process, ts[j], ts[j - 1], A.dtype, denoise=denoiser,
+                             noise=_steps.Affine.noise, norm=_no_norm, opts=dict(eta=eta),
+                             history=hist, n_history=n_real)
+
+    def arr(x):
+        return jnp.broadcast_to(jnp.asarray(x, A.dtype), A.shape)
+
+    if spec.start is not None and isinstance(i, int) and i == 0:
+        z, got = spec.start(ctx, _steps.Affine(A, B))
+        got = tuple(got)[:spec.history]
+        new, n_real = got + hist[len(got):], jnp.asarray(len(got))
+    elif spec.history:
+        z, d = spec.step(ctx, _steps.Affine(A, B))
+        new = ((ctx.t, d), *hist[:-1])
+        n_real = jnp.minimum(n_real + 1, spec.history)
+    else:
+        z, new = spec.step(ctx, _steps.Affine(A, B)), ()
+    if z.N:
+        raise ValueError(f"{method!r} drew noise: only deterministic samplers have an affine "
+                         f"reading in z_T")
+    past = (tuple(jnp.asarray(t, A.dtype) for t, _ in new), tuple(arr(f.A) for _, f in new),
+            tuple(arr(f.B) for _, f in new), n_real)
+    return arr(z.A), arr(z.B), past
+
+
+def _affine_start(method: str, shape, dtype, T):
+    r"""The identity form :math:`1\cdot z_T+0` and placeholders for the stored outputs."""
+    k = _steps.METHODS[method].history
+    zeros = jnp.zeros(shape, dtype)
+    past = ((jnp.asarray(T, dtype),) * k, (zeros,) * k, (zeros,) * k, jnp.asarray(0))
+    return jnp.ones(shape, dtype), zeros, past
+
+
+def _affine_run(method: str, process: Process, model, ts, n, m, w, loop: str = "fori"):
+    """The output law of a deterministic sampler along ``ts[:n + 1]`` from :math:`N(m, w)`,
+    by its affine forms in :math:`z_T` (``loop="scan"``: a static ``n``, differentiable in the
+    grid)."""
+    carry = _affine_start(method, m.shape, m.dtype, ts[n])
+    first = 0
+    if _steps.METHODS[method].start is not None:
+        carry, first = _affine_step(method, process, model, ts, n, carry, 0), 1
+
+    def body(i, c):
+        return _affine_step(method, process, model, ts, n, c, i)
+
+    if loop == "scan":
+        carry, _ = jax.lax.scan(lambda c, i: (body(i, c), None), carry, jnp.arange(first, n))
+    else:
+        carry = jax.lax.fori_loop(first, n, body, carry)
+    return _steps.Affine(carry[0], carry[1]).law(m, w)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _law_loop(method, predictor, process, opts_key, denoise, model_mean, model_var, m, w, ts, n,
               eps):
@@ -364,6 +435,12 @@ def _law_loop(method, predictor, process, opts_key, denoise, model_mean, model_v
     def denoiser(z, t):
         g, q = _affine_denoiser(process, model, t)
         return g * z + q
+
+    if _steps.METHODS[method].history:  # multistep: carry the forms in z_T, read the law last
+        m, w = _affine_run(method, process, model, ts, n, m, w)
+        if denoise:
+            m, w = denoiser(_steps.Affine.identity(), ts[0]).law(m, w)
+        return m, w
 
     def body(i, carry):
         m, w = carry

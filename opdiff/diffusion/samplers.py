@@ -14,7 +14,8 @@ frequencies of a heat-dissipation process — so samplers take denoisers, and
 Every sampler integrates backwards along an increasing time grid ``ts`` (:math:`t_0<\dots<t_N`,
 :math:`t_0` the early-stopping time), starting from ``x_T`` at :math:`t_N`. The methods —
 ``euler_maruyama``, ``ancestral``, ``reverse_diffusion``, ``pf_euler``, ``pf_heun``, ``ddim``,
-``dpm_solver_1``, ``dpm_solver_2``, ``exponential``, ``pc`` — are defined once each in
+``dpm_solver_1``, ``dpm_solver_2``, ``exponential``, ``pc`` (:data:`SAMPLERS`) and the
+multistep ``dpm_solver_2m``, ``dpm_solver_3m`` (:data:`MULTISTEP`) — are defined once each in
 :mod:`opdiff.diffusion.steps`, where their updates are written out (the same definitions give
 the exact output laws of :func:`opdiff.diffusion.oracle.sampler_law`). This module runs them
 along a grid, builds the grids, and offers :func:`pf_ode_adaptive`: the probability-flow ODE
@@ -40,6 +41,7 @@ from opdiff.diffusion import steps as _steps
 from opdiff.diffusion.processes import Process
 
 __all__ = [
+    "MULTISTEP",
     "SAMPLERS",
     "benton_grid",
     "best_at_budget",
@@ -62,7 +64,10 @@ __all__ = [
 
 Denoiser = Callable[[Array, Array], Array]
 
-SAMPLERS = tuple(_steps.METHODS)  # the registry of opdiff.diffusion.steps, in its order
+# the one-step methods of the registry of opdiff.diffusion.steps, in its order (the experiments'
+# default sampler sets); the multistep ones are MULTISTEP. sample() and the oracle take both.
+SAMPLERS = tuple(m for m, spec in _steps.METHODS.items() if not spec.history)
+MULTISTEP = tuple(m for m, spec in _steps.METHODS.items() if spec.history)
 STOCHASTIC = tuple(m for m, spec in _steps.METHODS.items() if spec.stochastic)
 SECOND_ORDER = tuple(m for m, spec in _steps.METHODS.items() if spec.order == 2)
 
@@ -179,24 +184,26 @@ def _check_steps(n):
 
 def nfe(method: str, n_steps: int, n_corrector: int = 1) -> int:
     """Denoiser evaluations a sampler spends on ``n_steps`` steps."""
-    per = _steps.check_method(method).evals
-    return (per + (n_corrector if method == "pc" else 0)) * n_steps
+    spec = _steps.check_method(method)
+    return (spec.evals + (n_corrector if method == "pc" else 0)) * n_steps + spec.start_evals
 
 
 def order(method: str) -> int:
     r"""The order :math:`p` of a sampler in its step :math:`h` (:math:`W_2\approx Ch^p` to the
     target law on a smooth grid, exact score): 2 for the two-stage ODE solvers of
-    :data:`SECOND_ORDER` (Heun, DPM-Solver-2), 1 for every other sampler (Euler--Maruyama,
-    ancestral, reverse diffusion, Euler on the ODE, DDIM = DPM-Solver-1, the exponential
-    integrator, PC with a corrector step that shrinks like :math:`h`)."""
+    :data:`SECOND_ORDER` (Heun, DPM-Solver-2, DPM-Solver++(2M)), 3 for ``dpm_solver_3m``, 1 for
+    every other sampler (Euler--Maruyama, ancestral, reverse diffusion, Euler on the ODE, DDIM =
+    DPM-Solver-1, the exponential integrator, PC with a corrector step that shrinks like
+    :math:`h`)."""
     return _steps.check_method(method).order
 
 
 def steps_for_budgets(method: str, steps, budgets) -> tuple[int, ...]:
     """``steps`` plus the step counts at which ``method`` spends exactly each budget of
     ``budgets`` denoiser evaluations (:func:`nfe`; a budget it cannot hit is skipped), sorted."""
-    per = nfe(method, 1)
-    extra = {b // per for b in budgets if b % per == 0}
+    start = _steps.check_method(method).start_evals
+    per = nfe(method, 1) - start
+    extra = {(b - start) // per for b in budgets if (b - start) % per == 0 and b - start >= per}
     return tuple(sorted(set(steps) | extra))
 
 
@@ -306,7 +313,7 @@ def check_options(method: str, *, predictor: str = "ancestral", n_corrector: int
         TypeError: if ``snr`` or ``eta`` is not a real number.
     """
     _steps.check_method(method)
-    single = tuple(m for m in SAMPLERS if m != "pc")
+    single = tuple(m for m in SAMPLERS if m != "pc")  # one-step: no history
     if not isinstance(predictor, str) or predictor not in single:
         raise ValueError(f"predictor must be a single-step method of {single}, "
                          f"got {predictor!r}")
@@ -357,15 +364,30 @@ def _run(method, process, denoiser, opts_key, x_T, ts, key):
     def batch_norm(v):  # the batch mean of ||v|| (the corrector's step-size rule)
         return jnp.mean(jnp.sqrt(jnp.sum(v**2, axis=axes)))
 
-    def body(z, i):
+    spec = _steps.METHODS[method]
+    n_hist = spec.history
+
+    def ctx_at(z, i, past, n_real):
         k = jax.random.fold_in(key, i)
-        ctx = _steps.StepContext(
+        return _steps.StepContext(
             process, ts[n - i], ts[n - i - 1], z.dtype, denoise=dcoef, norm=batch_norm,
             noise=lambda j=0: jax.random.normal(jax.random.fold_in(k, j), z.shape, z.dtype),
-            opts=opts)
-        return step(ctx, z), None
+            opts=opts, history=past, n_history=n_real)
 
-    z, _ = jax.lax.scan(body, z, jnp.arange(n))
+    def body(carry, i):
+        z, past, n_real = carry
+        ctx = ctx_at(z, i, past, n_real)
+        if not n_hist:
+            return (step(ctx, z), past, n_real), None
+        z_new, d = step(ctx, z)  # a multistep method also returns its output, stored
+        return (z_new, ((ctx.t, d), *past[:-1]), jnp.minimum(n_real + 1, n_hist)), None
+
+    past = tuple((ts[n], jnp.zeros_like(z)) for _ in range(n_hist))  # placeholders
+    carry, first = (z, past, jnp.asarray(0)), 0
+    if spec.start is not None:
+        z1, hist = spec.start(ctx_at(z, 0, past, 0), z)
+        carry, first = (z1, (*hist, *past[len(hist):]), jnp.asarray(len(hist))), 1
+    (z, _, _), _ = jax.lax.scan(body, carry, jnp.arange(first, n))
     if opts["denoise"]:
         z = dcoef(z, ts[0])
     return process.from_basis(z)
@@ -389,7 +411,7 @@ def sample(
     """Run ``method`` from ``x_T`` at ``ts[-1]`` down to ``ts[0]``.
 
     Args:
-        method: one of :data:`SAMPLERS` (module docstring).
+        method: one of :data:`SAMPLERS` or :data:`MULTISTEP` (module docstring).
         denoiser: :math:`D(x,t)` on a batch ``[B, *shape]``, ``t`` a scalar. Must be hashable
             (a plain function or a ``functools.partial`` of hashable arguments): it is a static
             argument of the compiled sampler.

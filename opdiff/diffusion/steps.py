@@ -26,11 +26,27 @@ score (Tweedie) and :math:`\xi\sim N(0,I)` fresh noise, the updates are:
                     :math:`K=a_s\int_s^ta_u\,d(s_u^2/a_u^2)` (Gauss–Legendre); for OU
                     :math:`e^hz+2(e^h-1)\hat s+\sqrt{e^{2h}-1}\,\xi`. Needs a
                     frequency-independent scale (no blur)
+``dpm_solver_2m``   DPM-Solver++(2M) (Lu et al. 2022, multistep, data prediction): with the
+                    previous output :math:`\hat D_1` at :math:`t_1>t`, :math:`r=h_1/h_\lambda`
+                    (:math:`h_1=\lambda_t-\lambda_{t_1}`): :math:`(s_s/s_t)z+a_s(1-e^{-h_\lambda})
+                    [\hat D+(\hat D-\hat D_1)/(2r)]`; the first step is ``dpm_solver_1``
+``dpm_solver_3m``   multistep order 3: :math:`\hat D` along :math:`\lambda` by the quadratic
+                    through the last three outputs, integrated exactly against
+                    :math:`e^{\lambda}`; the first step is ``dpm_solver_2`` (1 extra
+                    evaluation), whose two outputs start the history
 ``pc``              score_sde's predictor–corrector: ``n_corrector`` Langevin steps
                     :math:`z+\epsilon\hat s+\sqrt{2\epsilon}\,\xi` at :math:`t`, then the
                     ``predictor``; :math:`\epsilon=2(r_{\rm snr}\|\xi\|/\|\hat s\|)^2` (norms
                     averaged over the batch) or a fixed ``corrector_eps(t)``
 ==================  =========================================================================
+
+**Multistep methods** (``history > 0`` in :data:`METHODS`) also read the denoiser outputs of
+the previous steps, ``c.history`` (most recent first: pairs ``(time, output)``; the first
+``c.n_history`` are real, the rest placeholders), and return ``(z', D)``: the new state and this
+step's output, which the loop stores (a ``start`` step returns the history itself). They are
+deterministic, so along the grid every state and every stored output is affine in
+:math:`z_T` per coefficient; the oracle carries those forms (:class:`Affine` coefficients)
+and reads the output law :math:`N(Am_T+B,A^2w_T)` at the end.
 
 **One definition, two readings.** Each method is one function ``step(c, z)`` of a
 :class:`StepContext` ``c`` (the schedule, the denoiser, the noise) written with ``+``, ``-``
@@ -161,13 +177,16 @@ class Affine:
 class StepContext:
     """What a step from ``t`` down to ``s`` sees: the schedule at both times, the denoiser on
     coefficients ``denoise(z, time)``, the noise ``noise(k)`` (the ``k``-th fresh standard
-    normal of this step), a ``norm(x)`` for the corrector's step size, and the options
-    (``eta``, ``predictor``, ``n_corrector``, ``snr``, ``corrector_eps``)."""
+    normal of this step), a ``norm(x)`` for the corrector's step size, the options
+    (``eta``, ``predictor``, ``n_corrector``, ``snr``, ``corrector_eps``) and, for a multistep
+    method, ``history``: ``(time, denoiser output)`` of the previous steps, most recent first,
+    of which the first ``n_history`` (an int, possibly traced) are real."""
 
     def __init__(self, process: Process, t, s, dtype, *, denoise: Callable, noise: Callable,
-                 norm: Callable, opts: dict):
+                 norm: Callable, opts: dict, history: tuple = (), n_history=0):
         self.process, self.t, self.s, self.dtype = process, t, s, dtype
         self.denoise, self.noise, self.norm, self.opts = denoise, noise, norm, opts
+        self.history, self.n_history = tuple(history), n_history
         self.ct = coeffs(process, t, dtype)
         self.cs = coeffs(process, s, dtype)
 
@@ -244,7 +263,8 @@ def ddim(c: StepContext, z):
     return out + jnp.sqrt(var_eta) * c.noise(0) if eta > 0 else out
 
 
-def _dpm(c: StepContext, z, second_order: bool):
+def _dpm(c: StepContext, z, second_order: bool, keep: bool = False):
+    """DPM-Solver++ 1 or 2 (singlestep); ``keep``: also the outputs ``((u, D_u), (t, D_t))``."""
     d = c.denoise(z, c.t)
     ct, cs = c.ct, c.cs
     lam_t, lam_s = ct.la - jnp.log(ct.s), cs.la - jnp.log(cs.s)
@@ -258,7 +278,8 @@ def _dpm(c: StepContext, z, second_order: bool):
     zu = (cu.s / ct.s) * z - cu.a * jnp.expm1(-hu) * d
     du = c.denoise(zu, u)
     ratio = jnp.where(hu != 0, hl / jnp.where(hu != 0, 2 * hu, 1), 0.5)
-    return (cs.s / ct.s) * z + cs.a * phi * (d + ratio * (du - d))
+    out = (cs.s / ct.s) * z + cs.a * phi * (d + ratio * (du - d))
+    return (out, ((u, du), (c.t, d))) if keep else out
 
 
 def dpm_solver_1(c: StepContext, z):
@@ -269,6 +290,91 @@ def dpm_solver_1(c: StepContext, z):
 def dpm_solver_2(c: StepContext, z):
     """DPM-Solver++ of order 2 (midpoint)."""
     return _dpm(c, z, True)
+
+
+def _log_snr(c: Coeffs):
+    return c.la - jnp.log(c.s)
+
+
+def _past(c: StepContext, k: int):
+    r"""The ``k``-th previous output (0: the most recent), its :math:`\lambda` and whether it is
+    real (1.0) or a placeholder (0.0). A placeholder's :math:`\lambda` is :math:`\lambda_t`
+    and its output is never used except multiplied by 0."""
+    tk, dk = c.history[k]
+    real = (jnp.asarray(c.n_history) > k).astype(c.dtype)
+    tk = jnp.where(real > 0, tk, c.t)
+    return dk, _log_snr(coeffs(c.process, tk, c.dtype)), real
+
+
+def _divided(d_new, d_old, gap, real):
+    r""":math:`(D_{new}-D_{old})/\mathrm{gap}` where ``real``, else 0 (never a 0/0)."""
+    return (d_new - d_old) * (real / jnp.where(real > 0, gap, 1))
+
+
+def dpm_solver_2m(c: StepContext, z):
+    r"""DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): order 1 on the first step, then the
+    linear extrapolation of the data prediction from the previous step's output."""
+    d = c.denoise(z, c.t)
+    ct, cs = c.ct, c.cs
+    lam_t = _log_snr(ct)
+    hl = _log_snr(cs) - lam_t
+    d1, lam_1, real = _past(c, 0)
+    slope = _divided(d, d1, lam_t - lam_1, real)  # dD/dlambda, backward difference
+    phi = -jnp.expm1(-hl)  # 1 - e^{-h}
+    return (cs.s / ct.s) * z + cs.a * phi * (d + (0.5 * hl) * slope), d
+
+
+def dpm_solver_3m(c: StepContext, z):
+    r"""Multistep order 3 in data prediction (the first step is :func:`dpm_solver_3m_start`).
+    With :math:`u=\lambda-\lambda_t` and the
+    quadratic :math:`p(u)=\hat D+\delta_1u+\tfrac12\delta_2u^2` through the last three
+    outputs (Newton divided differences; fewer while the history is short), the exact solution of
+    the data-prediction ODE with :math:`p` in place of :math:`\hat D` is
+
+    .. math:: z_s=\frac{s_s}{s_t}z+a_s\Big[(1-e^{-h})\hat D+h\varphi_2\delta_1
+              -h^2\varphi_3\delta_2\Big],\quad \varphi_2=1+\frac{e^{-h}-1}{h},\
+              \varphi_3=\frac{\varphi_2}{h}-\frac12,
+
+    since :math:`\int_0^he^{u-h}u\,du=h\varphi_2` and
+    :math:`\int_0^he^{u-h}\tfrac{u^2}2du=-h^2\varphi_3`.
+    """
+    d = c.denoise(z, c.t)
+    ct, cs = c.ct, c.cs
+    lam_t = _log_snr(ct)
+    h = _log_snr(cs) - lam_t
+    d1, lam_1, real1 = _past(c, 0)
+    d2, lam_2, real2 = _past(c, 1)
+    h0, h1 = lam_t - lam_1, lam_1 - lam_2
+    a = _divided(d, d1, h0, real1)  # p[0, -h0]
+    b = _divided(d1, d2, h1, real2)  # p[-h0, -h0-h1]
+    curv = _divided(a, b, h0 + h1, real2)  # p[0, -h0, -h0-h1]
+    em1 = jnp.expm1(-h)
+    hphi2, h2phi3 = _phi_terms(h)
+    delta1 = a + h0 * curv
+    return (cs.s / ct.s) * z + cs.a * (-em1 * d + hphi2 * delta1 - (2 * h2phi3) * curv), d
+
+
+def dpm_solver_3m_start(c: StepContext, z):
+    """The first step of ``dpm_solver_3m``: ``dpm_solver_2``'s midpoint step (2 evaluations,
+    local error :math:`O(h^3)`, so the start does not cap the order at 2 as an order-1 first
+    step would), keeping both outputs as the history of the next step."""
+    return _dpm(c, z, True, keep=True)
+
+
+def _phi_terms(h):
+    r""":math:`h\varphi_2=h+e^{-h}-1=\sum_{k\ge2}(-h)^k/k!` and
+    :math:`h^2\varphi_3=h\varphi_2-h^2/2=\sum_{k\ge3}(-h)^k/k!`, by their series (Horner, to
+    :math:`k=11`) for :math:`h<1/4` where the closed forms cancel."""
+    em1 = jnp.expm1(-h)
+    direct2, small = h + em1, h < 0.25
+    hs = jnp.where(small, h, 0.0)
+    series3 = jnp.zeros_like(hs)
+    for k in range(11, 2, -1):
+        series3 = (-hs / k) * (1 + series3)
+    series3 = series3 * (hs * hs / 2)  # (-h)^k/k! = (h^2/2) prod_{j=3..k} (-h/j)
+    series2 = hs * hs / 2 + series3
+    hphi2 = jnp.where(small, series2, direct2)
+    return hphi2, jnp.where(small, series3, direct2 - h * h / 2)
 
 
 def _exp_integrator_K(process: Process, s, t, dtype):
@@ -324,14 +430,20 @@ def pc(c: StepContext, z):
 class Method(NamedTuple):
     """A sampler: its step, denoiser evaluations per step (``pc`` adds one per corrector
     step), its order :math:`p` in the step (:math:`W_2\\approx Ch^p`, exact score, smooth grid),
-    whether it draws noise (``ddim`` only with ``eta > 0``), and whether it needs the same
-    scale :math:`a_t` for every coefficient."""
+    whether it draws noise (``ddim`` only with ``eta > 0``), whether it needs the same
+    scale :math:`a_t` for every coefficient, and how many previous denoiser outputs it reads
+    (``history``; such a step returns ``(z', D)``, module docstring); a multistep method may
+    replace its first step by ``start(c, z) -> (z', history)``, which spends ``start_evals``
+    evaluations more than a step."""
 
     step: Callable
     evals: int
     order: int
     stochastic: bool
     constant_scale: bool = False
+    history: int = 0
+    start: Callable | None = None
+    start_evals: int = 0
 
 
 METHODS: dict[str, Method] = {
@@ -345,6 +457,9 @@ METHODS: dict[str, Method] = {
     "dpm_solver_2": Method(dpm_solver_2, 2, 2, False),
     "exponential": Method(exponential, 1, 1, True, constant_scale=True),
     "pc": Method(pc, 1, 1, True),
+    "dpm_solver_2m": Method(dpm_solver_2m, 1, 2, False, history=1),
+    "dpm_solver_3m": Method(dpm_solver_3m, 1, 3, False, history=2, start=dpm_solver_3m_start,
+                            start_evals=1),
 }
 
 
