@@ -19,9 +19,9 @@ Target :math:`f(x)=e^{-x^2/(2s^2)}=\mathbb E_{\omega\sim N(0,s^{-2})}[\cos\omega
    :math:`\mu`-weighted geometry): the weights :math:`1/N` are one feasible choice, so LS is
    never worse on the fitting measure (claim, with a relative round-off slack of 1e-9).
 4. **Barron (1993)**: :math:`2rC_f/\sqrt n`, :math:`C_f=\sqrt{2/\pi}/s` (checked against an
-   FFT estimate), is an *existence* bound for **trained** inner weights; the claim "bound
-   :math:`\ge` median held-out error of least-squares sigmoid random features
-   :math:`a,b\sim U[-\lambda,\lambda]`" is an empirical comparison, not a test of the theorem.
+   FFT estimate), is an *existence* bound for **trained** inner weights, not a theorem about
+   least-squares sigmoid random features :math:`a,b\sim U[-\lambda,\lambda]`: their mean
+   held-out error over the bound (largest over :math:`n`) is a finding with its SE.
 
 Figure ``rf_rates.png``: error vs :math:`N` (log-log) with the exact MC curve, both bounds and
 :math:`N^{-1/2}`; the spread of the MC draws times :math:`\sqrt N`.
@@ -172,6 +172,8 @@ def run(cfg: Config, key) -> dict:
         ls_over_mc_max_ratio=ls_ratio.max(axis=1), ls_over_mc_median_ratio=np.median(ls_ratio, 1),
         sigmoid_widths=Ns, sigmoid_ls_heldout_median_error=np.median(sig_err, axis=1),
         sigmoid_ls_heldout_max_error=sig_err.max(1),
+        sigmoid_ls_heldout_mean_error=cl.mean_se(sig_err, axis=1)[0],
+        sigmoid_ls_heldout_mean_error_se=cl.mean_se(sig_err, axis=1)[1],
         sigmoid_ls_fit_measure_median_error=np.median(sig_fit, axis=1),
         barron_norm_fft=c_f_fft, barron_norm_fft_rel_dev=abs(c_f_fft / c_f - 1),
         mc_exact_mse=exact, mc_exact_rms=np.sqrt(exact), rahimi_recht=rr, barron_norm=c_f,
@@ -186,6 +188,9 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     z_max, se = float(np.abs(r["mc_z_scores"]).max()), r["mc_loglog_slope_mc_se"]
     p = 1 - cfg.delta  # the theorem's probability; the fraction over n_seeds draws has binomial SE
     slack = cfg.z_max * float(np.sqrt(cfg.delta * p / cfg.n_seeds)) / p
+    ratio, ratio_se = (np.asarray(r[k]) / np.asarray(r["barron_bound_sigmoid_widths"]) for k in
+                       ("sigmoid_ls_heldout_mean_error", "sigmoid_ls_heldout_mean_error_se"))
+    i = int(np.argmax(ratio))
     return [
         cl.within(
             f"Monte-Carlo random features: log-log slope of the RMS L2(mu) error vs N is "
@@ -206,13 +211,12 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
             "weights 1/N on the fitting measure, every (N, draw) (max LS/MC ratio; round-off "
             "slack 1e-9 relative)",
             float(r["ls_over_mc_max_ratio"].max()), 1.0, rtol=1e-9),
-        cl.upper_bound(
-            f"Empirical comparison (Barron's theorem covers trained inner weights, not random "
-            f"features): Barron 2rC_f/sqrt(n) >= median held-out L2(uniform) error of "
-            f"least-squares sigmoid random features (lambda={cfg.sigmoid_bandwidth:g}) at every "
-            f"n (max measured/bound)",
-            float((r["sigmoid_ls_heldout_median_error"]
-                   / r["barron_bound_sigmoid_widths"]).max()), 1.0),
+        cl.finding(
+            f"Barron's 2rC_f/sqrt(n) covers trained inner weights, not random features: the "
+            f"held-out L2(uniform) error of least-squares sigmoid random features "
+            f"(lambda={cfg.sigmoid_bandwidth:g}, mean over {cfg.n_seeds_ls} draws) over that "
+            f"bound, at the n where the ratio is largest (n={int(r['sigmoid_widths'][i])})",
+            float(ratio[i]), float(ratio_se[i])),
     ]
 
 

@@ -637,7 +637,9 @@ def test_rf_rates_slope_claim_fails_outside_z_monte_carlo_standard_errors():
         return dict(mc_z_scores=np.array([0.5, -1.0]), mc_loglog_slope=slope,
                     mc_loglog_slope_mc_se=0.006, mc_fraction_within_rahimi_recht=np.ones(2),
                     ls_over_mc_max_ratio=np.array([0.1, 0.2]),
-                    sigmoid_ls_heldout_median_error=np.array([0.01, 0.005]),
+                    sigmoid_widths=np.array([2, 4]),
+                    sigmoid_ls_heldout_mean_error=np.array([0.01, 0.015]),
+                    sigmoid_ls_heldout_mean_error_se=np.array([0.001, 0.003]),
                     barron_bound_sigmoid_widths=np.array([0.5, 0.3]))
 
     assert all(c.holds for c in exp.claims(cfg, results(-0.51)))
@@ -649,3 +651,7 @@ def test_rf_rates_slope_claim_fails_outside_z_monte_carlo_standard_errors():
     assert exp.claims(cfg, r)[2].holds
     r["mc_fraction_within_rahimi_recht"] = np.array([1.0, 0.85])
     assert not exp.claims(cfg, r)[2].holds
+    # Barron: a finding, the largest mean-error/bound ratio (n = 2nd width: 0.05 ± 0.01)
+    barron = exp.claims(cfg, results(-0.5))[4]
+    assert barron.kind == "finding" and barron.measured == pytest.approx(0.05)
+    assert barron.detail["se"] == pytest.approx(0.01) and "n=4" in barron.statement
