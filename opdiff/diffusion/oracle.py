@@ -274,7 +274,9 @@ def sampler_law(
     r"""The exact output law :math:`N(m,w)` (per coefficient) of a sampler run on ``field``.
 
     Args:
-        method: a sampler name (:data:`opdiff.diffusion.samplers.SAMPLERS`).
+        method: a sampler name (:data:`opdiff.diffusion.samplers.SAMPLERS`, or a multistep
+            one of :data:`~opdiff.diffusion.samplers.MULTISTEP`: its states and stored outputs
+            are carried as affine forms in :math:`z_T`, the law read at the end).
         process: the forward process; ``field`` the data (its exact denoiser is the model
             unless ``model`` is given: then the sampler uses ``model``'s exact denoiser — a
             score error of :func:`score_error` — while the initial law still comes from
