@@ -2,15 +2,17 @@ r"""DeepONet on the antiderivative :math:`G(u)(x)=\int_0^xu`, the paper's defaul
 Lu et al.'s published number, the PCA floor and the sensor (encoding) error.
 
     python -m experiments run deeponet_antiderivative            # ~1 min on a 2-core CPU
-    python -m experiments run deeponet_antiderivative --preset full   # the paper's 50 000 steps
+    python -m experiments run deeponet_antiderivative --preset full   # Adam + L-BFGS, ~2 min
 
 Setup (Lu et al. 2021, ``lululxvi/deeponet``): RBF GRF inputs (``l = 0.2``, 1000 points),
 ``m = 100`` sensors by cubic interpolation, *exact* labels (the paper's RK45 labels carry their
 own error), branch [100, 40, 40] x trunk [1, 40, 40] + bias (7401 parameters), 10 000 training
-triplets, Adam on the MSE (:func:`opdiff.operator_learning.train_deeponet`); the best
-checkpoint has the lowest *training* MSE (DeepXDE's rule). ``full``: the paper's recipe;
-``quick``: minibatches of 1000, cosine decay from 3e-3; ``smoke``: the pipeline learns.
-Aligned variant: DeepXDE's ``antiderivative_aligned`` (150 / 1000 functions x 100 points).
+triplets, MSE (:func:`opdiff.operator_learning.train_deeponet`); the best checkpoint has the
+lowest *training* MSE (DeepXDE's rule). ``full``: Adam (warm-up, cosine decay), then full-batch
+L-BFGS (``recipes.RECIPES["adam_lbfgs"]``); the paper's recipe is the ``Config`` defaults
+(``--set`` lbfgs_steps=0 steps=50000 lr=1e-3 schedule=constant warmup_steps=0); ``quick``:
+minibatches of 1000, cosine decay from 3e-3; ``smoke``: the pipeline learns. Aligned variant:
+DeepXDE's ``antiderivative_aligned`` (150 / 1000 functions x 100 points).
 
 Theory (:mod:`opdiff.deeponet_bounds`): the PCA floor of held-out outputs (exact for the
 empirical measure), the sensor error :math:`\kappa=\max|u-u_m|` and its constant
@@ -66,6 +68,9 @@ class Config:
     lr: Positive = 1e-3
     schedule: str = "constant"
     final_lr_fraction: Annotated[float, Range(0, 1, lo_open=True)] = 1e-2
+    warmup_steps: NonNegInt = 0
+    lbfgs_steps: NonNegInt = 0  # full-batch L-BFGS iterations after the Adam steps
+    lbfgs_memory: Count = 10
     batch_size: NonNegInt = 0  # 0: full batch
     eval_every: Count = 1000
     steps_per_call: Count = 100
@@ -88,24 +93,20 @@ class Config:
                      "aligned_points", "aligned_steps", "aligned_eval_every", "n_examples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.batch_size < 0:
-            raise ValueError("batch_size must be >= 0 (0: full batch)")
-        if self.n_sensors < 2 or self.n_grid < 4:
-            raise ValueError("n_sensors must be >= 2 and n_grid >= 4")
-        if self.aligned_points > self.n_grid:
-            raise ValueError("aligned_points must be <= n_grid")
+        if self.batch_size < 0 or (self.lbfgs_steps and self.batch_size):
+            raise ValueError("batch_size must be >= 0 (0: full batch), and 0 with lbfgs_steps")
+        if self.n_sensors < 2 or self.n_grid < 4 or self.aligned_points > self.n_grid:
+            raise ValueError("n_sensors must be >= 2, n_grid >= 4 and aligned_points <= n_grid")
         if self.floor_funcs < 2 or self.floor_max_p < self.p:
             raise ValueError("floor_funcs must be >= 2 and floor_max_p >= p")
-        if self.interp not in functions.SENSOR_METHODS:
-            raise ValueError(f"interp must be one of {functions.SENSOR_METHODS}")
-        if self.schedule not in ol.LR_SCHEDULES:
-            raise ValueError(f"schedule must be one of {ol.LR_SCHEDULES}")
+        if self.interp not in functions.SENSOR_METHODS or self.schedule not in ol.LR_SCHEDULES:
+            raise ValueError(f"interp must be one of {functions.SENSOR_METHODS}, schedule one of "
+                             f"{ol.LR_SCHEDULES}")
         if not (self.lr > 0 and self.mse_threshold > 0 and self.aligned_rel_l2_threshold > 0):
             raise ValueError("lr and the thresholds must be > 0")
 
     def array_sizes(self) -> dict[str, float]:
-        """Element counts of the largest arrays, by expression (the size guard of
-        ``experiments/_config.py``)."""
+        """Element counts of the largest arrays (the size guard of ``experiments/_config.py``)."""
         return {
             "n_grid ** 2": self.n_grid ** 2,
             "max(n_train, n_test) * max(n_sensors, width)":
@@ -118,15 +119,14 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(n_train=1000, n_test=2000, steps=400, batch_size=200, lr=3e-3,
-                    schedule="cosine", eval_every=400, mse_threshold=1e-2,
+    "smoke": Config(n_train=1000, n_test=2000, steps=400, batch_size=200, lr=3e-3, n_grid=500,
+                    schedule="cosine", eval_every=400, mse_threshold=1e-2, floor_funcs=200,
                     aligned_train_funcs=50, aligned_test_funcs=100, aligned_steps=300,
-                    aligned_eval_every=300, aligned_rel_l2_threshold=0.5, floor_funcs=200,
-                    n_grid=500),
+                    aligned_eval_every=300, aligned_rel_l2_threshold=0.5),
     "quick": Config(n_test=20000, steps=20000, batch_size=1000, lr=3e-3, schedule="cosine",
                     eval_every=10000, mse_threshold=1e-5, aligned_eval_every=5000,
                     floor_funcs=1000),
-    "full": Config(),
+    "full": Config(**ol.recipes.RECIPES["adam_lbfgs"]),
 }
 
 
@@ -143,11 +143,12 @@ def run(cfg: Config, key) -> dict:
     model = lambda k: DeepONet(cfg.n_sensors, 1, cfg.p, activation="relu",  # noqa: E731
                                kernel_init="glorot_normal", key=k, **arch)
     fit_kw = dict(final_lr_fraction=cfg.final_lr_fraction, steps_per_call=cfg.steps_per_call)
-    # --- 1. the paper's unaligned run ------------------------------------------------------------
+    # --- 1. the unaligned run (the paper's, or the full preset's recipe) -------------------------
     net = model(k_init)
     fit = ol.train_deeponet(
         net, data.make_unaligned(grf, op, n_funcs=cfg.n_train, key=k_train, **kw),
         steps=cfg.steps, key=k_fit, lr=cfg.lr, schedule=cfg.schedule,
+        warmup_steps=cfg.warmup_steps, lbfgs_steps=cfg.lbfgs_steps, lbfgs_memory=cfg.lbfgs_memory,
         batch_size=cfg.batch_size or None, eval_every=min(cfg.eval_every, cfg.steps),
         test_dataset=data.make_unaligned(grf, op, n_funcs=cfg.n_test, key=k_test, **kw), **fit_kw)
     # --- 2. held-out functions on the full grid: PCA floor, sensor (decoder) errors ------------
@@ -167,8 +168,7 @@ def run(cfg: Config, key) -> dict:
     bochner = db.bochner(db.sq_errors(pred_grid, grid_ds.outputs, w))
     grid_metrics = ol.evaluate(fit.evaluations.best_model, grid_ds, pred=pred_grid)
     below = np.flatnonzero(floor_curve <= bochner)  # where the floor would bind
-    kappa_est = float(db.sensor_error_estimate(cfg.n_sensors, cfg.length_scale,
-                                               c=SENSOR_CONSTANT))
+    kappa_est = float(db.sensor_error_estimate(cfg.n_sensors, cfg.length_scale, c=SENSOR_CONSTANT))
     lin = dec["linear"]
     # --- 3. the aligned variant ----------------------------------------------------------------
     al_kw = dict(n_points=cfg.aligned_points, **kw)

@@ -16,7 +16,9 @@ Functions shared by the DeepONet experiments (no global state; randomness from e
   :class:`opdiff.TrainResult` (``params``: the final model) with an :class:`Evaluations`
   record attached (``result.evaluations``: evaluation steps and errors, the best
   checkpoint's model). Its loss is :func:`mse_loss`, a loss factory usable with
-  :func:`opdiff.fit` directly.
+  :func:`opdiff.fit` directly. With ``lbfgs_steps`` the Adam steps are followed by full-batch
+  L-BFGS (:mod:`opdiff.operator_learning.recipes`: the recipes, and why this converges faster
+  than Adam alone; ``train_deeponet(model, data, key=key, **recipes.recipe("adam_lbfgs"))``).
 * :func:`predict` / :func:`evaluate`: predictions in the dataset's output layout, and the error
   metrics of :func:`error_metrics`.
 
@@ -61,6 +63,7 @@ from opdiff import train as _train
 from opdiff.data import AlignedDataset, UnalignedDataset
 from opdiff.nets._compat import nnx
 from opdiff.nets.deeponet import DeepONet, PODDeepONet
+from opdiff.operator_learning import recipes as _recipes
 
 __all__ = [
     "LR_SCHEDULES",
@@ -83,8 +86,8 @@ OUTLIER_FRACTION = 1e-3  # Lu et al.'s "MSE w/o outliers" drops the largest 0.1 
 
 
 def make_schedule(lr: float, steps: int, schedule: str | Callable = "constant", *,
-                  final_fraction: float = 1e-2):
-    """The learning rate as an optax schedule (or a float for ``"constant"``).
+                  final_fraction: float = 1e-2, warmup: int = 0):
+    """The learning rate as an optax schedule (or a float for ``"constant"`` without warm-up).
 
     Args:
         lr: the initial (peak) learning rate, > 0.
@@ -94,9 +97,14 @@ def make_schedule(lr: float, steps: int, schedule: str | Callable = "constant", 
             final_fraction ** (s / steps)``); or any callable ``step -> lr`` (an optax schedule),
             returned unchanged.
         final_fraction: the final learning rate over ``lr`` for the decaying schedules.
+        warmup: steps of linear warm-up from 0 to ``lr`` first (``0 <= warmup < steps``); the
+            named schedule then spans the remaining ``steps - warmup`` steps. A warm-up lets
+            Adam start at a larger rate: its first steps, with poor second-moment estimates
+            and a large gradient, are where a large rate diverges.
 
     Raises:
-        ValueError: for a non-positive ``lr``/``steps``/``final_fraction`` or an unknown name.
+        ValueError: for a non-positive ``lr``/``steps``/``final_fraction``, a ``warmup``
+            outside ``[0, steps)`` or an unknown name.
     """
     if callable(schedule):
         return schedule
@@ -106,13 +114,20 @@ def make_schedule(lr: float, steps: int, schedule: str | Callable = "constant", 
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if not 0 < final_fraction <= 1:
         raise ValueError(f"final_fraction must be in (0, 1], got {final_fraction!r}")
-    if schedule == "constant":
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or not 0 <= warmup < steps:
+        raise ValueError(f"warmup must be an int in [0, steps={steps}), got {warmup!r}")
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"schedule must be a callable or one of {LR_SCHEDULES}, got "
+                         f"{schedule!r}")
+    if schedule == "constant" and not warmup:
         return float(lr)
-    if schedule == "cosine":
-        return optax.cosine_decay_schedule(lr, steps, alpha=final_fraction)
-    if schedule == "exponential":
-        return optax.exponential_decay(lr, steps, final_fraction)
-    raise ValueError(f"schedule must be a callable or one of {LR_SCHEDULES}, got {schedule!r}")
+    n = steps - warmup
+    decay = {"constant": lambda: optax.constant_schedule(lr),
+             "cosine": lambda: optax.cosine_decay_schedule(lr, n, alpha=final_fraction),
+             "exponential": lambda: optax.exponential_decay(lr, n, final_fraction)}[schedule]()
+    if not warmup:
+        return decay
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
 
 
 # --- forward passes and the loss -------------------------------------------------------------
@@ -384,7 +399,10 @@ class Evaluations:
             (``TrainResult.params``) when it was evaluated only at the end.
         wall_s: seconds for the whole :func:`train_deeponet` call (compilation and
             evaluations included).
-        train_s: of those, the seconds inside :func:`opdiff.fit` (compilation included).
+        train_s: of those, the seconds inside :func:`opdiff.fit` and the L-BFGS phase
+            (compilation included, evaluations excluded).
+        train_s_at: ``[E]`` the training seconds (as ``train_s``) elapsed at each evaluation:
+            time to an accuracy is ``train_s_at`` at the first evaluation reaching it.
     """
 
     eval_steps: np.ndarray
@@ -394,6 +412,7 @@ class Evaluations:
     best_model: Any
     wall_s: float
     train_s: float
+    train_s_at: np.ndarray | None = None
 
     @property
     def best_step(self) -> int:
@@ -448,13 +467,18 @@ def train_deeponet(
     steps_per_call: int = 100,
     schedule: str | Callable = "constant",
     final_lr_fraction: float = 1e-2,
+    warmup_steps: int = 0,
+    lbfgs_steps: int = 0,
+    lbfgs_memory: int = 10,
     test_dataset=None,
     eval_every: int | None = None,
     workdir=None,
     progress: bool = False,
     mesh=None,
 ) -> _train.TrainResult:
-    """Train ``model`` on ``dataset`` by Adam on the mean squared error, with :func:`opdiff.fit`.
+    """Train ``model`` on ``dataset`` by Adam on the mean squared error, with :func:`opdiff.fit`,
+    then optionally by L-BFGS on the whole training set (the ``"adam_lbfgs"`` recipe of
+    :mod:`opdiff.operator_learning.recipes`, which says why it converges faster).
 
     Args:
         model: a :class:`~opdiff.nets.DeepONet` (or :class:`~opdiff.nets.PODDeepONet`, aligned
@@ -463,7 +487,13 @@ def train_deeponet(
             each) or an :class:`~opdiff.data.UnalignedDataset` (batches are triplets).
         steps: Adam steps.
         key: PRNG key of the engine (step ``s`` draws its batch from ``fold_in(key, s)``).
-        lr, schedule, final_lr_fraction: the learning rate, see :func:`make_schedule`.
+        lr, schedule, final_lr_fraction, warmup_steps: Adam's learning rate, see
+            :func:`make_schedule` (``warmup_steps`` is its ``warmup``).
+        lbfgs_steps: L-BFGS iterations after the Adam steps (0: none, Lu et al.'s recipe);
+            full batch only (``batch_size=None``, no ``mesh``). Evaluations continue every
+            ``eval_every`` iterations, counted on from ``steps``. Not checkpointed: the
+            ``workdir`` holds the Adam phase.
+        lbfgs_memory: the curvature pairs L-BFGS keeps.
         batch_size: rows (unaligned) or functions (aligned) per step, drawn with replacement;
             ``None``: the full dataset every step.
         steps_per_call: steps per compiled call of the engine.
@@ -476,9 +506,10 @@ def train_deeponet(
 
     Returns:
         The engine's :class:`opdiff.TrainResult` of the whole run: ``params`` the model after
-        the last step, ``opt_state`` Adam's state then, ``losses`` ``[steps]`` the loss of
-        every step (the batch MSE before the update; the full training MSE when training full
-        batch), ``steps_per_s`` the mean over segments (compilation excluded), and
+        the last step, ``opt_state`` Adam's (L-BFGS's after ``lbfgs_steps``) state then,
+        ``losses`` ``[steps + lbfgs_steps]`` the loss of every step (the batch MSE before the
+        update; the full training MSE when training full batch), ``step`` the steps and
+        iterations run, ``steps_per_s`` the mean over segments (compilation excluded), and
         ``evaluations`` an :class:`Evaluations` (the evaluation history and best checkpoint).
 
     Raises:
@@ -492,6 +523,13 @@ def train_deeponet(
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
         raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+    for name, value, low in (("lbfgs_steps", lbfgs_steps, 0), ("lbfgs_memory", lbfgs_memory, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if lbfgs_steps and (batch_size is not None or mesh is not None):
+        raise ValueError(f"lbfgs_steps > 0 needs a deterministic full-batch objective: "
+                         f"batch_size=None and mesh=None, got batch_size={batch_size!r}, "
+                         f"mesh={mesh!r}")
     if not isinstance(model, (DeepONet, PODDeepONet)):
         raise TypeError(f"model must be a DeepONet or PODDeepONet, got {type(model).__name__}")
     dtype = _param_dtype(model)
@@ -500,13 +538,25 @@ def train_deeponet(
         arrays.pop("points", None)
     points = jnp.asarray(np.asarray(dataset.points, dtype)) if aligned else None
     loss = mse_loss(aligned, points)
-    tx = optax.adam(make_schedule(lr, steps, schedule, final_fraction=final_lr_fraction))
+    tx = optax.adam(make_schedule(lr, steps, schedule, final_fraction=final_lr_fraction,
+                                  warmup=warmup_steps))
     _check_shapes(model, dataset, dtype)
 
     t_start = time.perf_counter()
     ends = list(range(eval_every, steps, eval_every)) + [steps] if eval_every else [steps]
-    eval_steps, train_mse, tests = [], [], []
+    eval_steps, train_mse, tests, train_s_at = [], [], [], []
     best_index, best_model, train_s = 0, model, 0.0
+
+    def record(step, current):
+        nonlocal best_index, best_model
+        eval_steps.append(step)
+        train_s_at.append(train_s)
+        train_mse.append(evaluate(current, dataset)["mse"])
+        if test_dataset is not None:
+            tests.append(evaluate(current, test_dataset))
+        if train_mse[-1] <= train_mse[best_index]:
+            best_index, best_model = len(train_mse) - 1, current
+
     tmp = None
     if len(ends) > 1 and workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="opdiff-deeponet-")
@@ -521,23 +571,35 @@ def train_deeponet(
             train_s += time.perf_counter() - t0
             results.append(res)
             current = res.params
-            eval_steps.append(end)
-            train_mse.append(evaluate(current, dataset)["mse"])
-            if test_dataset is not None:
-                tests.append(evaluate(current, test_dataset))
-            if train_mse[-1] <= train_mse[best_index]:
-                best_index, best_model = len(train_mse) - 1, current
+            record(end, current)
     finally:
         if tmp is not None:
             tmp.cleanup()
     rates = [r.steps_per_s for r in results if math.isfinite(r.steps_per_s)]
+    final = dataclasses.replace(results[-1], losses=np.concatenate([r.losses for r in results]),
+                                start_step=results[0].start_step)
+    if lbfgs_steps:
+        t_seg = [time.perf_counter()]
+
+        def on_segment(done, current):
+            nonlocal train_s
+            train_s += time.perf_counter() - t_seg[0]
+            record(steps + done, current)
+            t_seg[0] = time.perf_counter()
+
+        current, state, lb_losses, lb_rate = _recipes.lbfgs_phase(
+            loss, final.params, arrays, steps=lbfgs_steps, memory=lbfgs_memory,
+            segment=eval_every or lbfgs_steps, on_segment=on_segment)
+        rates += [lb_rate] if math.isfinite(lb_rate) else []
+        final = dataclasses.replace(final, params=current, opt_state=state,
+                                    losses=np.concatenate([final.losses, lb_losses]),
+                                    step=final.step + lbfgs_steps)
     evaluations = Evaluations(eval_steps=np.asarray(eval_steps), train_mse=np.asarray(train_mse),
                               test=tests, best_index=best_index, best_model=best_model,
-                              wall_s=time.perf_counter() - t_start, train_s=train_s)
-    return dataclasses.replace(
-        results[-1], losses=np.concatenate([r.losses for r in results]),
-        start_step=results[0].start_step,
-        steps_per_s=float(np.mean(rates)) if rates else float("nan"), evaluations=evaluations)
+                              wall_s=time.perf_counter() - t_start, train_s=train_s,
+                              train_s_at=np.asarray(train_s_at))
+    return dataclasses.replace(final, evaluations=evaluations,
+                               steps_per_s=float(np.mean(rates)) if rates else float("nan"))
 
 
 def _check_shapes(model, dataset, dtype):
