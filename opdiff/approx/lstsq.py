@@ -44,7 +44,8 @@ except for the :math:`\sigma_i\lesssim\sqrt s`, so LSQR converges in 2-6 iterati
 :math:`\sqrt s` (numerically rank-deficient or :math:`\kappa\sim10^8` designs: tens of
 iterations, each two products by :math:`\tilde A`, :math:`4nm` flops, and two by
 :math:`R^{-1}`, formed once by a triangular solve, :math:`m^3/3` flops, and also used for
-:math:`\hat c=R^{-1}z`, so the operator is exactly the computed one). It stops when :math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
+:math:`\hat c=R^{-1}z`, so the operator is exactly the computed one). It stops when
+:math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
 :math:`\|B^\top r\|\le\mathrm{tol}\,\|B\|\|r\|` (Paige & Saunders' tests, :math:`\|B\|`
 estimated by the largest Lanczos coefficient seen), or after ``maxiter`` iterations, or
 before a step whose pivot :math:`\rho_k` of the bidiagonal factor is below
