@@ -264,8 +264,8 @@ def plot(results: dict, out_dir) -> list[str]:
     ax.set_ylim(bottom=min(np.min(un["test_mse"]), RK45_LABEL_MSE) / 5)
     ax.text(0.02, 0.02, f"PCA floor p={lab['p']}: MSE {r['pca_floor_p'] ** 2:.1e} (off scale)",
             transform=ax.transAxes, fontsize=7)
-    ax.set_title(f"unaligned, {lab['n_train']} triplets, {lab['schedule']} lr {lab['lr']:g}, "
-                 f"batch {lab['batch_size'] or 'full'}", fontsize=9)
+    ax.set_title(f"unaligned, {lab['n_train']} triplets, {lab['schedule']} lr {lab['lr']:g}, batch "
+                 f"{lab['batch_size'] or 'full'}, L-BFGS {lab.get('lbfgs_steps', 0)}", fontsize=9)
     ax = axes[0, 1]
     floor = np.asarray(r["pca_floor_curve"])
     ax.semilogy(np.arange(1, floor.size + 1), floor**2, "-", color="k",
