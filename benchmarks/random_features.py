@@ -43,6 +43,8 @@ What is timed (wall-clock; jax calls block on their result):
     ``50 eps`` (``opdiff.approx.lstsq``'s docstring): the accuracy of a least-squares solve at
     about the normal equations' cost plus ``4nN`` flops per iteration (the iterations are
     printed). The route the issue's "3x numpy lstsq at relative residual 1e-12" goal is for.
+    ``opdiff cholesky_lsqr tol=1e-13``: the same with the looser tolerance ``1e-13`` (fewer
+    iterations where there are many, d = 1; its excess residual column shows what it costs).
   - ``numpy lstsq``: ``numpy.linalg.lstsq(A, y, rcond=None)``, LAPACK ``dgelsd`` (SVD based,
     divide and conquer), the peer the issue names and that the headline ratio uses. For a
     tall ``A`` ``dgelsd`` starts with the same ``dgeqrf`` (and applies ``Q^T`` to ``y``
@@ -309,9 +311,9 @@ def on_A(p: Problem, c) -> float:
     return rel_residual(p.An, c, p.yn)
 
 
-def lsqr_iterations(p: Problem) -> int:
+def lsqr_iterations(p: Problem, tol: float | None = None) -> int:
     """LSQR iterations that ``cholesky_lsqr`` takes on ``p`` (an untimed call that counts)."""
-    tol = 50.0 * float(jnp.finfo(p.A.dtype).eps)
+    tol = 50.0 * float(jnp.finfo(p.A.dtype).eps) if tol is None else tol
     return int(lstsq._cholesky_lsqr(p.A, p.y, jnp.zeros((), p.A.dtype), augment=False, tol=tol,
                                     maxiter=200)[1])
 
@@ -329,6 +331,9 @@ def variants(n_features: int) -> list[Variant]:
         Variant("opdiff cholesky_lsqr", "solve",
                 lambda p: lstsq.solve(p.A, p.y, method="cholesky_lsqr").block_until_ready(), True,
                 normal_flops, on_A),
+        Variant("opdiff cholesky_lsqr tol=1e-13", "solve",
+                lambda p: lstsq.solve(p.A, p.y, method="cholesky_lsqr", tol=1e-13)
+                .block_until_ready(), True, normal_flops, on_A),
         Variant("opdiff cholesky+ridge", "solve",
                 lambda p: lstsq.solve(p.A, p.y, method="cholesky", ridge=p.alpha)
                 .block_until_ready(), True, normal_flops, on_A),
@@ -490,7 +495,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"d = {d}: lambda = {BANDWIDTH[d]:g}, alpha (ridge) = {p.alpha:.3g} "
               f"(sklearn: {p.alpha * 2 / n_features:.3g}); s_1(A) = {s1:.4g}, so "
               f"cond(A^T A + alpha I) <= {(s1 * s1 + p.alpha) / p.alpha:.2g}")
-        print(f"  cholesky_lsqr: {lsqr_iterations(p)} LSQR iterations (untimed count)")
+        print(f"  cholesky_lsqr: {lsqr_iterations(p)} LSQR iterations ({lsqr_iterations(p, 1e-13)}"
+              " with tol=1e-13; untimed count)")
         res_ref = on_A(p, last[(REFERENCE, d)]) if times[(REFERENCE, d)] else None
         rows = []
         for v in vs:
@@ -549,6 +555,11 @@ def main(argv: list[str] | None = None) -> None:
         print(headline(f"rf_cholesky_lsqr_excess_residual_d{d}",
                        excess[("opdiff cholesky_lsqr", d)] / 1e-12, "x 1e-12",
                        "<= 1 x 1e-12: |A c - y| / |y| minus numpy lstsq's", load))
+    for d in DIMS:
+        print(headline(f"rf_cholesky_lsqr_tol13_speedup_vs_numpy_d{d}",
+                       ratio(REFERENCE, "opdiff cholesky_lsqr tol=1e-13", d), "x",
+                       "context (tol=1e-13; excess residual "
+                       f"{excess[('opdiff cholesky_lsqr tol=1e-13', d)]:.1e})", load))
     for d in DIMS:
         print(headline(f"rf_lstsq_speedup_vs_numpy_d{d}", ratio(REFERENCE, "opdiff qr", d), "x",
                        "context (opdiff qr, Householder, vs numpy.linalg.lstsq)", load))
