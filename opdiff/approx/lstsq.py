@@ -42,10 +42,9 @@ its singular values are :math:`\sigma_i/\sqrt{\sigma_i^2+s}` (:math:`\alpha=0`),
 except for the :math:`\sigma_i\lesssim\sqrt s`, so LSQR converges in 2-6 iterations for
 :math:`\kappa(A)\lesssim10^6` and needs more only for the few singular values below
 :math:`\sqrt s` (numerically rank-deficient or :math:`\kappa\sim10^8` designs: tens of
-iterations, each two products by :math:`\tilde A`, :math:`4nm` flops, and two by
-:math:`R^{-1}`, formed once by a triangular solve, :math:`m^3/3` flops, and also used for
-:math:`\hat c=R^{-1}z`, so the operator is exactly the computed one). It stops when
-:math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
+iterations, each two products by :math:`\tilde A`, :math:`4nm` flops, and two triangular
+solves; an explicit :math:`R^{-1}`, a triangular solve with :math:`I`, was tried and cost more
+than it saved where few iterations are needed). It stops when :math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
 :math:`\|B^\top r\|\le\mathrm{tol}\,\|B\|\|r\|` (Paige & Saunders' tests, :math:`\|B\|`
 estimated by the largest Lanczos coefficient seen), or after ``maxiter`` iterations, or
 before a step whose pivot :math:`\rho_k` of the bidiagonal factor is below
@@ -256,31 +255,27 @@ def _preconditioner(A, ridge):
 
 def _cholesky_lsqr(A, y, ridge, *, augment, tol, maxiter):
     """``(c, iterations)`` of ``"cholesky_lsqr"`` (iterations per right-hand side)."""
-    # R^-1 formed once (m^3/3 flops): in the loop, products by it instead of triangular solves,
-    # and x = R^-1 z with the same matrix, so the operator is exactly A R^-1 as computed.
-    m = A.shape[1]
-    r_inv = jax.scipy.linalg.solve_triangular(_preconditioner(A, ridge), jnp.eye(m, dtype=A.dtype),
-                                              lower=False)
-    one = partial(_lsqr, A, r_inv, jnp.sqrt(ridge) if augment else None, tol=tol,
-                  maxiter=maxiter)
+    r = _preconditioner(A, ridge)
+    one = partial(_lsqr, A, r, jnp.sqrt(ridge) if augment else None, tol=tol, maxiter=maxiter)
     return one(y) if y.ndim == 1 else jax.vmap(one, in_axes=1, out_axes=(1, 0))(y)
 
 
-def _lsqr(A, r_inv, sqrt_ridge, b, *, tol, maxiter):
+def _lsqr(A, r, sqrt_ridge, b, *, tol, maxiter):
     r"""LSQR for :math:`\min_z\|[A;\sqrt\alpha I]R^{-1}z-[b;0]\|`: :math:`(R^{-1}z,` iterations).
 
     Paige & Saunders' bidiagonalisation; ``sqrt_ridge`` None drops the :math:`\sqrt\alpha I`
     block. Stopping rules in the module docstring.
     """
     hi = jax.lax.Precision.HIGHEST
+    tri = jax.scipy.linalg.solve_triangular
 
     def fwd(v):  # B v as (top, bottom) blocks
-        t = jnp.matmul(r_inv, v, precision=hi)
+        t = tri(r, v, lower=False)
         return jnp.matmul(A, t, precision=hi), (None if sqrt_ridge is None else sqrt_ridge * t)
 
     def adj(p, q):  # B^T [p; q]
         t = jnp.matmul(p, A, precision=hi)
-        return jnp.matmul(t if q is None else t + sqrt_ridge * q, r_inv, precision=hi)
+        return tri(r, t if q is None else t + sqrt_ridge * q, lower=False, trans=1)
 
     def norm(p, q):
         return jnp.sqrt(jnp.sum(p * p) + (0.0 if q is None else jnp.sum(q * q)))
@@ -337,7 +332,7 @@ def _lsqr(A, r_inv, sqrt_ridge, b, *, tol, maxiter):
         return out
 
     final = jax.lax.while_loop(lambda s: ~s["done"], body, state)
-    return jnp.matmul(r_inv, final["z"], precision=hi), final["it"]
+    return tri(r, final["z"], lower=False), final["it"]
 
 
 def residual(
