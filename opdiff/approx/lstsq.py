@@ -44,7 +44,8 @@ except for the :math:`\sigma_i\lesssim\sqrt s`, so LSQR converges in 2-6 iterati
 :math:`\sqrt s` (numerically rank-deficient or :math:`\kappa\sim10^8` designs: tens of
 iterations, each two products by :math:`\tilde A`, :math:`4nm` flops, and two triangular
 solves; an explicit :math:`R^{-1}`, a triangular solve with :math:`I`, was tried and cost more
-than it saved where few iterations are needed). It stops when :math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
+than it saved where few iterations are needed). It stops when
+:math:`\|r\|\le\mathrm{tol}\,(\|b\|+\|B\|\|z\|)` (a compatible system) or
 :math:`\|B^\top r\|\le\mathrm{tol}\,\|B\|\|r\|` (Paige & Saunders' tests, :math:`\|B\|`
 estimated by the largest Lanczos coefficient seen), or after ``maxiter`` iterations, or
 before a step whose pivot :math:`\rho_k` of the bidiagonal factor is below
