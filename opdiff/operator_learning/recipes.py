@@ -17,7 +17,9 @@ of steps and the fast ones make it oscillate at a larger rate. L-BFGS builds fro
 :math:`m` steps :math:`s_k=\theta_{k+1}-\theta_k`, :math:`y_k=\nabla L_{k+1}-\nabla L_k` an
 inverse-Hessian estimate :math:`H_k` (two-loop recursion) and steps
 :math:`\theta_{k+1}=\theta_k-\alpha_kH_k\nabla L_k`, :math:`\alpha_k` from the line search:
-superlinear convergence on a strongly convex quadratic region, and no learning rate to tune.
+no learning rate to tune, and superlinear convergence on a strongly convex quadratic region.
+On the ReLU DeepONet it is linear and slows as the loss falls (the kinks of the trunk's
+piecewise-linear functions keep moving), but far faster per iteration than Adam.
 It needs a deterministic objective (minibatch noise breaks the secant pairs), and a good
 start: far from a minimum the activation pattern still changes and the curvature model is
 stale, which is what the Adam phase is for. Each iteration costs one value-and-gradient when
@@ -48,7 +50,8 @@ __all__ = ["RECIPES", "recipe", "lbfgs_phase"]
 # [1, 40, 40], 10 000 triplets): Adam 4000 steps (3e-3 after a 200-step warm-up, cosine decay
 # to 3e-4) reaches a test MSE ~5e-5; L-BFGS with 10, 50 and 200 pairs then reached 7.4e-6,
 # 4.9e-6 and 2.2e-6 after 5000 iterations: the memory matters, and costs little with the
-# parameters as one flat vector. ``lbfgs_steps`` is a cap with margin for the 1e-6 target.
+# parameters as one flat vector. Seed 0: test MSE 9.8e-7 after 4000 + 14 000 iterations (Adam
+# 1e-3, the paper's: not 1e-6 in 60 000). ``lbfgs_steps`` is a cap with margin for that target.
 RECIPES: dict[str, dict] = {
     "paper": dict(steps=50_000, lr=1e-3, schedule="constant", warmup_steps=0, lbfgs_steps=0),
     "adam_lbfgs": dict(steps=4_000, lr=3e-3, schedule="cosine", final_lr_fraction=0.1,
