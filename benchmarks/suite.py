@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.suite                  # GPU sizes, <= 8 min budget
     .venv/bin/python -m benchmarks.suite --quick          # small CPU sizes, <= 3 min budget
     .venv/bin/python -m benchmarks.suite --out results/suite.json --budget 600 --only engine
+    .venv/bin/python -m benchmarks.suite --dry-run        # print the plan: commands, estimates
 
 What it runs. The seven scripts of ``benchmarks/`` (``JOBS``; in default mode also the U-Net
 benchmark in bfloat16, and then the ``full`` presets listed in ``FULL_PRESETS``), in the order
@@ -17,7 +18,9 @@ is recorded (status, exit code, the tail of its output) and the suite goes on. T
 never imports jax, so it holds no device memory while the scripts run.
 
 Sizes. ``--quick`` uses each script's smallest options (``QUICK`` column of ``JOBS``): a
-smoke test that every script runs end to end and prints its figures, meant for a 2-core CPU.
+smoke test that every script runs end to end and prints its figures, meant for a 2-core CPU
+(the oracle benchmark runs only its NFE search there, on a 16 x 16 field: its oracle timing
+and Monte-Carlo peer have no smaller size than 128 x 128, minutes on that CPU).
 The default mode uses sizes meant for one H100-class GPU (``GPU`` column): the engine with
 2,000 steps per run at batch 1024 and 5,000 at batch 1; the data benchmark's full mode; the
 U-Net with ``--mode gpu`` (a few hundred steps per run) in float32 and then bfloat16; the
@@ -103,11 +106,12 @@ class Job:
 JOBS = (
     Job("engine", "benchmarks.engine",
         ("--steps", "2000", "--small-steps", "5000"),
-        ("--quick", "--rounds", "1", "--steps", "40", "--small-steps", "200"), 45, 25),
+        ("--quick", "--rounds", "1", "--steps", "40", "--small-steps", "200"), 45, 15),
     Job("deeponet", "benchmarks.deeponet", (), ("--quick", "--cap", "0"), 90, 30),
     Job("random_features", "benchmarks.random_features", ("--quick", "--multithread"),
-        ("--quick", "--n", "512", "--features", "128", "--rounds", "1"), 45, 15),
-    Job("diffusion_oracle", "benchmarks.diffusion_oracle", (), ("--quick",), 45, 30),
+        ("--quick", "--n", "512", "--features", "128", "--rounds", "1"), 45, 12),
+    Job("diffusion_oracle", "benchmarks.diffusion_oracle", (),
+        ("--quick", "--nfe-only", "--side", "16", "--iters", "10"), 120, 45),
     Job("diffusion_training", "benchmarks.diffusion_training", ("--mode", "gpu"),
         ("--mode", "smoke"), 90, 30),
     Job("data", "benchmarks.data", (),
@@ -358,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds for the whole suite (default 480, 180 with --quick)")
     parser.add_argument("--only", nargs="+", default=None, metavar="JOB",
                         help="run only these jobs (names as in the JSON)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the jobs, their commands and estimates; run nothing")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "gpu"
     budget = BUDGET_S[mode] if args.budget is None else args.budget
@@ -366,10 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         parser.error("--out must name a file, got ''")
     try:
-        plan(mode, args.only)
+        jobs = plan(mode, args.only)
     except ValueError as err:
         parser.error(str(err))
     out = Path(args.out)
+    if args.dry_run:
+        work = out.parent / (out.name + ".logs")
+        for job in jobs:
+            command = " ".join(a.replace("{work}", str(work)) for a in job["args"])
+            print(f"{job['name']}: ~{job['estimate_s']:.0f} s: python {command}")
+        print(f"estimates {sum(j['estimate_s'] for j in jobs):.0f} s in all; budget {budget:.0f} s")
+        return 0
     record = run_suite(mode, out, budget, args.only,
                        argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     counts: dict[str, int] = {}

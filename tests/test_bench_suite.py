@@ -101,6 +101,18 @@ def test_every_benchmark_script_is_planned_in_both_modes():
         suite.plan("quick", ["engine", "nope"])
 
 
+def test_dry_run_prints_every_command_and_runs_nothing(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert suite.main(["--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    jobs = suite.plan("gpu", None)
+    assert [line.split(":")[0] for line in printed[:-1]] == [
+        j["name"].split(":")[0] for j in jobs]
+    assert "experiments run rf_bandlimit --preset full" in "\n".join(printed)
+    assert f"budget {suite.BUDGET_S['gpu']:.0f} s" in printed[-1]
+    assert not out.exists() and not (tmp_path / "s.json.logs").exists()
+
+
 def test_a_job_over_the_budget_is_skipped_and_recorded(tmp_path):
     out = tmp_path / "s.json"
     record = suite.run_suite("quick", out, budget_s=1.0, only=["engine", "data"])
