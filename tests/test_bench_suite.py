@@ -165,4 +165,6 @@ def test_quick_suite_runs_every_script_and_parses_every_figure(tmp_path):
         assert job["load_entry"] is not None and job["load_after"] is not None, name
         assert job["peak_rss_mib"] > 50, name
         loaded = job["load_entry"] > 0.5 * s["cores"]
-        assert all((f["under_load"] is not None) == loaded for f in job["figures"]), name
+        wrong = [line for fig, line in zip(job["figures"], figure_lines)
+                 if (fig["under_load"] is not None) != loaded]
+        assert wrong == [], (name, "load on entry", job["load_entry"], "marks disagree", wrong)
