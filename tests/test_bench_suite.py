@@ -101,6 +101,52 @@ def test_every_benchmark_script_is_planned_in_both_modes():
         suite.plan("quick", ["engine", "nope"])
 
 
+_PARSE_CHECK = """
+import argparse, importlib, json, sys
+from benchmarks import suite
+
+class Parsed(BaseException):  # not an Exception: the experiments' runner catches those
+    pass
+
+original = argparse.ArgumentParser.parse_args
+
+def parse_then_stop(self, args=None, namespace=None):
+    original(self, args, namespace)
+    raise Parsed
+
+argparse.ArgumentParser.parse_args = parse_then_stop
+outcome = []
+for mode in ("gpu", "quick"):
+    for job in suite.plan(mode, None):
+        module = job["args"][1]
+        module = "experiments._runner" if module == "experiments" else module
+        args = [a.replace("{work}", "/nonexistent") for a in job["args"][2:]]
+        try:
+            importlib.import_module(module).main(args)
+            outcome.append([mode, job["name"], "ran past its parser"])
+        except Parsed:
+            outcome.append([mode, job["name"], "ok"])
+        except SystemExit as err:
+            outcome.append([mode, job["name"], f"exit {err.code}"])
+print(json.dumps(outcome))
+"""
+
+
+def test_every_planned_command_is_accepted_by_its_scripts_parser():
+    # In a fresh interpreter: two benchmark modules switch jax to float64 when imported.
+    proc = subprocess.run([sys.executable, "-c", _PARSE_CHECK], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(outcome) == len(suite.plan("gpu", None)) + len(suite.plan("quick", None))
+    assert [o for o in outcome if o[2] != "ok"] == [], proc.stderr[-2000:]
+    from experiments import EXPERIMENTS
+    assert {name for name, _ in suite.FULL_PRESETS} <= set(EXPERIMENTS)
+    for mode in ("gpu", "quick"):
+        only = suite.plan(mode, ["seed_stability"])[0]["args"]
+        assert set(only[only.index("--only") + 1:only.index("--out")]) <= set(EXPERIMENTS)
+
+
 def test_dry_run_prints_every_command_and_runs_nothing(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert suite.main(["--dry-run", "--out", str(out)]) == 0
