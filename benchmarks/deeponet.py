@@ -597,6 +597,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
 
     context = "none, context"
+    # the under-load mark of headline(), for the lines written by hand (a nan figure)
+    mark = f" [under load: {load.describe()} on entry]" if load.loaded else ""
     spc1, scan_name = "opdiff spc1", f"opdiff spc{SCAN_STEPS}"
     print(headline("opdiff_paper_config", median(rates(spc1)), "it/s", context, load))
     print(headline(f"opdiff_paper_config_spc{SCAN_STEPS}", median(rates(scan_name)), "it/s",
@@ -612,7 +614,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{ENV_DEEPXDE}=PATH, an interpreter with deepxde + torch, e.g. "
               "python3 -m venv .venv-deepxde && .venv-deepxde/bin/pip install deepxde "
               "torch==2.13.0")
-        print("opdiff_vs_deepxde: nan x (goal: >= 5; DeepXDE not measured)")
+        print(f"opdiff_vs_deepxde: nan x (goal: >= 5; DeepXDE not measured){mark}")
     if ttm is not None:
         name = f"time_to_test_mse_{TARGET_MSE:g}"
         if ttm["reached"]:
@@ -623,9 +625,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             b = ttm["best"]
             print(f"{name}: nan s (goal: none, context; not reached within {cap} iterations, "
-                  f"best test MSE {b['test_mse']:.3g} at step {b['step']})")
+                  f"best test MSE {b['test_mse']:.3g} at step {b['step']}){mark}")
         print(f"best_test_mse: {ttm['best']['test_mse']:.3g} mse (goal: none, context; "
-              f"paper: 9.27e-7 after 50000)")
+              f"paper: 9.27e-7 after 50000){mark}")
     if rtt is not None:
         name = f"recipe_time_to_test_mse_{TARGET_MSE:g}"
         e = rtt["reached"]
@@ -636,7 +638,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             b = rtt["best"]
             print(f"{name}: nan s (goal: <= 60; not reached within {rtt['lbfgs_cap']} L-BFGS "
-                  f"iterations, best test MSE {b['test_mse']:.3g} at {b['step']})")
+                  f"iterations, best test MSE {b['test_mse']:.3g} at {b['step']}){mark}")
     print(headline("matmul_peak_f32", median(peaks), "GFLOP/s", "context", load))
     print_footer(load)
 
