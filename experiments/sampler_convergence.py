@@ -107,7 +107,7 @@ PRESETS = {
                     girsanov_steps=(40, 80, 160, 320)),
     "quick": Config(),
     "full": Config(size=128, steps=tuple(5 * 2**k for k in range(10)), dim_steps=2560,
-                   chen_steps=tuple(20 * 2**k for k in range(11)), dim_sizes=(8, 16, 32, 64, 128),
+                   chen_steps=tuple(20 * 2**k for k in range(15)), dim_sizes=(8, 16, 32, 64, 128),
                    girsanov_steps=(10, 40, 160, *(640 * 2**k for k in range(5))),
                    benton_steps=tuple(20 * 2**k for k in range(9))),
 }
