@@ -5,7 +5,8 @@
 - :mod:`~opdiff.approx.bases`: orthonormal Legendre, Chebyshev and Fourier bases;
 - :mod:`~opdiff.approx.sampling`: Christoffel-optimal weighted sampling, projection DPPs (HKPV),
   volume-rescaled sampling;
-- :mod:`~opdiff.approx.lstsq`: (weighted, ridge) least squares by QR, SVD or normal equations;
+- :mod:`~opdiff.approx.lstsq`: (weighted, ridge) least squares by QR, SVD, normal equations or
+  a Gram-preconditioned LSQR (`cholesky_lsqr`: least-squares accuracy near the Gram's cost);
 - :mod:`~opdiff.approx.ntk`: empirical and analytic (infinite-width) neural tangent kernels;
 - :mod:`~opdiff.approx.ntk_dynamics`: the empirical NTK of many seeds at init and during
   full-batch gradient descent (drift, distance from the linearised model);
