@@ -191,7 +191,9 @@ class DeepONet(nnx.Module):
     def __call__(self, u: Float[Array, " m"], y: Float[Array, " d"]) -> Float[Array, " K"]:
         """:math:`G(u)(y)` for one function ``u [m]`` at one point ``y [d]``."""
         self._check(u, y, batched=False)
-        return jnp.sum(self.branch_coefficients(u) * self.basis(y), axis=-1) + self.bias[...]
+        # One contraction over p (not a product then a sum over the last axis): on XLA:CPU the
+        # latter becomes a [n, K, p] reduce that cost a third of the paper network's step.
+        return jnp.einsum("kp,kp->k", self.branch_coefficients(u), self.basis(y)) + self.bias[...]
 
     # --- batches --------------------------------------------------------------------------
     def unaligned(self, u: Float[Array, "n m"], y: Float[Array, "n d"]) -> Float[Array, "n K"]:
