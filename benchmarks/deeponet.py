@@ -603,8 +603,18 @@ def main(argv: list[str] | None = None) -> None:
     print(headline("opdiff_paper_config", median(rates(spc1)), "it/s", context, load))
     print(headline(f"opdiff_paper_config_spc{SCAN_STEPS}", median(rates(scan_name)), "it/s",
                    context, load))
+    def of_peak(name: str) -> float:
+        """Median over rounds of the achieved matmul GFLOP/s over that round's f32 peak, in %."""
+        return 100 * median([r * train_step_flops(N_TRAIN) / 1e9 / p
+                             for r, p in zip(rates(name), peaks)])
+
+    print(headline(f"opdiff_spc{SCAN_STEPS}_fraction_of_matmul_peak", of_peak(scan_name), "%",
+                   ">= 60", load))
+    print(headline("opdiff_spc1_fraction_of_matmul_peak", of_peak(spc1), "%", "context", load))
     if has_dde:
         print(headline("deepxde_paper_config", median(rates("deepxde")), "it/s", context, load))
+        print(headline("deepxde_fraction_of_matmul_peak", of_peak("deepxde"), "%", "context",
+                       load))
         print(headline("opdiff_vs_deepxde", ratio(spc1, "deepxde"), "x", ">= 5", load))
         print(headline(f"opdiff_spc{SCAN_STEPS}_vs_deepxde", ratio(scan_name, "deepxde"), "x",
                        ">= 5", load))
