@@ -1,0 +1,92 @@
+"""The FNO floors and aliasing terms (opdiff.operator_learning.fno_bounds) against independent
+computations: brute-force sums over modes, a numerical minimisation over the skip's constant,
+and a Monte-Carlo measurement of the aliasing gap of a spectral layer."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from opdiff import functions
+from opdiff.operator_learning import fno_bounds as fb
+from opdiff.operators import heat
+
+
+def _setup(n=64, nu_t=0.002):
+    p = functions.PeriodicPowerLawField(n=n, alpha=2.5, k0=1.0).spectrum()
+    k = np.fft.fftfreq(n, 1 / n)
+    return p, heat.heat_multiplier(4 * np.pi ** 2 * k ** 2, nu_t), k
+
+
+def test_truncation_floors_by_brute_force():
+    p, a, k = _setup()
+    for m in (1, 3, 8):
+        tail = [p[i] * a[i] ** 2 for i in range(p.size) if abs(k[i]) >= m]
+        assert fb.truncation_floor(p, a, m) == pytest.approx(sum(tail), rel=1e-12)
+        out = np.abs(k) >= m
+        best = minimize_scalar(lambda s: np.sum(p[out] * (a[out] - s) ** 2), bounds=(-1, 1),
+                               method="bounded", options=dict(xatol=1e-12))
+        assert fb.linear_fno_floor(p, a, m) == pytest.approx(best.fun, rel=1e-6)
+        assert fb.linear_fno_floor(p, a, m) <= fb.truncation_floor(p, a, m)
+    # 2-D: the retained set is a box |k1| < m1, |k2| < m2
+    p2 = functions.PeriodicPowerLawField(n=(8, 12), alpha=3.0).spectrum()
+    k1, k2 = np.meshgrid(np.fft.fftfreq(8, 1 / 8), np.fft.fftfreq(12, 1 / 12), indexing="ij")
+    a2 = np.exp(-0.01 * (k1 ** 2 + k2 ** 2))
+    box = (np.abs(k1) < 2) & (np.abs(k2) < 3)
+    assert fb.truncation_floor(p2, a2, (2, 3)) == pytest.approx(
+        np.sum((p2 * a2 ** 2)[~box]), rel=1e-12)
+
+
+def test_energy_above_nyquist_and_aliased_into():
+    p, _, k = _setup(n=128)
+    for n in (16, 32):
+        assert fb.energy_above_nyquist(p, n) == pytest.approx(p[np.abs(k) >= n / 2].sum(),
+                                                             rel=1e-12)
+        a = fb.aliased_into(p, n)
+        # every mode outside the coarse band lands on exactly one coarse coefficient
+        band = (2 * k > -n) & (2 * k <= n)
+        assert a.sum() == pytest.approx(p[~band].sum(), rel=1e-12)
+        kc = np.fft.fftfreq(n, 1 / n)
+        for j in (1, 3):
+            expect = sum(p[i] for i in range(128) if not band[i] and (k[i] - j) % n == 0)
+            assert a[np.flatnonzero(kc == j)[0]] == pytest.approx(expect, rel=1e-12)
+        assert fb.aliasing_gap(p, n, 4) <= fb.energy_above_nyquist(p, n)
+
+
+def test_aliasing_gap_matches_monte_carlo():
+    """A spectral layer with transfer G on |k| < m, applied to u sampled on 16 points and to the
+    same u on 128 points: the mean-square difference at the 16 shared points has expectation
+    aliasing_gap; 4000 samples, 4 standard errors."""
+    nf, nc, m = 128, 16, 5
+    field = functions.PeriodicPowerLawField(n=nf, alpha=1.5, k0=1.0)
+    p = field.spectrum()
+    kc = np.fft.fftfreq(nc, 1 / nc)
+    g = np.where(np.abs(kc) < m, 1.0 + 0.5 * np.cos(kc), 0.0)
+    u = np.asarray(field.sample(4000, key=jax.random.key(0), dtype=np.float32), np.float64)
+
+    def layer(v):
+        n = v.shape[-1]
+        kk = np.fft.fftfreq(n, 1 / n)
+        gg = np.interp(kk, kc[np.argsort(kc)], g[np.argsort(kc)]) * (np.abs(kk) < m)
+        return np.fft.ifft(np.fft.fft(v) * gg).real
+
+    d = np.mean((layer(u[:, :: nf // nc]) - layer(u)[:, :: nf // nc]) ** 2, axis=1)
+    gap = fb.aliasing_gap(p, nc, m, g)
+    assert gap > 1e-3
+    assert abs(d.mean() - gap) <= 4 * d.std() / np.sqrt(d.size)
+
+
+def test_bad_input():
+    p, a, _ = _setup(n=16)
+    with pytest.raises(ValueError, match="multiplier must have the spectrum's shape"):
+        fb.truncation_floor(p, a[:8], 2)
+    with pytest.raises(ValueError, match="spectrum must be finite and >= 0"):
+        fb.truncation_floor(-p, a, 2)
+    with pytest.raises(ValueError, match="modes"):
+        fb.truncation_floor(p, a, 0)
+    with pytest.raises(ValueError, match="train_shape .* must divide"):
+        fb.energy_above_nyquist(p, 5)
+    with pytest.raises(ValueError, match="modes must be <= train_shape / 2"):
+        fb.aliasing_gap(p, 8, 5)
