@@ -292,3 +292,28 @@ def test_bad_input_names_the_argument(call, name):
 def test_bad_types():
     with pytest.raises(TypeError, match="w1"):
         L.kl_diagonal(0.0, "one", 0.0, 1.0)
+
+
+def test_w2_gaussian_batch_equals_one_call_each_and_checks_its_input():
+    """The stacked form against B separate w2_gaussian calls (relative 1e-12), including a
+    singular (rank-deficient) covariance; bad C1 entries are named by index."""
+    rng = np.random.default_rng(7)
+    d, nb = 6, 5
+    m2 = rng.standard_normal(d)
+    a = rng.standard_normal((d, d))
+    c2 = a @ a.T
+    m1 = rng.standard_normal((nb, d))
+    c1 = np.stack([(lambda x: x @ x.T)(rng.standard_normal((d, d - (b % 3)))) for b in range(nb)])
+    got = L.w2_gaussian_batch(m1, c1, m2, c2)
+    want = np.array([L.w2_gaussian(m1[b], c1[b], m2, c2) for b in range(nb)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    bad = c1.copy()
+    bad[3] = -np.eye(d)
+    with pytest.raises(ValueError, match=r"C1\[3\]"):
+        L.w2_gaussian_batch(m1, bad, m2, c2)
+    asym = c1.copy()
+    asym[1, 0, 1] += 1.0
+    with pytest.raises(ValueError, match=r"C1\[1\].*|symmetric"):
+        L.w2_gaussian_batch(m1, asym, m2, c2)
+    with pytest.raises(ValueError, match="shapes"):
+        L.w2_gaussian_batch(m1[:, :3], c1, m2, c2)
