@@ -145,3 +145,17 @@ def test_bad_input():
         FNO(1, 1, 4, activation="swish2", key=jax.random.key(0))
     with pytest.raises(ValueError, match="channels"):
         SpectralConv(2, 2, 3, key=jax.random.key(0))(jnp.zeros((8, 3)))
+
+
+def test_periodic_antiderivative_closed_form():
+    """int_0^x cos(2 pi k x') dx' = sin(2 pi k x) / (2 pi k) and int_0^x sin(2 pi k x') dx' =
+    (1 - cos(2 pi k x)) / (2 pi k), exactly on the grid (k below Nyquist)."""
+    from opdiff.operator_learning.zoo import periodic_antiderivative
+
+    x = np.arange(32) / 32
+    for k in (1, 5, 15):
+        w = 2 * np.pi * k
+        np.testing.assert_allclose(periodic_antiderivative(np.cos(w * x)), np.sin(w * x) / w,
+                                   atol=1e-13)
+        np.testing.assert_allclose(periodic_antiderivative(np.sin(w * x)),
+                                   (1 - np.cos(w * x)) / w, atol=1e-13)

@@ -33,6 +33,18 @@ them by :math:`G_k` therefore differs, at the coarse grid points, between the co
 the exact function by exactly :math:`\sum_{k\in\mathcal M}|G_k|^2A_k` in mean square
 (:func:`aliasing_gap`), at most :math:`\max|G|^2` times the input energy above the coarse grid's
 Nyquist frequency (:func:`energy_above_nyquist`).
+
+**The floor at the coarse grid.** On the coarse grid the target's coefficient is
+:math:`t_k=\sum_{q\equiv k}a_q\hat u_q` and the input's :math:`c_k=\sum_{q\equiv k}\hat u_q`
+(sums over the alias class :math:`q\equiv k \bmod n`); distinct classes are independent
+Gaussians, so the posterior mean is linear per class and no estimator, at any number of training
+examples, has a smaller coarse-grid MSE than
+
+.. math:: \sum_k\Big(\sum_{q\equiv k}|a_q|^2P_q-\frac{|\sum_{q\equiv k}a_qP_q|^2}
+    {\sum_{q\equiv k}P_q}\Big)
+
+(:func:`aliasing_mmse`; zero when the input law has no energy above the coarse Nyquist
+frequency).
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ import numpy as np
 from opdiff._checks import check_positive_int
 
 __all__ = ["wavenumber_grid", "retained_mask", "truncation_floor", "linear_fno_floor",
-           "energy_above_nyquist", "aliased_into", "aliasing_gap"]
+           "energy_above_nyquist", "aliased_into", "aliasing_gap", "aliasing_mmse"]
 
 
 def _spectrum(spectrum) -> np.ndarray:
@@ -173,3 +185,22 @@ def aliasing_gap(spectrum, train_shape, modes, transfer=None) -> float:
         raise ValueError(f"modes must be <= train_shape / 2, got {modes!r} for {a.shape}")
     g2 = 1.0 if transfer is None else np.abs(_multiplier(transfer, a.shape)) ** 2
     return float(np.sum((g2 * a)[mask]))
+
+
+def aliasing_mmse(spectrum, multiplier, train_shape) -> float:
+    r"""The MMSE of predicting :math:`Gu` at the coarse grid points from :math:`u` at the same
+    points, :math:`G` diagonal with ``multiplier`` :math:`a_q` (real: e.g. the heat factor),
+    ``spectrum`` and ``multiplier`` on a fine FFT grid that resolves the input and that
+    ``train_shape`` divides (module docstring). A floor for every estimator at that grid."""
+    p = _spectrum(spectrum)
+    a = _multiplier(multiplier, p.shape)
+    coarse = _coarse(p.shape, train_shape)
+    idx = tuple(np.mod(k, n) for k, n in zip(wavenumber_grid(p.shape), coarse))
+    sums = {}
+    for name, val in (("p", p), ("ap", a * p), ("aap", np.abs(a) ** 2 * p)):
+        acc = np.zeros(coarse, dtype=np.result_type(val, np.float64))
+        np.add.at(acc, idx, val)
+        sums[name] = acc
+    safe = np.where(sums["p"] > 0, sums["p"], 1.0)
+    per = sums["aap"] - np.abs(sums["ap"]) ** 2 / safe
+    return float(np.sum(np.clip(per.real, 0.0, None)))
