@@ -3,6 +3,6 @@ import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from experiments._runner import main  # noqa: E402
+from ._runner import main  # noqa: E402
 
 sys.exit(main())

@@ -39,9 +39,10 @@ import sys
 import time
 from pathlib import Path
 
-from experiments import EXPERIMENTS
-from experiments import _config
-from experiments._report import (ARRAYS_FILE, dumps, join_results, load_results,
+from . import EXPERIMENTS
+from . import _config
+from ._html import build_report
+from ._report import (ARRAYS_FILE, dumps, join_results, load_results,
                                  split_results, validate)
 
 PRESETS = ("smoke", "quick", "full")
@@ -56,7 +57,7 @@ class UsageError(Exception):
 def load(name: str):
     if name not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"experiments.{name}")
+    return importlib.import_module(f"{__package__}.{name}")
 
 
 def make_config(module, preset: str, sets: list[str]):
@@ -232,6 +233,21 @@ def redraw(name: str, out: str | os.PathLike) -> list[str]:
     return list(module.plot(results, out_dir))
 
 
+def report(out: str | os.PathLike) -> Path:
+    """Write ``OUT/index.html`` (:func:`experiments._html.build_report`) from the saved
+    results; a folder without results is a :class:`UsageError`."""
+    descriptions = {}
+    for name in EXPERIMENTS:
+        try:
+            descriptions[name] = load(name).DESCRIPTION
+        except Exception:  # a module that no longer imports still gets its section
+            descriptions[name] = ""
+    try:
+        return build_report(out, order=EXPERIMENTS, descriptions=descriptions)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+
+
 def _fmt(v) -> str:
     if v is None:
         return "–"
@@ -281,8 +297,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m experiments", description="Run opdiff experiments.")
+def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Run opdiff experiments.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
     r = sub.add_parser("run", help="run one experiment")
@@ -295,7 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("plot", help="redraw an experiment's figures from its saved results")
     d.add_argument("name")
     d.add_argument("--out", default=DEFAULT_OUT)
-    a = sub.add_parser("all", help="run every experiment and write OUT/summary.md")
+    h = sub.add_parser("report", help="write OUT/index.html from the saved results")
+    h.add_argument("--out", default=DEFAULT_OUT)
+    a = sub.add_parser("all", help="run every experiment; write OUT/summary.md and "
+                                   "OUT/index.html")
     a.add_argument("--preset", default=DEFAULT_PRESET)
     a.add_argument("--out", default=DEFAULT_OUT)
     a.add_argument("--strict", action="store_true", help="exit 1 if any claim fails")
@@ -322,11 +341,18 @@ def _enable_compilation_cache() -> None:
                       float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 0.0)))
 
 
-def main(argv: list[str] | None = None) -> int:
+def console() -> None:
+    """The ``opdiff`` console script of the installed package (``opdiff list | run NAME |
+    plot NAME | all | report``); the same commands as ``python -m experiments`` in a clone."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.exit(main(prog="opdiff"))
+
+
+def main(argv: list[str] | None = None, *, prog: str = "python -m experiments") -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         if args.command is None:
-            raise UsageError("expected a command: list, run NAME, plot NAME, or all")
+            raise UsageError("expected a command: list, run NAME, plot NAME, all, or report")
         if args.command == "list":
             for name in EXPERIMENTS:
                 m = load(name)
@@ -335,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plot":
             for fig in redraw(args.name, args.out):
                 print(f"wrote {Path(args.out) / args.name / fig}")
+            return 0
+        if args.command == "report":
+            print(f"wrote {report(args.out)}")
             return 0
         if args.command == "run":
             module = load(args.name)
@@ -360,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_atomic(out / "summary.md", summary_markdown(records))
         failed = sum(not c["holds"] for r in records for c in r["checks"])
         print(f"wrote {out / 'summary.md'}: {failed} claim(s) failed")
+        print(f"wrote {report(out)}")
         return 1 if (failed and args.strict) else 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -27,7 +27,7 @@ from opdiff import claims as cl
 from opdiff import plotting
 from opdiff.approx import chebyshev, fourier, relu
 
-from experiments._config import AboveOne, AtLeastTwo, Count, NonNegInt, Positive, Seed
+from ._config import AboveOne, AtLeastTwo, Count, NonNegInt, Positive, Seed
 
 NAME = "approx_classics"
 DESCRIPTION = "Chebyshev/Runge, Fourier tail, Yarotsky x^2, trained ReLU MLP vs piece-count floor"

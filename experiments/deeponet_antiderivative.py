@@ -37,7 +37,7 @@ from opdiff.nets import DeepONet
 from opdiff.nets.deeponet import n_params, param_count
 from opdiff.operators import catalog, integral
 
-from experiments._config import AtLeastTwo, Count, NonNegInt, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, NonNegInt, Positive, Range, Seed
 
 NAME = "deeponet_antiderivative"
 DESCRIPTION = "DeepONet antiderivative (Lu et al.'s run): test MSE vs 9.27e-7, PCA floor, sensors"

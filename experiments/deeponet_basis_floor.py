@@ -39,7 +39,7 @@ from opdiff import deeponet_sweep as ds
 from opdiff import functions, plotting
 from opdiff.nets import DeepONet, PODDeepONet
 
-from experiments._config import AtLeastTwo, Count, NonNegative, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, NonNegative, Positive, Range, Seed
 
 NAME = "deeponet_basis_floor"
 DESCRIPTION = "DeepONet / POD-DeepONet error vs p beside the PCA floor (Matérn-1/2, NOMAD)"

@@ -31,7 +31,7 @@ from opdiff import deeponet_sweep as ds
 from opdiff import functions, plotting
 from opdiff.nets import DeepONet
 
-from experiments._config import AtLeastTwo, Count, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, Positive, Range, Seed
 
 NAME = "deeponet_data_size"
 DESCRIPTION = "DeepONet error vs number of training functions N: fitted rate, generalization gap"

@@ -29,7 +29,7 @@ from opdiff import operator_learning as ol
 from opdiff.operator_learning import problems as op
 from opdiff import plotting
 
-from experiments._config import AtLeastTwo, Count, HalfOpenUnit, NonNegative, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, HalfOpenUnit, NonNegative, Positive, Range, Seed
 
 NAME = "deeponet_problems"
 DESCRIPTION = "DeepONet: nonlinear ODE, pendulum, diffusion-reaction, Burgers; rel. L2, PCA floor"

@@ -38,7 +38,7 @@ from opdiff import deeponet_sweep as ds
 from opdiff import functions, plotting
 from opdiff.nets import DeepONet
 
-from experiments._config import MAY_BE_EMPTY, AtLeastTwo, Count, NonNegative, Positive, Range, Seed
+from ._config import MAY_BE_EMPTY, AtLeastTwo, Count, NonNegative, Positive, Range, Seed
 
 NAME = "deeponet_sensors"
 DESCRIPTION = "DeepONet error vs sensors m beside kappa(m)~1/(m^2 l^2), Gronwall, Bayes floor"

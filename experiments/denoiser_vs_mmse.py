@@ -29,7 +29,7 @@ from opdiff.claims import finding, lower_bound, upper_bound, within
 from opdiff.diffusion import denoiser_error as de, oracle, processes, samplers
 from opdiff.diffusion.training import train_denoiser
 
-from experiments._config import (MAY_BE_EMPTY, AboveOne, AtLeastTwo, Count, HalfOpenUnit,
+from ._config import (MAY_BE_EMPTY, AboveOne, AtLeastTwo, Count, HalfOpenUnit,
                                  Positive, Seed)
 
 NAME = "denoiser_vs_mmse"

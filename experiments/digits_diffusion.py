@@ -40,8 +40,8 @@ from opdiff.diffusion.generate import generate
 from opdiff.diffusion.training import loss_summary, train_denoiser
 from opdiff.nets import classifier as clf_mod
 
-from experiments import _learned_common as lc
-from experiments._config import (
+from . import _learned_common as lc
+from ._config import (
     Count, HalfOpenUnit, NonNegInt, OpenUnit, Positive, Probability, Range, Seed, validate,
 )
 

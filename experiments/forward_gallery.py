@@ -38,7 +38,7 @@ from opdiff import images, plotting
 from opdiff.diffusion import marginals, processes
 from opdiff.functions import PeriodicPowerLawField
 
-from experiments._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
 
 NAME = "forward_gallery"
 DESCRIPTION = ("Forward-process gallery (white VP, heat dissipation, blurring, pink VP) on a "

@@ -38,8 +38,8 @@ from opdiff.diffusion.models import make_process, make_unet_denoiser, prior_draw
 from opdiff.diffusion.training import train_denoiser
 from opdiff.nets import classifier as clf_mod
 
-from experiments import _learned_common as lc
-from experiments._config import Count, NonNegative, OpenUnit, Positive, Range, Seed, validate
+from . import _learned_common as lc
+from ._config import Count, NonNegative, OpenUnit, Positive, Range, Seed, validate
 
 NAME = "guidance"
 DESCRIPTION = ("Classifier-free guidance sweep on the digits: class accuracy against FD (the "

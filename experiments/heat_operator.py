@@ -40,7 +40,7 @@ from opdiff.nets import DeepONet
 from opdiff.nets.mlp import ACTIVATIONS
 from opdiff.operators import heat
 
-from experiments._config import Count, NonNegative, Positive, Range, Seed
+from ._config import Count, NonNegative, Positive, Range, Seed
 
 NAME = "heat_operator"
 DESCRIPTION = "DeepONet on the heat semigroup: forward vs PCA floor, backward vs Wiener MMSE"

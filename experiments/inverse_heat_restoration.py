@@ -39,8 +39,8 @@ from opdiff.diffusion import models, oracle, samplers
 from opdiff.diffusion import restoration as R
 from opdiff.diffusion.training import train_denoiser
 
-from experiments import _learned_common as lc
-from experiments._config import AtLeastTwo, Count, HalfOpenUnit, NonNegInt, Positive, Range, Seed
+from . import _learned_common as lc
+from ._config import AtLeastTwo, Count, HalfOpenUnit, NonNegInt, Positive, Range, Seed
 
 NAME = "inverse_heat_restoration"
 DESCRIPTION = ("Deblurring and 2x super-resolution of held-out digits with a heat-dissipation "

@@ -37,7 +37,7 @@ from opdiff.diffusion import transforms as _transforms
 from opdiff.diffusion import oracle, processes, samplers
 from opdiff.diffusion.laws import kl
 
-from experiments._config import MAY_BE_EMPTY, AtLeastTwo, Count, Positive, Range, Seed
+from ._config import MAY_BE_EMPTY, AtLeastTwo, Count, Positive, Range, Seed
 
 NAME = "noise_color"
 DESCRIPTION = ("Exact KL of every sampler under white/pink/brown/blue/equal-SNR noise, heat "

@@ -45,7 +45,7 @@ from opdiff.approx import ntk
 from opdiff.approx import ntk_dynamics as nd
 from opdiff.approx.ntk_dynamics import check_width_sweep as _positive_ints
 
-from experiments._config import MAY_BE_EMPTY, Count, NonNegative, Positive, Range, Seed
+from ._config import MAY_BE_EMPTY, Count, NonNegative, Positive, Range, Seed
 
 NAME = "ntk"
 DESCRIPTION = "empirical vs analytic NTK of a ReLU net vs width (n^-1/2), kernel drift in training"

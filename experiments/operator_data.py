@@ -30,7 +30,7 @@ from opdiff import functions, plotting
 from opdiff.diffusion import marginals
 from opdiff.operators import burgers, convergence, heat, integral, ode, reaction_diffusion
 
-from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 
 NAME = "operator_data"
 DESCRIPTION = "input spaces, reference operators and their convergence orders, heat forward/backward"

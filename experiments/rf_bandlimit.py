@@ -39,7 +39,7 @@ from opdiff import plotting
 from opdiff.approx import bounds, features
 from opdiff.approx import random_features as rf
 
-from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Seed
+from ._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Seed
 
 NAME = "rf_bandlimit"
 DESCRIPTION = ("Bandlimited sigmoid random features: error over (bandwidth, width), torus "

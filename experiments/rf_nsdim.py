@@ -38,7 +38,7 @@ from opdiff import plotting
 from opdiff.approx import bounds, features
 from opdiff.approx import random_features as rf
 
-from experiments._config import (
+from ._config import (
     AboveOne, AtLeastTwo, Count, NonNegInt, NonNegative, OpenUnit, Positive, Seed,
 )
 

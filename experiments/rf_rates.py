@@ -42,7 +42,7 @@ from opdiff import plotting
 from opdiff.approx import bounds, features
 from opdiff.approx import random_features as rf
 
-from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 
 NAME = "rf_rates"
 DESCRIPTION = ("Random-feature error vs width: Monte-Carlo rate and exact constant, "

@@ -28,7 +28,7 @@ from opdiff import plotting
 from opdiff.diffusion import bounds, oracle, processes, samplers
 from opdiff.diffusion.laws import kl
 
-from experiments._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
+from ._config import AboveOne, AtLeastTwo, Count, OpenUnit, Positive, Range, Seed
 
 NAME = "sampler_convergence"
 DESCRIPTION = ("Exact KL/W2 vs steps for every sampler on Gaussian fields: orders, Chen and "

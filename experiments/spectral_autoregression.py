@@ -43,7 +43,7 @@ from opdiff import images, plotting, spectra
 from opdiff.diffusion import marginals, processes
 from opdiff.functions import PeriodicPowerLawField
 
-from experiments._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, NonNegative, OpenUnit, Positive, Range, Seed
 
 NAME = "spectral_autoregression"
 DESCRIPTION = ("Diffusion as spectral autoregression: RAPSD of x_t under white VP and heat "

@@ -46,7 +46,7 @@ from opdiff import plotting
 from opdiff.approx import chebyshev, designs
 from opdiff.approx import sampling as S
 
-from experiments._config import AtLeastTwo, Count, Positive, Range, Seed
+from ._config import AtLeastTwo, Count, Positive, Range, Seed
 
 NAME = "wls_sampling"
 DESCRIPTION = "Weighted LS: iid vs optimal vs projection-DPP / volume sampling, DPP (m+1) identity"

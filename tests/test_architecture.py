@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1] / "opdiff"
 LAYERS: list[tuple[str, ...]] = [
     # 0 core: checks, claims, the engine and its checkpoints and meshes
     ("opdiff._checks", "opdiff._compat", "opdiff.claims", "opdiff.parallel", "opdiff.checkpoint",
-     "opdiff.train"),
+     "opdiff.train", "opdiff.lbfgs"),
     # 1 data and measurement: spaces, reference operators, datasets, spectra, metrics, images
     ("opdiff.functions", "opdiff.operators", "opdiff.data", "opdiff.spectra", "opdiff.images"),
     # 2 generic networks
