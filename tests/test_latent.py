@@ -194,3 +194,48 @@ def test_bad_input_names_the_argument(x64):
     x = np.asarray(field.sample(jax.random.key(0), 40, jnp.float64))
     with pytest.raises(ValueError, match="not diagonal"):
         latent.latent_field(field, latent.fit_pca(x, 3))
+
+
+def test_sweep_entries_are_the_direct_computation_and_budgets_are_checked(x64):
+    field = oracle.power_law_field((4, 4), "dft", alpha=2.0)
+    sw = latent.pixel_latent_sweep(field, (3, 16), (2, 4), method="ddim")
+    ae = latent.spectral_pca(field, 3, dtype="float64")
+    lp = processes.vp((3,))
+    direct = latent.latent_error("ddim", lp, field, ae, samplers.log_snr_grid(lp, 4),
+                                 denoise=True)
+    np.testing.assert_allclose(sw["w2_sq"][0, 1], direct["w2_sq"], rtol=1e-12)
+    # full rank with whitening is pixel diffusion preconditioned by the spectrum: no floor
+    assert np.all(sw["w2_sq_floor"][1] == 0) and np.all(sw["kl_floor"][1] == 0)
+    with pytest.raises(ValueError, match="budgets must be positive multiples of 2"):
+        latent.pixel_latent_sweep(field, (3,), (3,), method="pf_heun")
+
+
+def _fake_results(cfg, *, break_floor=False, break_split=False, break_mc=False):
+    """Results with the shape ``latent_diffusion.run`` writes (exact part only); each flag
+    plants one violation."""
+    nr, nb = len(cfg.ranks), len(cfg.budgets)
+    floor = np.tile(np.linspace(3.0, 1.0, nr)[:, None], (1, nb))
+    part = np.full((nr, nb), 0.5)
+    sc = {}
+    for q in ("kl", "w2_sq"):
+        total = floor + part - (1.0 if break_floor else 0.0)
+        sc.update({q: total + (1e-6 if break_split else 0.0), f"{q}_floor": floor,
+                   f"{q}_latent": total - floor})
+    g = {"budgets": list(cfg.budgets), "ranks": list(cfg.ranks), "pca_floor_sq": floor[:, 0],
+         "pixel_kl": np.ones(nb), "pixel_w2_sq": np.ones(nb), "whiten": sc, "global": sc,
+         "mc": {"z_mean": np.full(8, 9.0 if break_mc else 0.1), "z_var": np.zeros(8),
+                "kl_exact": 1.0, "kl_moment": 1.0}}
+    return {"gaussian": g}
+
+
+def test_experiment_claims_fail_on_violating_values():
+    from experiments import latent_diffusion as ld
+
+    cfg = ld.PRESETS["smoke"]
+    ok = ld.claims(cfg, _fake_results(cfg))
+    assert all(c.holds for c in ok)
+    for flag, words in (("break_floor", ">= the decoder floor"),
+                        ("break_split", "+ the floor (computed apart"),
+                        ("break_mc", "Monte Carlo")):
+        bad = [c for c in ld.claims(cfg, _fake_results(cfg, **{flag: True})) if not c.holds]
+        assert bad and all(words in c.statement for c in bad), (flag, bad)

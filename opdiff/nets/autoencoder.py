@@ -29,7 +29,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from opdiff._checks import check_images, check_positive_int
 from opdiff.nets._compat import nnx
 
-__all__ = ["ConvAutoencoder", "autoencoder_loss", "latent_std", "train_autoencoder"]
+__all__ = ["ConvAutoencoder", "autoencoder_loss", "decode_latents", "encode_images",
+           "latent_std", "train_autoencoder"]
 
 
 class ConvAutoencoder(nnx.Module):
@@ -127,12 +128,43 @@ def _raw_chunk(model, x):
     return model.raw_encode(x)
 
 
+@nnx.jit
+def _encode_chunk(model, x):
+    return model.encode(x)
+
+
+@nnx.jit
+def _decode_chunk(model, z):
+    return model.decode(z)
+
+
+def _chunked(fn, model, x, chunk: int) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(model, jnp.asarray(x[i:i + chunk])))
+                           for i in range(0, len(x), chunk)])
+
+
 def latent_std(model: ConvAutoencoder, images, chunk: int = 512) -> float:
     """The standard deviation of the raw latents :math:`E(x)` over ``images`` (all entries)."""
     x = np.asarray(check_images("images", images, model.shape), np.float32)
-    z = np.concatenate([np.asarray(_raw_chunk(model, jnp.asarray(x[i:i + chunk])))
-                        for i in range(0, len(x), chunk)])
-    return float(z.astype(np.float64).std())
+    return float(_chunked(_raw_chunk, model, x, chunk).astype(np.float64).std())
+
+
+def encode_images(model: ConvAutoencoder, images, chunk: int = 512) -> np.ndarray:
+    """``model.encode`` compiled, in chunks of ``chunk`` (float32 numpy latents)."""
+    x = np.asarray(check_images("images", images, model.shape), np.float32)
+    return _chunked(_encode_chunk, model, x, chunk)
+
+
+def decode_latents(model: ConvAutoencoder, z, chunk: int = 512) -> np.ndarray:
+    """``model.decode`` compiled, in chunks of ``chunk`` (float32 numpy images).
+
+    Raises:
+        ValueError: ``z`` not ``[B, *latent_shape]`` float32.
+    """
+    if not hasattr(z, "dtype"):
+        z = np.asarray(z)
+    model.decode(z[:1])  # the checks, on one latent
+    return _chunked(_decode_chunk, model, z, chunk)
 
 
 def train_autoencoder(images, *, key: PRNGKeyArray, steps: int = 1000, batch_size: int = 128,
