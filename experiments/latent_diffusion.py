@@ -239,7 +239,7 @@ def plot(results: dict, out_dir) -> list[str]:
     names, g, b = [], results["gaussian"], np.asarray(results["gaussian"]["budgets"])
     fig, axes = plotting.new_figure(1, 2, width=4.4, height=3.4)
     for ax, q, title in ((axes[0, 0], "w2_sq", "W2^2 (deterministic decoder)"),
-                         (axes[0, 1], "kl", "KL (Gaussian decoder)")):
+                         (axes[0, 1], "kl", "KL (Gaussian decoder); pixel = global k=N")):
         ax.plot(b, g[f"pixel_{q}"], "k-o", label="pixel")
         for i, k in enumerate(g["ranks"]):
             for sc, ls in zip(SCALINGS, ("-", ":")):
@@ -247,6 +247,8 @@ def plot(results: dict, out_dir) -> list[str]:
                         label=f"latent k={k} ({sc})")
             ax.axhline(g[SCALINGS[0]][f"{q}_floor"][i][0], color=f"C{i}", ls="--", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="NFE", title=title), ax.legend(fontsize=6)
+        ax.set_xticks(b, [str(v) for v in b])
+        ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
     names += plotting.save(fig, Path(out_dir) / f"{NAME}_gaussian.png")
     for tag in [t for t in ("digits", "fashion") if isinstance(results.get(t), dict)]:
         r, s = results[tag], results[tag]["samples"]
@@ -265,7 +267,8 @@ def plot(results: dict, out_dir) -> list[str]:
             rr = r[f"{tg}_rapsd"]
             axes[0, 0].plot(rr["freqs"], rr["psd"], "-o", color=col, label=tg)
             axes[0, 1].plot(r["logsnr"], np.clip(rr["cutoff"], 0, 0.55), color=col, label=tg)
-        axes[0, 0].set(xscale="log", yscale="log", xlabel="cycles / pixel", title="RAPSD")
+        axes[0, 0].set(xscale="log", yscale="log", xlabel="cycles / pixel (latent: / latent "
+                       "pixel)", title="RAPSD")
         axes[0, 1].set(xlabel="log SNR (VP)", ylabel="f* (SNR = 1)", title="cut-off")
         axes[0, 0].legend(fontsize=7)  # below: f* = 0 all drowned; above: clipped at 0.55
         names += plotting.save(fig, Path(out_dir) / f"{NAME}_{tag}_spectra.png")
