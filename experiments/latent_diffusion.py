@@ -40,8 +40,8 @@ from opdiff.diffusion.training import train_denoiser
 from opdiff.nets import classifier as clf_mod
 from opdiff.nets.autoencoder import decode_latents, encode_images, train_autoencoder
 
-from experiments import _learned_common as lc
-from experiments._config import AtLeastTwo, Count, OpenUnit, Positive, Seed, validate
+from . import _learned_common as lc
+from ._config import AtLeastTwo, Count, OpenUnit, Positive, Seed, validate
 
 NAME = "latent_diffusion"
 DESCRIPTION = ("Latent vs pixel diffusion: exact PCA-latent oracle on power-law fields "
