@@ -114,7 +114,8 @@ class PCAAutoencoder:
         mean: :math:`\bar x` (``shape``, float64).
         components: :math:`C` (``[k, N]``, orthonormal rows, float64; :math:`N` = pixels).
         scales: :math:`s` (``[k]``, positive, float64).
-        dtype: the dtype of latents and decoded images (``"float32"`` or ``"float64"``).
+        dtype: the dtype of latents and decoded images (``"float32"`` or ``"float64"``;
+            float64 needs ``jax_enable_x64``).
     """
 
     shape: tuple[int, ...]
@@ -235,7 +236,9 @@ def _basis_matrix(shape: tuple[int, ...], basis: str) -> np.ndarray:
 def spectral_pca(field: _oracle.GaussianField, k: int, *, scaling: str = "whiten",
                  dtype: str = "float32") -> PCAAutoencoder:
     r"""The exact rank-``k`` PCA autoencoder of ``field``: its ``k`` largest-variance basis
-    vectors (ties broken by coefficient index), centre the field's pixel mean.
+    vectors (ties broken by coefficient index), centre the field's pixel mean. The basis is
+    built as a dense ``[N, N]`` float64 matrix (:math:`N` pixels), as in the oracle functions
+    below: meant for fields up to a few thousand pixels.
 
     Raises:
         ValueError: ``k`` outside ``[1, field.size]``, an unknown ``scaling``.
