@@ -221,7 +221,8 @@ def claims(cfg: Config, results: dict) -> list:
             f"{t} FD latent - FD pixel at equal optimiser steps ({px['train_steps']} = AE + "
             f"{lt['train_steps']} latent; training {px['train_s']:.3g} s vs "
             f"{r['ae_train_s'] + lt['train_s']:.3g} s; sampling {px['sample_images_per_s']:.4g}"
-            f" vs {lt['sample_images_per_s']:.4g} images/s)", *fd["latent"], *fd["pixel"]))
+            f" vs {lt['sample_images_per_s']:.4g} images/s; sliced W2 {px['sliced_w2']:.3g} vs "
+            f"{lt['sliced_w2']:.3g}, data {px['sliced_w2_data']:.3g})", *fd["latent"], *fd["pixel"]))
         out.append(difference(f"{t} FD latent - FD of the AE's reconstructions (its decoder "
                               f"floor; reconstruction MSE {r['recon_mse']:.3g})",
                               *fd["latent"], *fd["recon"]))
