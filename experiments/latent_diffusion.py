@@ -133,7 +133,8 @@ def run(cfg: Config, key) -> dict:
         out, sam = {"n_train": len(data.x_train)}, {}
         ae, ae_res = train_autoencoder(data.x_train, key=ks[2], steps=c.ae_steps, lr=c.lr,
                                        batch_size=c.batch_size, latent_channels=c.latent_channels)
-        z_train, out["ae_train_s"] = encode_images(ae, data.x_train), c.ae_steps / ae_res.steps_per_s
+        z_train = encode_images(ae, data.x_train)
+        out["ae_train_s"] = c.ae_steps / ae_res.steps_per_s
         rec = decode_latents(ae, encode_images(ae, data.x_test))
         out["recon_mse"] = float(np.mean((rec - data.x_test) ** 2))
         out["recon"], sam["recon"] = im(rec), rec
@@ -165,7 +166,8 @@ def run(cfg: Config, key) -> dict:
         times = np.linspace(lp.t_min, lp.T, c.strip_steps)
         z0, x0, kz = encode_images(ae, data.x_test[:1]), data.x_test[:1], jax.random.fold_in(key, 9)
         zt, out["strip_times"] = jnp.concatenate([lp.sample(kz, z0, t) for t in times]), times
-        sam["strip_latent"], sam["strip_latent_ch0"] = decode_latents(ae, zt), np.asarray(zt[..., 0])
+        sam["strip_latent"] = decode_latents(ae, zt)
+        sam["strip_latent_ch0"] = np.asarray(zt[..., 0])
         sam["strip_pixel"] = np.asarray(jnp.concatenate([pp.sample(kz, x0, t) for t in times]))
         sam["data"], out["samples"] = data.x_test, sam
         return out
@@ -222,7 +224,8 @@ def claims(cfg: Config, results: dict) -> list:
             f"{lt['train_steps']} latent; training {px['train_s']:.3g} s vs "
             f"{r['ae_train_s'] + lt['train_s']:.3g} s; sampling {px['sample_images_per_s']:.4g}"
             f" vs {lt['sample_images_per_s']:.4g} images/s; sliced W2 {px['sliced_w2']:.3g} vs "
-            f"{lt['sliced_w2']:.3g}, data {px['sliced_w2_data']:.3g})", *fd["latent"], *fd["pixel"]))
+            f"{lt['sliced_w2']:.3g}, data {px['sliced_w2_data']:.3g})",
+            *fd["latent"], *fd["pixel"]))
         out.append(difference(f"{t} FD latent - FD of the AE's reconstructions (its decoder "
                               f"floor; reconstruction MSE {r['recon_mse']:.3g})",
                               *fd["latent"], *fd["recon"]))
