@@ -116,7 +116,8 @@ def run(cfg: Config, key) -> dict:
             out["aliasing_mmse"] = fb.aliasing_mmse(spec, a, cfg.n)
             out["heat_energy"] = float(np.mean(np.asarray(v["test"], np.float64) ** 2))
         else:
-            v = {s: jnp.asarray(periodic_antiderivative(np.asarray(x)), jnp.float32) for s, x in u.items()}
+            v = {s: jnp.asarray(periodic_antiderivative(np.asarray(x)), jnp.float32)
+                 for s, x in u.items()}
         sub = lambda x, m: x[:, :: nf // m]  # noqa: E731
         kinds = ["fno", "deeponet"] + (["linear_fno"] if name == "heat_forward" else [])
         for j, kind in enumerate(kinds):

@@ -20,14 +20,15 @@ from opdiff import claims as cl
 from opdiff import deeponet_bounds as db
 from opdiff import functions
 from opdiff.nets.deeponet import DeepONet, PODDeepONet
+from opdiff.nets import nnx
 from opdiff.nets.fno import FNO
 from opdiff.operator_learning import fno_bounds as fb
 from opdiff.operator_learning import problems as op
 from opdiff.operators import catalog, heat
 from opdiff.train import fit
 
-__all__ = ["fit_aligned", "floors", "make_data", "make_model", "periodic_antiderivative", "score",
-           "transfer"]
+__all__ = ["at_shape", "fit_aligned", "floors", "make_data", "make_model",
+           "periodic_antiderivative", "score", "transfer"]
 
 
 def periodic_antiderivative(u: np.ndarray) -> np.ndarray:
@@ -123,3 +124,10 @@ def floors(name: str, cfg, v_test) -> dict:
         a = heat.periodic_multiplier(np.fft.fftfreq(cfg.n, 1.0 / cfg.n), cfg.t, cfg.nu)
         out["linear_fno"] = fb.linear_fno_floor(mu, a, cfg.fno_modes)
     return out
+
+
+def at_shape(model, fresh):
+    """``fresh``, the same architecture built for another input shape (a U-Net at 64² for one
+    trained at 32²), with ``model``'s trained parameters copied in; returned."""
+    nnx.update(fresh, nnx.state(model, nnx.Param))
+    return fresh
