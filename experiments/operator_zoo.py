@@ -11,17 +11,19 @@ Periodic grid :math:`x_j=j/n`, inputs from the periodic power-law field
 * ``heat_forward``: :math:`u\mapsto e^{t\nu\Delta}u` (exact, :mod:`opdiff.operators.heat`);
 * ``heat_backward``: :math:`e^{t\nu\Delta}u+\eta\mapsto u`, noise :math:`\delta` per
   :math:`L^2` coordinate;
-* ``burgers``: viscous Burgers at time :math:`T` (ETDRK4).
+* ``burgers``: viscous Burgers at time :math:`T` (ETDRK4);
+* ``diffusion_reaction``: :math:`s_t=Ds_{xx}+ks^2+u(x)` on :math:`[0,1]` (not periodic, GRF
+  inputs), outputs on the whole :math:`(x,t)` grid (the FNO's output channels are time slices).
 
 Models at comparable parameter counts, all trained the same way (Adam, cosine decay, the same
 steps, batches and training set): the unstacked DeepONet (GELU, trunk reading :math:`x`),
 POD-DeepONet (the first ``p`` principal components of the training outputs) and the FNO
-(:class:`opdiff.nets.FNO`, positional channel). Floors: the Wiener MMSE for the backward problem
+(:class:`opdiff.nets.fno.FNO`, positional channel). Floors: the Wiener MMSE for the backward problem
 (every estimator, :func:`opdiff.operators.heat.wiener_mse`); the PCA floor of the test outputs
 for the ``p``-basis networks (their outputs lie in a ``p``-dimensional affine space; exact for the
-empirical measure); the linear-FNO floor (:mod:`opdiff.operator_learning.fno_bounds`) is drawn
-for the forward heat problem as a reference, not as a bound: a nonlinear FNO can beat it.
-Numbers: notes/operator_zoo.md.
+empirical measure); the linear-FNO floor (:mod:`opdiff.operator_learning.fno_bounds`) is
+recorded for the forward heat problem as a reference, not as a bound (a nonlinear FNO can beat
+it). Wiring: :mod:`opdiff.operator_learning.zoo`. Numbers: notes/operator_zoo.md.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from experiments._config import Count, NonNegative, Positive, Seed
 NAME = "operator_zoo"
 DESCRIPTION = "DeepONet, POD-DeepONet and FNO on four operators, beside the Wiener and PCA floors"
 DTYPE = "float32"
-PROBLEMS = ("antiderivative", "heat_forward", "heat_backward", "burgers")
+PROBLEMS = ("antiderivative", "heat_forward", "heat_backward", "burgers", "diffusion_reaction")
 MODELS = ("deeponet", "pod_deeponet", "fno")
 
 
@@ -58,6 +60,8 @@ class Config:
     burgers_nu: Positive = 0.05
     burgers_t: Positive = 0.5
     burgers_nt: Count = 100
+    dr_nt: Count = 20
+    dr_length_scale: Positive = 0.2
     n_train: Count = 1000
     n_test: Count = 500
     steps: Count = 2000
@@ -109,7 +113,7 @@ def run(cfg: Config, key) -> dict:
         fl = floors(name, cfg, v_te)
         for j, kind in enumerate(MODELS):
             km = jax.random.fold_in(kp, 10 + j)
-            model, fwd = make_model(kind, cfg, km, v_tr)
+            model, fwd = make_model(kind, cfg, km, v_tr, name)
             model, wall = fit_aligned(model, fwd, u_tr, v_tr, steps=cfg.steps,
                                       batch_size=cfg.batch_size, lr=cfg.lr,
                                       steps_per_call=cfg.steps_per_call,
@@ -122,8 +126,9 @@ def run(cfg: Config, key) -> dict:
                              floor=floor, ratio=None if not floor else s["mse"] / floor,
                              energy=float(np.mean(np.asarray(v_te, np.float64) ** 2)),
                              **s, **{f"floor_{k}": v for k, v in fl.items()},
-                             example=dict(u=np.asarray(u_te[0]), v=np.asarray(v_te[0]),
-                                          pred=pred[0])))
+                             example=dict(u=np.asarray(u_te[0]),  # the last n: time T
+                                          v=np.asarray(v_te[0])[-cfg.n:],
+                                          pred=pred[0][-cfg.n:])))
     return dict(rows=rows, n=cfg.n, p=cfg.p, n_test=cfg.n_test, problems=list(cfg.problems))
 
 
@@ -177,6 +182,6 @@ def plot(results: dict, out_dir) -> list[str]:
         ax.plot(x, ex[0]["example"]["v"], "k-", lw=1.6, label="exact")
         for j, r in enumerate(ex):
             ax.plot(x, r["example"]["pred"], "--", color=f"C{j}", lw=1, label=r["model"])
-        ax.set_title(p, fontsize=9)
+        ax.set_title(p + (" (at T)" if p == "diffusion_reaction" else ""), fontsize=9)
         ax.legend(fontsize=6)
     return plotting.save(fig, f"{out_dir}/operator_zoo.png")

@@ -44,9 +44,19 @@ def periodic_antiderivative(u: np.ndarray) -> np.ndarray:
     return s - s[..., :1]
 
 
+def _dr(cfg):
+    return catalog.diffusion_reaction(cfg.n, cfg.dr_nt, D=0.01, k=0.01)
+
+
 def make_data(name: str, cfg, key, n_funcs: int):
-    """``(inputs, targets)`` ``[n_funcs, n]`` (float32) of problem ``name``."""
+    """``(inputs [n_funcs, n], targets [n_funcs, P])`` (float32) of problem ``name``: ``P = n``
+    except for diffusion--reaction (``P = n (nt + 1)``, t-major, on ``[0, 1]`` with its ends;
+    inputs a Gaussian random field of length scale ``cfg.dr_length_scale``)."""
     ku, kn = jax.random.split(key)
+    if name == "diffusion_reaction":
+        grf = functions.GaussianRandomField(length_scale=cfg.dr_length_scale, n_grid=cfg.n)
+        u = grf.sample(n_funcs, key=ku)
+        return u, _dr(cfg).apply(u)
     if name == "burgers":
         field = functions.PeriodicPowerLawField(n=cfg.n, alpha=4.0, k0=op.BURGERS_K0,
                                                 variance=op.burgers_input_variance(cfg.n))
@@ -76,21 +86,26 @@ def fit_aligned(model, forward, u, v, *, steps, batch_size, lr, steps_per_call, 
     return res.params, time.perf_counter() - t0
 
 
-def make_model(kind: str, cfg, key, v_train):
-    """A model and its forward map ``(model, u [B, n]) -> [B, n]``."""
-    x = jnp.asarray(np.arange(cfg.n) / cfg.n, jnp.float32)[:, None]
+def make_model(kind: str, cfg, key, v_train, problem: str = ""):
+    """A model and its forward map ``(model, u [B, n]) -> [B, P]`` (:func:`make_data`'s layout):
+    the DeepONet's trunk reads ``x`` (``(x, t)`` for diffusion--reaction); the FNO reads ``u``
+    and the coordinate, and returns the ``nt + 1`` time slices as output channels there."""
+    dr = problem == "diffusion_reaction"
+    pts = _dr(cfg).output_points if dr else np.arange(cfg.n)[:, None] / cfg.n
+    y = jnp.asarray(pts, jnp.float32)
     if kind == "deeponet":
-        m = DeepONet(cfg.n, 1, cfg.p, branch_width=cfg.width, branch_depth=cfg.depth,
+        m = DeepONet(cfg.n, y.shape[1], cfg.p, branch_width=cfg.width, branch_depth=cfg.depth,
                      trunk_width=cfg.width, trunk_depth=cfg.depth, activation="gelu", key=key)
-        return m, lambda mm, u: mm.aligned(u, x)[..., 0]
+        return m, lambda mm, u: mm.aligned(u, y)[..., 0]
     if kind == "pod_deeponet":
-        pca = db.pca(np.asarray(v_train), np.full(cfg.n, 1.0 / cfg.n))
+        pca = db.pca(np.asarray(v_train), np.full(y.shape[0], 1.0 / y.shape[0]))
         m = PODDeepONet(cfg.n, pca.mean, pca.modes[: cfg.p], branch_width=cfg.width,
                         branch_depth=cfg.depth, activation="gelu", key=key)
         return m, lambda mm, u: mm.aligned(u)
-    m = FNO(1, 1, cfg.fno_modes, width=cfg.fno_width, depth=cfg.fno_depth,
+    out = cfg.dr_nt + 1 if dr else 1
+    m = FNO(1, out, cfg.fno_modes, width=cfg.fno_width, depth=cfg.fno_depth,
             projection_width=cfg.fno_projection, positional=True, key=key)
-    return m, lambda mm, u: mm.batched(u[..., None])[..., 0]
+    return m, lambda mm, u: jnp.swapaxes(mm.batched(u[..., None]), 1, 2).reshape(len(u), -1)
 
 
 def score(pred, v) -> dict:
@@ -116,7 +131,8 @@ def transfer(model, n: int) -> np.ndarray:
 def floors(name: str, cfg, v_test) -> dict:
     """The floors of problem ``name`` in MSE units (``None`` where none applies)."""
     mu = functions.PeriodicPowerLawField(n=cfg.n, alpha=cfg.alpha, k0=cfg.k0).spectrum()
-    pca = db.pca(np.asarray(v_test, np.float64), np.full(cfg.n, 1.0 / cfg.n))
+    v = np.asarray(v_test, np.float64)
+    pca = db.pca(v, np.full(v.shape[1], 1.0 / v.shape[1]))
     out = dict(pca=db.pca_floor(pca.eigenvalues, cfg.p) ** 2, wiener=None, linear_fno=None)
     if name == "heat_backward":
         out["wiener"] = heat.wiener_mse(cfg.n, mu[: cfg.n // 2 + 1], cfg.t, cfg.nu, cfg.delta)
