@@ -8,9 +8,10 @@ Periodic grid :math:`x_j=j/n`, inputs from the periodic power-law field
 
 * ``antiderivative``: :math:`s(x)=\int_0^xu` (periodic, the field having mean zero), exact for
   the trigonometric interpolant;
-* ``heat_forward``: :math:`u\mapsto e^{t\nu\Delta}u` (exact, :mod:`opdiff.operators.heat`);
+* ``heat_forward``: :math:`u\mapsto e^{t\nu\Delta}u` (exact, :mod:`opdiff.operators.heat`),
+  every ``t`` of ``times``;
 * ``heat_backward``: :math:`e^{t\nu\Delta}u+\eta\mapsto u`, noise :math:`\delta` per
-  :math:`L^2` coordinate;
+  :math:`L^2` coordinate, every ``(t, delta)`` of ``times x deltas``;
 * ``burgers``: viscous Burgers at time :math:`T` (ETDRK4);
 * ``diffusion_reaction``: :math:`s_t=Ds_{xx}+ks^2+u(x)` on :math:`[0,1]` (not periodic, GRF
   inputs), outputs on the whole :math:`(x,t)` grid (the FNO's output channels are time slices).
@@ -29,6 +30,7 @@ it). Wiring: :mod:`opdiff.operator_learning.zoo`. Numbers: notes/operator_zoo.md
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import jax
 import numpy as np
@@ -55,8 +57,8 @@ class Config:
     alpha: Positive = 2.5
     k0: NonNegative = 1.0
     nu: Positive = 0.05
-    t: Positive = 0.01
-    delta: Positive = 1e-2
+    times: tuple[Positive, ...] = (0.005, 0.02)  # heat: every t (forward), every (t, delta)
+    deltas: tuple[Positive, ...] = (1e-2, 1e-1)  # (backward)
     burgers_nu: Positive = 0.05
     burgers_t: Positive = 0.5
     burgers_nt: Count = 100
@@ -96,21 +98,32 @@ class Config:
 PRESETS = {
     "smoke": Config(n=32, n_train=64, n_test=32, steps=40, steps_per_call=20, batch_size=16,
                     p=8, width=16, fno_modes=6, fno_width=8, fno_depth=2, fno_projection=16,
-                    burgers_nt=40),
+                    burgers_nt=40, times=(0.01,), deltas=(1e-2,)),
     "quick": Config(),
     "full": Config(n=128, n_train=5000, n_test=2000, steps=20000, batch_size=128, p=64,
                    width=128, depth=3, fno_modes=16, fno_width=32, fno_depth=4,
-                   fno_projection=128, steps_per_call=500),
+                   fno_projection=128, steps_per_call=500, times=(0.002, 0.005, 0.02),
+                   deltas=(1e-3, 1e-2, 1e-1)),
 }
 
 
 def run(cfg: Config, key) -> dict:
     rows = []
-    for i, name in enumerate(cfg.problems):
+    cells = []  # (label, problem, the config view the library reads)
+    for name in cfg.problems:
+        view = lambda **kw: types.SimpleNamespace(**{**dataclasses.asdict(cfg), **kw})  # noqa
+        if name == "heat_forward":
+            cells += [(f"{name} t={t:g}", name, view(t=t)) for t in cfg.times]
+        elif name == "heat_backward":
+            cells += [(f"{name} t={t:g} δ={d:g}", name, view(t=t, delta=d))
+                      for t in cfg.times for d in cfg.deltas]
+        else:
+            cells.append((name, name, view()))
+    for i, (label, name, c) in enumerate(cells):
         kp = jax.random.fold_in(key, i)
-        u_tr, v_tr = make_data(name, cfg, jax.random.fold_in(kp, 0), cfg.n_train)
-        u_te, v_te = make_data(name, cfg, jax.random.fold_in(kp, 1), cfg.n_test)
-        fl = floors(name, cfg, v_te)
+        u_tr, v_tr = make_data(name, c, jax.random.fold_in(kp, 0), cfg.n_train)
+        u_te, v_te = make_data(name, c, jax.random.fold_in(kp, 1), cfg.n_test)
+        fl = floors(name, c, v_te)
         for j, kind in enumerate(MODELS):
             km = jax.random.fold_in(kp, 10 + j)
             model, fwd = make_model(kind, cfg, km, v_tr, name)
@@ -122,22 +135,23 @@ def run(cfg: Config, key) -> dict:
             s = score(pred, v_te)
             floor = fl["wiener"] if name == "heat_backward" else (
                 fl["pca"] if kind != "fno" else None)
-            rows.append(dict(problem=name, model=kind, params=n_params(model), train_s=wall,
+            rows.append(dict(problem=label, kind=name, model=kind, params=n_params(model),
+                             train_s=wall,
                              floor=floor, ratio=None if not floor else s["mse"] / floor,
                              energy=float(np.mean(np.asarray(v_te, np.float64) ** 2)),
                              **s, **{f"floor_{k}": v for k, v in fl.items()},
                              example=dict(u=np.asarray(u_te[0]),  # the last n: time T
                                           v=np.asarray(v_te[0])[-cfg.n:],
                                           pred=pred[0][-cfg.n:])))
-    return dict(rows=rows, n=cfg.n, p=cfg.p, n_test=cfg.n_test, problems=list(cfg.problems))
+    return dict(rows=rows, n=cfg.n, p=cfg.p, n_test=cfg.n_test, problems=[c[0] for c in cells])
 
 
 def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     out, rows = [], results["rows"]
     for r in rows:
-        if r["problem"] == "heat_backward":
+        if r["kind"] == "heat_backward":
             out.append(cl.lower_bound(
-                f"heat_backward, {r['model']}: test MSE >= Wiener MMSE - 3 SE (every estimator; "
+                f"{r['problem']}, {r['model']}: test MSE >= Wiener MMSE - 3 SE (every estimator; "
                 f"{results['n_test']} test functions)", r["mse"], r["floor_wiener"],
                 rtol=min(3 * r["se"] / r["floor_wiener"], 0.999)))
         if r["model"] != "fno":
@@ -156,7 +170,8 @@ def claims(cfg: Config, results: dict) -> list[cl.Claim]:
 
 def plot(results: dict, out_dir) -> list[str]:
     rows, names = results["rows"], results["problems"]
-    fig, axes = plotting.new_figure(1, len(names) + 1, width=3.6, height=3.2)
+    firsts = list(dict.fromkeys(r["kind"] for r in rows))  # one example per kind of problem
+    fig, axes = plotting.new_figure(1, len(firsts) + 1, width=3.6, height=3.2)
     ax = axes[0, 0]
     w = 0.27
     for j, kind in enumerate(MODELS):
@@ -172,12 +187,13 @@ def plot(results: dict, out_dir) -> list[str]:
                 ax.plot([i], [np.sqrt(r[key] / r["energy"])], style,
                         ms=18, label=what if i == len(names) - 1 else None)
     ax.set(yscale="log", ylabel="test relative L2", xticks=np.arange(len(names)))
-    ax.set_xticklabels(names, rotation=25, fontsize=7)
+    ax.set_xticklabels(names, rotation=35, ha="right", fontsize=6)
     ax.legend(fontsize=6)
     ax.set_title("error beside the floors (relative)", fontsize=9)
     x = np.arange(results["n"]) / results["n"]
-    for i, p in enumerate(names):
+    for i, k in enumerate(firsts):
         ax = axes[0, i + 1]
+        p = next(r["problem"] for r in rows if r["kind"] == k)
         ex = [r for r in rows if r["problem"] == p]
         ax.plot(x, ex[0]["example"]["v"], "k-", lw=1.6, label="exact")
         for j, r in enumerate(ex):

@@ -14,7 +14,7 @@ def _zoo():
     rows = []
     for p in ("heat_backward", "burgers"):
         for m in ("deeponet", "pod_deeponet", "fno"):
-            rows.append(dict(problem=p, model=m, mse=0.05, se=1e-3, rel_l2=0.2, rel_l2_se=0.01,
+            rows.append(dict(problem=p, kind=p, model=m, mse=0.05, se=1e-3, rel_l2=0.2, rel_l2_se=0.01,
                              params=100, floor_wiener=0.03 if p == "heat_backward" else None,
                              floor_pca=0.01))
     return dict(rows=rows, n_test=500, p=32, problems=["heat_backward", "burgers"])
