@@ -200,6 +200,7 @@ def plot(results: dict, out_dir) -> list[str]:
                     "k_", ms=20,
                     label="aliasing MMSE at n (≈ relative)")
         ax.set(xscale="log", yscale="log", xlabel="evaluation grid n", ylabel="relative L2")
+        ax.minorticks_off()
         ax.set_xticks(res)
         ax.set_xticklabels([str(m) for m in res])
         ax.set_title(f"{name}: trained at n={results['n']}", fontsize=9)
