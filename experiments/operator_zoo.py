@@ -45,14 +45,15 @@ from experiments._config import Count, NonNegative, Positive, Seed
 NAME = "operator_zoo"
 DESCRIPTION = "DeepONet, POD-DeepONet and FNO on four operators, beside the Wiener and PCA floors"
 DTYPE = "float32"
-PROBLEMS = ("antiderivative", "heat_forward", "heat_backward", "burgers", "diffusion_reaction")
+PROBLEMS = ("antiderivative", "heat_forward", "heat_backward", "burgers", "diffusion_reaction",
+            "heat2d_backward")
 MODELS = ("deeponet", "pod_deeponet", "fno")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     seed: Seed = 0
-    problems: tuple[str, ...] = PROBLEMS
+    problems: tuple[str, ...] = PROBLEMS[:-1]  # heat2d (with the U-Net): smoke and full
     n: Count = 64
     alpha: Positive = 2.5
     k0: NonNegative = 1.0
@@ -77,6 +78,9 @@ class Config:
     fno_width: Count = 16
     fno_depth: Count = 3
     fno_projection: Count = 64
+    n2: Count = 32  # heat2d_backward: n2 x n2 grid
+    fno2_modes: Count = 8
+    unet_channels: tuple[Count, ...] = (16, 32)
 
     def __post_init__(self):
         if not set(self.problems) <= set(PROBLEMS) or len(set(self.problems)) != len(self.problems):
@@ -88,9 +92,12 @@ class Config:
             raise ValueError(f"p must be <= min(n, n_train) = {min(self.n, self.n_train)}")
         if self.n_test < 2:
             raise ValueError("n_test must be >= 2 (PCA floor)")
+        if self.n2 < 2 * self.fno2_modes or self.n2 % 2 ** (len(self.unet_channels) - 1):
+            raise ValueError(f"n2 must be >= 2 * fno2_modes = {2 * self.fno2_modes} and divisible"
+                             f" by 2^(len(unet_channels) - 1)")
 
     def array_sizes(self) -> dict[str, float]:
-        return {"n_train * n": self.n_train * self.n,
+        return {"n_train * max(n, n2 ** 2)": self.n_train * max(self.n, self.n2 ** 2),
                 "batch_size * n * max(width, fno_projection)":
                     self.batch_size * self.n * max(self.width, self.fno_projection)}
 
@@ -98,11 +105,13 @@ class Config:
 PRESETS = {
     "smoke": Config(n=32, n_train=64, n_test=32, steps=40, steps_per_call=20, batch_size=16,
                     p=8, width=16, fno_modes=6, fno_width=8, fno_depth=2, fno_projection=16,
-                    burgers_nt=40, times=(0.01,), deltas=(1e-2,)),
+                    burgers_nt=40, times=(0.01,), deltas=(1e-2,), problems=PROBLEMS, n2=8,
+                    fno2_modes=3, unet_channels=(4, 8)),
     "quick": Config(),
     "full": Config(n=128, n_train=5000, n_test=2000, steps=20000, batch_size=128, p=64,
                    width=128, depth=3, fno_modes=16, fno_width=32, fno_depth=4,
                    fno_projection=128, steps_per_call=500, times=(0.002, 0.005, 0.02),
+                   problems=PROBLEMS, n2=64, fno2_modes=16, unet_channels=(32, 64, 128),
                    deltas=(1e-3, 1e-2, 1e-1)),
 }
 
@@ -114,7 +123,7 @@ def run(cfg: Config, key) -> dict:
         view = lambda **kw: types.SimpleNamespace(**{**dataclasses.asdict(cfg), **kw})  # noqa
         if name == "heat_forward":
             cells += [(f"{name} t={t:g}", name, view(t=t)) for t in cfg.times]
-        elif name == "heat_backward":
+        elif name in ("heat_backward", "heat2d_backward"):
             cells += [(f"{name} t={t:g} δ={d:g}", name, view(t=t, delta=d))
                       for t in cfg.times for d in cfg.deltas]
         else:
@@ -124,7 +133,8 @@ def run(cfg: Config, key) -> dict:
         u_tr, v_tr = make_data(name, c, jax.random.fold_in(kp, 0), cfg.n_train)
         u_te, v_te = make_data(name, c, jax.random.fold_in(kp, 1), cfg.n_test)
         fl = floors(name, c, v_te)
-        for j, kind in enumerate(MODELS):
+        last = cfg.n2 if name == "heat2d_backward" else cfg.n
+        for j, kind in enumerate(MODELS + (("unet",) if name == "heat2d_backward" else ())):
             km = jax.random.fold_in(kp, 10 + j)
             model, fwd = make_model(kind, cfg, km, v_tr, name)
             model, wall = fit_aligned(model, fwd, u_tr, v_tr, steps=cfg.steps,
@@ -133,28 +143,27 @@ def run(cfg: Config, key) -> dict:
                                       key=jax.random.fold_in(km, 1))
             pred = np.asarray(jax.jit(fwd)(model, u_te))
             s = score(pred, v_te)
-            floor = fl["wiener"] if name == "heat_backward" else (
+            floor = fl["wiener"] if fl["wiener"] is not None else (
                 fl["pca"] if kind != "fno" else None)
             rows.append(dict(problem=label, kind=name, model=kind, params=n_params(model),
                              train_s=wall,
                              floor=floor, ratio=None if not floor else s["mse"] / floor,
                              energy=float(np.mean(np.asarray(v_te, np.float64) ** 2)),
                              **s, **{f"floor_{k}": v for k, v in fl.items()},
-                             example=dict(u=np.asarray(u_te[0]),  # the last n: time T
-                                          v=np.asarray(v_te[0])[-cfg.n:],
-                                          pred=pred[0][-cfg.n:])))
+                             example=dict(  # the last n values: time T, or the last row
+                                 v=np.asarray(v_te[0])[-last:], pred=pred[0][-last:])))
     return dict(rows=rows, n=cfg.n, p=cfg.p, n_test=cfg.n_test, problems=[c[0] for c in cells])
 
 
 def claims(cfg: Config, results: dict) -> list[cl.Claim]:
     out, rows = [], results["rows"]
     for r in rows:
-        if r["kind"] == "heat_backward":
+        if r["floor_wiener"] is not None:
             out.append(cl.lower_bound(
                 f"{r['problem']}, {r['model']}: test MSE >= Wiener MMSE - 3 SE (every estimator; "
                 f"{results['n_test']} test functions)", r["mse"], r["floor_wiener"],
                 rtol=min(3 * r["se"] / r["floor_wiener"], 0.999)))
-        if r["model"] != "fno":
+        if r["model"] in ("deeponet", "pod_deeponet"):
             out.append(cl.lower_bound(
                 f"{r['problem']}, {r['model']}: test MSE >= PCA floor^2 of the test outputs at "
                 f"p = {results['p']} (exact for the test set; 1e-6 round-off)", r["mse"],
@@ -190,14 +199,15 @@ def plot(results: dict, out_dir) -> list[str]:
     ax.set_xticklabels(names, rotation=35, ha="right", fontsize=6)
     ax.legend(fontsize=6)
     ax.set_title("error beside the floors (relative)", fontsize=9)
-    x = np.arange(results["n"]) / results["n"]
     for i, k in enumerate(firsts):
         ax = axes[0, i + 1]
         p = next(r["problem"] for r in rows if r["kind"] == k)
         ex = [r for r in rows if r["problem"] == p]
+        x = np.arange(len(ex[0]["example"]["v"])) / len(ex[0]["example"]["v"])
         ax.plot(x, ex[0]["example"]["v"], "k-", lw=1.6, label="exact")
         for j, r in enumerate(ex):
             ax.plot(x, r["example"]["pred"], "--", color=f"C{j}", lw=1, label=r["model"])
-        ax.set_title(p + (" (at T)" if p == "diffusion_reaction" else ""), fontsize=9)
+        ax.set_title(p + {"diffusion_reaction": " (at T)", "heat2d_backward": " (last row)"}.get(
+            k, ""), fontsize=9)
         ax.legend(fontsize=6)
     return plotting.save(fig, f"{out_dir}/operator_zoo.png")

@@ -112,3 +112,26 @@ def test_aliasing_mmse_matches_the_best_linear_regression_monte_carlo():
     band = functions.PeriodicPowerLawField(n=16, alpha=1.5).spectrum()
     a16 = heat.periodic_multiplier(np.fft.fftfreq(16, 1 / 16), 0.002, 1.0)
     assert fb.aliasing_mmse(band, a16, 16) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_wiener_mse_equals_the_heat_modules_in_1d_and_monte_carlo_in_2d():
+    """1-D: the same number as opdiff.operators.heat.wiener_mse (real-coordinate formula with
+    multiplicities); 2-D: the Wiener filter applied to 2000 draws (4 SE)."""
+    n, t, nu, delta = 64, 0.01, 0.05, 0.03
+    p, _, k = _setup(n=n)
+    a = heat.periodic_multiplier(k, t, nu)
+    assert fb.wiener_mse(p, a, delta ** 2) == pytest.approx(
+        heat.wiener_mse(n, p[: n // 2 + 1], t, nu, delta), rel=1e-12)
+    field = functions.PeriodicPowerLawField(n=(16, 16), alpha=2.0)
+    p2 = field.spectrum()
+    k1, k2 = np.meshgrid(*(np.fft.fftfreq(16, 1 / 16),) * 2, indexing="ij")
+    a2 = heat.heat_multiplier(4 * np.pi ** 2 * (k1 ** 2 + k2 ** 2) * nu, t)
+    u = np.asarray(field.sample(2000, key=jax.random.key(5), dtype=np.float32), np.float64)
+    eta = np.random.default_rng(0).normal(size=u.shape) * delta * 16
+    f = np.fft.ifft2(np.fft.fft2(u) * a2).real + eta
+    est = np.fft.ifft2(np.fft.fft2(f) * a2 * p2 / (a2 ** 2 * p2 + delta ** 2)).real
+    err = np.mean((est - u) ** 2, axis=(1, 2))
+    mmse = fb.wiener_mse(p2, a2, delta ** 2)
+    assert abs(err.mean() - mmse) <= 4 * err.std() / np.sqrt(err.size)
+    with pytest.raises(ValueError, match="noise_var"):
+        fb.wiener_mse(p, a, 0.0)

@@ -54,7 +54,8 @@ import numpy as np
 from opdiff._checks import check_positive_int
 
 __all__ = ["wavenumber_grid", "retained_mask", "truncation_floor", "linear_fno_floor",
-           "energy_above_nyquist", "aliased_into", "aliasing_gap", "aliasing_mmse"]
+           "energy_above_nyquist", "aliased_into", "aliasing_gap", "aliasing_mmse",
+           "wiener_mse"]
 
 
 def _spectrum(spectrum) -> np.ndarray:
@@ -204,3 +205,21 @@ def aliasing_mmse(spectrum, multiplier, train_shape) -> float:
     safe = np.where(sums["p"] > 0, sums["p"], 1.0)
     per = sums["aap"] - np.abs(sums["ap"]) ** 2 / safe
     return float(np.sum(np.clip(per.real, 0.0, None)))
+
+
+def wiener_mse(spectrum, multiplier, noise_var: float) -> float:
+    r"""The MMSE :math:`\sum_kP_k\sigma^2/(|a_k|^2P_k+\sigma^2)` of recovering :math:`u` from
+    :math:`f=Gu+\eta`, :math:`G` diagonal with ``multiplier`` :math:`a_k` and noise of variance
+    ``noise_var`` :math:`=\sigma^2` per Fourier coefficient (``norm="forward"``: pointwise noise
+    of standard deviation :math:`\sigma\sqrt N` on an ``N``-point grid), in any dimension; the
+    Wiener filter :math:`\bar a_kP_k/(|a_k|^2P_k+\sigma^2)` attains it (for the 1-D heat
+    semigroup, :func:`opdiff.operators.heat.wiener_mse`).
+
+    Raises:
+        ValueError: shapes that differ, a negative or non-finite value, ``noise_var <= 0``.
+    """
+    p = _spectrum(spectrum)
+    a = _multiplier(multiplier, p.shape)
+    if not np.isfinite(noise_var) or noise_var <= 0:
+        raise ValueError(f"noise_var must be finite and > 0, got {noise_var!r}")
+    return float(np.sum(p * noise_var / (np.abs(a) ** 2 * p + noise_var)))

@@ -20,6 +20,7 @@ from opdiff import claims as cl
 from opdiff import deeponet_bounds as db
 from opdiff import functions
 from opdiff.nets.deeponet import DeepONet, PODDeepONet
+from opdiff.nets.unet import UNet
 from opdiff.nets import nnx
 from opdiff.nets.fno import FNO
 from opdiff.operator_learning import fno_bounds as fb
@@ -48,11 +49,24 @@ def _dr(cfg):
     return catalog.diffusion_reaction(cfg.n, cfg.dr_nt, D=0.01, k=0.01)
 
 
+def _heat2d(cfg):
+    """The 2-D field on ``cfg.n2``² points and the heat factor on its FFT grid."""
+    field = functions.PeriodicPowerLawField(n=(cfg.n2, cfg.n2), alpha=cfg.alpha, k0=cfg.k0)
+    return field, heat.heat_multiplier(4 * np.pi ** 2 * cfg.nu * field.wavenumbers(), cfg.t)
+
+
 def make_data(name: str, cfg, key, n_funcs: int):
-    """``(inputs [n_funcs, n], targets [n_funcs, P])`` (float32) of problem ``name``: ``P = n``
-    except for diffusion--reaction (``P = n (nt + 1)``, t-major, on ``[0, 1]`` with its ends;
-    inputs a Gaussian random field of length scale ``cfg.dr_length_scale``)."""
+    """``(inputs [n_funcs, m], targets [n_funcs, P])`` (float32) of problem ``name``: ``m = P =
+    n`` except for diffusion--reaction (``P = n (nt + 1)``, t-major, on ``[0, 1]`` with its
+    ends; inputs a Gaussian random field of length scale ``cfg.dr_length_scale``) and the 2-D
+    backward heat problem ``heat2d_backward`` (``m = P = n2²``, row-major)."""
     ku, kn = jax.random.split(key)
+    if name == "heat2d_backward":
+        field, a = _heat2d(cfg)
+        u = field.sample(n_funcs, key=ku)
+        f = jnp.fft.ifft2(jnp.fft.fft2(u) * jnp.asarray(a, jnp.complex64)).real
+        f = f + cfg.delta * cfg.n2 * jax.random.normal(kn, u.shape, u.dtype)
+        return f.reshape(n_funcs, -1), u.reshape(n_funcs, -1)
     if name == "diffusion_reaction":
         grf = functions.GaussianRandomField(length_scale=cfg.dr_length_scale, n_grid=cfg.n)
         u = grf.sample(n_funcs, key=ku)
@@ -87,19 +101,34 @@ def fit_aligned(model, forward, u, v, *, steps, batch_size, lr, steps_per_call, 
 
 
 def make_model(kind: str, cfg, key, v_train, problem: str = ""):
-    """A model and its forward map ``(model, u [B, n]) -> [B, P]`` (:func:`make_data`'s layout):
-    the DeepONet's trunk reads ``x`` (``(x, t)`` for diffusion--reaction); the FNO reads ``u``
-    and the coordinate, and returns the ``nt + 1`` time slices as output channels there."""
-    dr = problem == "diffusion_reaction"
-    pts = _dr(cfg).output_points if dr else np.arange(cfg.n)[:, None] / cfg.n
-    y = jnp.asarray(pts, jnp.float32)
+    """A model and its forward map ``(model, u [B, m]) -> [B, P]`` (:func:`make_data`'s
+    layout): the DeepONet's trunk reads ``x`` (``(x, t)`` for diffusion--reaction, ``(x1, x2)``
+    in 2-D); the FNO reads ``u`` and the coordinate, and returns the ``nt + 1`` time slices as
+    output channels for diffusion--reaction; ``kind="unet"`` (2-D only) is the U-Net
+    :math:`x+F(x)` at time 0, channels ``cfg.unet_channels``."""
+    dr, two = problem == "diffusion_reaction", problem == "heat2d_backward"
+    if two:
+        g = np.arange(cfg.n2) / cfg.n2
+        pts = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    else:
+        pts = _dr(cfg).output_points if dr else np.arange(cfg.n)[:, None] / cfg.n
+    y, m_in = jnp.asarray(pts, jnp.float32), cfg.n2 ** 2 if two else cfg.n
+    if two and kind in ("fno", "unet"):
+        side = (cfg.n2, cfg.n2)
+        if kind == "unet":
+            m = UNet(side, channels=tuple(cfg.unet_channels), emb_dim=16, key=key)
+            return m, lambda mm, u: jax.vmap(lambda x: mm(x, 0.0))(
+                u.reshape(-1, *side)).reshape(len(u), -1)
+        m = FNO(1, 1, (cfg.fno2_modes,) * 2, width=cfg.fno_width, depth=cfg.fno_depth,
+                projection_width=cfg.fno_projection, key=key)
+        return m, lambda mm, u: mm.batched(u.reshape(-1, *side, 1)).reshape(len(u), -1)
     if kind == "deeponet":
-        m = DeepONet(cfg.n, y.shape[1], cfg.p, branch_width=cfg.width, branch_depth=cfg.depth,
+        m = DeepONet(m_in, y.shape[1], cfg.p, branch_width=cfg.width, branch_depth=cfg.depth,
                      trunk_width=cfg.width, trunk_depth=cfg.depth, activation="gelu", key=key)
         return m, lambda mm, u: mm.aligned(u, y)[..., 0]
     if kind == "pod_deeponet":
         pca = db.pca(np.asarray(v_train), np.full(y.shape[0], 1.0 / y.shape[0]))
-        m = PODDeepONet(cfg.n, pca.mean, pca.modes[: cfg.p], branch_width=cfg.width,
+        m = PODDeepONet(m_in, pca.mean, pca.modes[: cfg.p], branch_width=cfg.width,
                         branch_depth=cfg.depth, activation="gelu", key=key)
         return m, lambda mm, u: mm.aligned(u)
     out = cfg.dr_nt + 1 if dr else 1
@@ -130,6 +159,11 @@ def transfer(model, n: int) -> np.ndarray:
 
 def floors(name: str, cfg, v_test) -> dict:
     """The floors of problem ``name`` in MSE units (``None`` where none applies)."""
+    if name == "heat2d_backward":
+        field, a = _heat2d(cfg)
+        pca = db.pca(np.asarray(v_test, np.float64), np.full(cfg.n2 ** 2, cfg.n2 ** -2.0))
+        return dict(pca=db.pca_floor(pca.eigenvalues, cfg.p) ** 2, linear_fno=None,
+                    wiener=fb.wiener_mse(field.spectrum(), a, cfg.delta ** 2))
     mu = functions.PeriodicPowerLawField(n=cfg.n, alpha=cfg.alpha, k0=cfg.k0).spectrum()
     v = np.asarray(v_test, np.float64)
     pca = db.pca(v, np.full(v.shape[1], 1.0 / v.shape[1]))
