@@ -24,7 +24,10 @@ drops it: every layer's output is then bandlimited to :math:`\mathcal M`).
 FNO evaluated on a function bandlimited below the coarser grid's Nyquist frequency gives the
 same values at shared points on every grid (up to rounding); the pointwise nonlinearity creates
 harmonics that a coarse grid aliases, so a nonlinear FNO is invariant only approximately
-(``tests/test_fno.py`` states the tolerance).
+(``tests/test_fno.py`` states the tolerance). The ``positional`` channel :math:`x\in[0,1)` is a
+sawtooth on the torus, with energy at every frequency: it too is aliased differently on each
+grid, so it trades exact invariance for the ability to represent operators that are not
+translation-equivariant (the antiderivative with :math:`s(0)=0`).
 
 One example at a time: ``model(u)`` with ``u [*grid, c_in]``; :meth:`FNO.batched` vmaps.
 """
