@@ -118,12 +118,25 @@ def neuralop_rate(python: str, path: str, steps: int) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds of 200 steps")
-    parser.add_argument("--neuralop-python", metavar="PATH", default=None)
+    parser.add_argument("--neuralop-python", metavar="PATH", default=None,
+                        help="an interpreter with neuraloperator + torch (default: "
+                             ".venv-neuralop/bin/python when it exists; 'none': no peer)")
+    parser.add_argument("--rounds", type=int, default=None, help="default 5 (2 with --quick)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per run (default 2000; 200 with --quick)")
     args = parser.parse_args(argv)
-    load = print_header("FNO training speed (opdiff vs neuraloperator)")
     rounds, steps = (2, 200) if args.quick else (5, 2000)
-    python = args.neuralop_python or (".venv-neuralop/bin/python"
-                                      if os.path.exists(".venv-neuralop/bin/python") else None)
+    rounds = rounds if args.rounds is None else args.rounds
+    steps = steps if args.steps is None else args.steps
+    if rounds < 1 or steps < 50:
+        parser.error(f"--rounds must be >= 1 and --steps >= 50, got {rounds} and {steps}")
+    load = print_header("FNO training speed (opdiff vs neuraloperator)")
+    if args.neuralop_python == "none":
+        python = None
+    else:
+        python = args.neuralop_python or (".venv-neuralop/bin/python"
+                                          if os.path.exists(".venv-neuralop/bin/python")
+                                          else None)
     u, v = data()
     rows, ratios, rates, gflops = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:

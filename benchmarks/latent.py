@@ -73,8 +73,14 @@ def _one_round(tag, x, steps, key, ae):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, 60 steps")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps per run (default 300; 60 with --quick)")
     args = parser.parse_args(argv)
     rounds, steps = (1, 60) if args.quick else (3, 300)
+    if args.steps is not None:
+        if args.steps < 2:
+            parser.error(f"--steps must be >= 2, got {args.steps}")
+        steps = args.steps
     load = print_header("latent vs pixel diffusion throughput (benchmarks/latent.py)")
     print(f"f32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s", flush=True)
     data = load_image_set("digits")
@@ -98,12 +104,12 @@ def main(argv=None) -> None:
              for q in ("train", "sample")}
     print_footer(load)
     for tag in runs:
-        print(headline(f"{tag} training", median([x["train"] for x in runs[tag]]), "images/s",
+        print(headline(f"{tag}_training", median([x["train"] for x in runs[tag]]), "images/s",
                        "reported", load))
-        print(headline(f"{tag} sampling at {NFE} NFE", median([x["sample"] for x in runs[tag]]),
+        print(headline(f"{tag}_sampling_{NFE}nfe", median([x["sample"] for x in runs[tag]]),
                        "images/s", "reported", load))
-    print(headline("latent/pixel training images/s", ratio["train"], "x", ">= 1.5", load))
-    print(headline("latent/pixel sampling images/s", ratio["sample"], "x", ">= 2", load))
+    print(headline("latent_vs_pixel_training", ratio["train"], "x", ">= 1.5", load))
+    print(headline("latent_vs_pixel_sampling", ratio["sample"], "x", ">= 2", load))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.suite --out results/suite.json --budget 600 --only engine
     .venv/bin/python -m benchmarks.suite --dry-run        # print the plan: commands, estimates
 
-What it runs. The seven scripts of ``benchmarks/`` (``JOBS``; in default mode also the U-Net
+What it runs. The nine scripts of ``benchmarks/`` (``JOBS``; in default mode also the U-Net
 benchmark in bfloat16, and then the ``full`` presets listed in ``FULL_PRESETS``), in the order
 of ``JOBS``, each in its own interpreter, ``python -m benchmarks.NAME ARGS``, with the
 arguments of the mode (below). Each script is a fresh process, rather than its ``main(argv)``
@@ -119,6 +119,9 @@ JOBS = (
          "--acc-funcs", "1", "--dr-check", "2"), 60, 25),
     Job("seed_stability", "benchmarks.seed_stability", SEED_STABILITY_GPU,
         SEED_STABILITY_QUICK, 40, 15),
+    Job("latent", "benchmarks.latent", (), ("--quick", "--steps", "20"), 60, 20),
+    Job("fno", "benchmarks.fno", (),
+        ("--quick", "--rounds", "1", "--steps", "100", "--neuralop-python", "none"), 60, 15),
     Job("diffusion_training_bf16", "benchmarks.diffusion_training",
         ("--mode", "gpu", "--dtype", "bf16"), None, 90, 0),
 )

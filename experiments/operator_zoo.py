@@ -40,7 +40,7 @@ from opdiff import plotting
 from opdiff.nets.deeponet import n_params
 from opdiff.operator_learning.zoo import fit_aligned, floors, make_data, make_model, score
 
-from experiments._config import Count, NonNegative, Positive, Seed
+from ._config import Count, NonNegative, Positive, Seed
 
 NAME = "operator_zoo"
 DESCRIPTION = "DeepONet, POD-DeepONet and FNO on four operators, beside the Wiener and PCA floors"

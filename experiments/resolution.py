@@ -41,7 +41,7 @@ from opdiff.operator_learning import fno_bounds as fb
 from opdiff.operator_learning.zoo import fit_aligned, periodic_antiderivative, score, transfer
 from opdiff.operators import heat
 
-from experiments._config import Count, NonNegative, Positive, Seed
+from ._config import Count, NonNegative, Positive, Seed
 
 NAME = "resolution"
 DESCRIPTION = "FNO vs DeepONet trained at n=64, zero-shot at 2x and 4x, beside aliasing terms"

@@ -33,7 +33,7 @@ from opdiff.nets.deeponet import n_params
 from opdiff.nets.fno import FNO
 from opdiff.operator_learning.zoo import at_shape, fit_aligned
 
-from experiments._config import Count, NonNegative, Positive, Seed
+from ._config import Count, NonNegative, Positive, Seed
 
 NAME = "resolution_denoiser"
 DESCRIPTION = "FNO and U-Net denoisers trained at 32^2, vs the exact MMSE at 32^2 and 64^2"

@@ -90,7 +90,7 @@ def test_parse_output_reads_the_header_footer_and_figures(capsys):
 
 
 def test_every_benchmark_script_is_planned_in_both_modes():
-    assert len(SCRIPTS) == 7
+    assert len(SCRIPTS) == 9
     for mode in ("gpu", "quick"):
         modules = {a["args"][1] for a in suite.plan(mode, None) if a["kind"] == "benchmark"}
         assert modules == {f"benchmarks.{s}" for s in SCRIPTS}
