@@ -15,6 +15,8 @@ import json
 import platform
 from pathlib import Path
 
+from ._report import fmt, measured_text
+
 INDEX = "index.html"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")
 
@@ -57,21 +59,6 @@ def _e(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt(x) for x in v[:6]) + (", …" if len(v) > 6 else "") + "]"
-    return str(v)
-
-
-def _measured(check: dict) -> str:
-    se = (check.get("detail") or {}).get("se") if check.get("kind") == "finding" else None
-    return _fmt(check.get("measured")) + ("" if se is None else f" ± {_fmt(se)}")
-
-
 def _records(out: Path, order: tuple[str, ...]) -> list[dict]:
     """The records under ``out``, registry order first, then any other folder alphabetically."""
     found = {p.parent.name: p for p in out.glob("*/results.json")}
@@ -95,9 +82,9 @@ def _claims_table(rec: dict) -> str:
         rows.append(
             f'<tr class="claim {"ok" if ok else "fail"}" data-experiment="{_e(rec["name"])}" '
             f'data-holds="{str(ok).lower()}"><td class="claim-text">{_e(c.get("claim", ""))}</td>'
-            f'<td>{_e(c.get("kind", "–"))}</td><td class="num">{_e(_measured(c))}</td>'
-            f'<td class="num">{_e(_fmt(c.get("bound")))}</td>'
-            f'<td class="num">{_e("–" if tight is None else _fmt(tight))}</td>'
+            f'<td>{_e(c.get("kind", "–"))}</td><td class="num">{_e(measured_text(c))}</td>'
+            f'<td class="num">{_e(fmt(c.get("bound")))}</td>'
+            f'<td class="num">{_e("–" if tight is None else fmt(tight))}</td>'
             f'<td class="verdict">{"holds" if ok else "FAILS"}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("claim", "kind", "measured", "bound", "tightness",
                                               "verdict"))
@@ -123,7 +110,7 @@ def _section(rec: dict, out: Path, description: str) -> str:
     checks = rec.get("checks", [])
     held = sum(bool(c.get("holds")) for c in checks)
     badge = "ok" if held == len(checks) else "fail"
-    meta = (f'preset <b>{_e(rec.get("preset"))}</b> · {_fmt(rec.get("runtime_s"))} s · '
+    meta = (f'preset <b>{_e(rec.get("preset"))}</b> · {fmt(rec.get("runtime_s"))} s · '
             f'{_e(rec.get("device", "?"))} · jax {_e(rec.get("jax_version", "?"))} · '
             f'{_e(rec.get("dtype", "?"))}')
     config = json.dumps(rec.get("config", {}), indent=1, sort_keys=True)
@@ -160,7 +147,7 @@ def build_report(out, *, order: tuple[str, ...] = (), descriptions: dict | None 
         cls = "ok" if h == len(cs) and "error" not in r else "fail"
         rows.append(f'<tr class="{cls}"><td><a href="#{_e(r["name"])}">{_e(r["name"])}</a></td>'
                     f'<td>{_e(r.get("preset", "?"))}</td><td class="num">{h}/{len(cs)}</td>'
-                    f'<td class="num">{_fmt(r.get("runtime_s"))}</td></tr>')
+                    f'<td class="num">{fmt(r.get("runtime_s"))}</td></tr>')
     summary = ("<table class=\"summary\"><tr><th>experiment</th><th>preset</th><th>claims "
                f"held</th><th>run time (s)</th></tr>{''.join(rows)}</table>")
     nav = "".join(f'<li><a href="#{_e(r["name"])}">{_e(r["name"])}</a></li>' for r in records)

@@ -151,3 +151,21 @@ def load_results(out_dir) -> tuple[dict, dict]:
         with np.load(out_dir / ARRAYS_FILE, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     return record, join_results(record["results"], arrays)
+
+
+def fmt(v) -> str:
+    """A claim's number for a table: 4 significant digits, lists cut after 6 entries,
+    ``None`` as a dash (summary.md, the console and index.html show the same text)."""
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x) for x in v[:6]) + (", …" if len(v) > 6 else "") + "]"
+    return str(v)
+
+
+def measured_text(check: dict) -> str:
+    """A claim record's measured value, and for a finding its standard error (``value ± se``)."""
+    se = (check.get("detail") or {}).get("se") if check.get("kind") == "finding" else None
+    return fmt(check.get("measured")) + ("" if se is None else f" ± {fmt(se)}")

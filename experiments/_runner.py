@@ -42,7 +42,7 @@ from pathlib import Path
 from . import EXPERIMENTS
 from . import _config
 from ._html import build_report
-from ._report import (ARRAYS_FILE, dumps, join_results, load_results,
+from ._report import (ARRAYS_FILE, dumps, fmt, measured_text, join_results, load_results,
                                  split_results, validate)
 
 PRESETS = ("smoke", "quick", "full")
@@ -248,22 +248,6 @@ def report(out: str | os.PathLike) -> Path:
         raise UsageError(str(err)) from None
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt(x) for x in v[:6]) + (", …" if len(v) > 6 else "") + "]"
-    return str(v)
-
-
-def _measured(check: dict) -> str:
-    """The measured value, and for a finding its standard error (``value ± se``)."""
-    se = (check.get("detail") or {}).get("se") if check.get("kind") == "finding" else None
-    return _fmt(check["measured"]) + ("" if se is None else f" ± {_fmt(se)}")
-
-
 def summary_markdown(records: list[dict]) -> str:
     lines = [
         "# opdiff results summary",
@@ -277,8 +261,8 @@ def summary_markdown(records: list[dict]) -> str:
             tight = c.get("tightness")
             claim = str(c["claim"]).replace("|", "\\|")  # a |z| must not split the row
             lines.append(
-                f"| {r['name']} | {claim} | {c.get('kind', '–')} | {_measured(c)} | "
-                f"{_fmt(c['bound'])} | {'–' if tight is None else _fmt(tight)} | {mark} |"
+                f"| {r['name']} | {claim} | {c.get('kind', '–')} | {measured_text(c)} | "
+                f"{fmt(c['bound'])} | {'–' if tight is None else fmt(tight)} | {mark} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -289,7 +273,7 @@ def _print_checks(record: dict):
           f"{n_ok}/{len(record['checks'])} claims hold")
     for c in record["checks"]:
         print(f"  [{'ok' if c['holds'] else 'FAIL'}] {c['claim']}: "
-              f"measured {_measured(c)}, bound {_fmt(c['bound'])}")
+              f"measured {measured_text(c)}, bound {fmt(c['bound'])}")
 
 
 class _Parser(argparse.ArgumentParser):
