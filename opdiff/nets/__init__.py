@@ -12,10 +12,11 @@ from opdiff.nets.classifier import Classifier as Classifier
 from opdiff.nets.ensemble import Ensemble as Ensemble
 from opdiff.nets.fno import FNO as FNO
 from opdiff.nets.layers import Frozen as Frozen
+from opdiff.nets.layers import GroupNorm as GroupNorm
 from opdiff.nets.layers import time_embedding as time_embedding
 from opdiff.nets.mlp import MLP as MLP
 from opdiff.nets.operator_denoiser import OperatorDenoiser as OperatorDenoiser
 from opdiff.nets.unet import UNet as UNet
 
 __all__ = ["Classifier", "DeepONet", "Ensemble", "FNO", "Frozen", "MLP", "OperatorDenoiser",
-           "PODDeepONet", "UNet", "nnx", "time_embedding"]
+           "GroupNorm", "PODDeepONet", "UNet", "nnx", "time_embedding"]

@@ -3,7 +3,8 @@ r"""A small U-Net denoiser with a time embedding and optional class conditioning
 :math:`D_\theta(x,t)=x+F_\theta(x,t,y)`: the network predicts the correction to its input, so
 an untrained (zero-output-initialised) network is the identity, and the denoiser of a noise
 process only has to learn what the noise hid. Blocks (per resolution, ``channels[i]``
-features): GroupNorm → SiLU → 3×3 conv → GroupNorm, scaled and shifted per channel by a
+features): GroupNorm (over the whole image, :func:`opdiff.nets.layers.group_norm`) → SiLU →
+3×3 conv → GroupNorm, scaled and shifted per channel by a
 learned projection of the embedding :math:`e(t,y)` → SiLU → 3×3 conv, with a residual
 connection; average-pool down between resolutions,
 nearest-neighbour up with skip connections on the way back (Ho et al. 2020 without attention).
@@ -24,7 +25,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from opdiff.nets._compat import nnx
-from opdiff.nets.layers import avg_pool2, time_embedding
+from opdiff.nets.layers import GroupNorm, avg_pool2, time_embedding
 
 __all__ = ["UNet"]
 
@@ -38,10 +39,10 @@ def _groups(c: int) -> int:
 
 class _Block(nnx.Module):
     def __init__(self, c_in: int, c_out: int, emb_dim: int, rngs: nnx.Rngs):
-        self.n1 = nnx.GroupNorm(c_in, num_groups=_groups(c_in), rngs=rngs)
+        self.n1 = GroupNorm(c_in, num_groups=_groups(c_in), rngs=rngs)
         self.c1 = nnx.Conv(c_in, c_out, (3, 3), rngs=rngs)
         self.e = nnx.Linear(emb_dim, 2 * c_out, rngs=rngs)
-        self.n2 = nnx.GroupNorm(c_out, num_groups=_groups(c_out), rngs=rngs)
+        self.n2 = GroupNorm(c_out, num_groups=_groups(c_out), rngs=rngs)
         self.c2 = nnx.Conv(c_out, c_out, (3, 3), rngs=rngs)
         self.skip = nnx.Conv(c_in, c_out, (1, 1), rngs=rngs) if c_in != c_out else None
 
@@ -97,7 +98,7 @@ class UNet(nnx.Module):
         self.mid = _Block(channels[-1], channels[-1], emb_dim, rngs)
         self.up = nnx.List([_Block(2 * c, channels[max(i - 1, 0)], emb_dim, rngs)
                             for i, c in reversed(list(enumerate(channels)))])
-        self.out_norm = nnx.GroupNorm(channels[0], num_groups=_groups(channels[0]), rngs=rngs)
+        self.out_norm = GroupNorm(channels[0], num_groups=_groups(channels[0]), rngs=rngs)
         self.out = nnx.Conv(channels[0], c_img, (3, 3), kernel_init=nnx.initializers.zeros,
                             rngs=rngs)
 
