@@ -95,3 +95,35 @@ def test_bad_input(x64):
         LK.log_likelihood(field.denoiser(proc), proc, jnp.zeros((2, 5)), divergence="exact")
     with pytest.raises(ValueError, match="dim"):
         LK.bits_per_dim(0.0, 0)
+
+
+def test_a_solve_out_of_steps_raises_naming_max_steps():
+    proc = P.vp((4,))
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 4)), jnp.float32)
+    with pytest.raises(RuntimeError, match="max_steps=3 reached after 3 steps"):
+        LK.log_likelihood(lambda z, t: 0.5 * z, proc, x, key=jax.random.key(0), max_steps=3)
+
+
+def test_the_ode_program_has_no_host_callback():
+    # jax's persistent cache never stores a program with a host callback: diffrax's
+    # in-program error check (throw=True) made every run recompile the solve
+    proc = P.vp((4,))
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 4)), jnp.float32)
+    seen = []
+    real_jit = jax.jit
+
+    def spy(fn, *a, **k):
+        jitted = real_jit(fn, *a, **k)
+        if getattr(fn, "__name__", "") == "solve":
+            seen.append(jitted)
+        return jitted
+
+    orig = LK.jax.jit
+    LK.jax.jit = spy
+    try:
+        LK.log_likelihood(lambda z, t: 0.5 * z, proc, x, key=jax.random.key(0))
+    finally:
+        LK.jax.jit = orig
+    (solve,) = seen
+    text = solve.lower(jnp.zeros((2, 4), jnp.float32)).as_text()
+    assert "callback" not in text.lower()

@@ -120,11 +120,20 @@ def log_likelihood(
             diffrax.ODETerm(vf), diffrax.Dopri5(), t0=t_start, t1=float(process.T),
             dt0=(process.T - t_start) / 64, y0=(z0, jnp.zeros((n,), z0.dtype)),
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-            max_steps=max_steps, saveat=diffrax.SaveAt(t1=True))
+            max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), throw=False)
         (zT, delta), steps = sol.ys, sol.stats["num_steps"]
-        return zT[0], delta[0], steps
+        return (zT[0], delta[0], steps, diffrax.is_successful(sol.result),
+                sol.result == diffrax.RESULTS.max_steps_reached)
 
-    zT, delta, steps = solve(process.to_basis(x))
+    # throw=False: diffrax's in-program error check is a host callback, and jax does not
+    # store a program with one in its persistent cache (it recompiled on every run); the
+    # solver's result code is checked here instead.
+    zT, delta, steps, ok, out_of_steps = solve(process.to_basis(x))
+    if not bool(ok):
+        why = (f"max_steps={max_steps} reached" if bool(out_of_steps) else
+               "the solver failed (a non-finite state or a step size underflow)")
+        raise RuntimeError(f"the probability-flow ODE solve did not reach T: {why} after "
+                           f"{int(steps)} steps (rtol={rtol}, atol={atol})")
     log_prior = -0.5 * jnp.sum((zT - m_T) ** 2 / w_T + jnp.log(2 * jnp.pi * w_T), axis=axes)
     return log_prior + delta, {"num_steps": int(steps)}
 
