@@ -343,6 +343,8 @@ def test_pf_ode_adaptive_matches_the_flow_map(x64):
     ref = proc.from_basis(jnp.asarray(a0 * mu + np.sqrt(v0 / vT) * (z_T - aT * mu)))
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(ref))))
     assert stats_["nfe"] == 6 * stats_["num_steps"] + 1 and stats_["num_steps"] > 5
+    with pytest.raises(RuntimeError, match="max_steps=3 reached after 3 steps"):
+        S.pf_ode_adaptive(den, proc, x_T, rtol=1e-6, atol=1e-6, max_steps=3)
 
 
 @pytest.mark.parametrize("method, kw", [("pf_heun", {}), ("dpm_solver_2", {}),

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff.diffusion import _ode
 from opdiff.diffusion.processes import Process
 
 __all__ = ["bits_per_dim", "dataset_bits_per_dim", "dequantize", "log_likelihood"]
@@ -121,21 +122,14 @@ def log_likelihood(
             dt0=(process.T - t_start) / 64, y0=(z0, jnp.zeros((n,), z0.dtype)),
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
             max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), throw=False)
-        (zT, delta), steps = sol.ys, sol.stats["num_steps"]
-        return (zT[0], delta[0], steps, diffrax.is_successful(sol.result),
-                sol.result == diffrax.RESULTS.max_steps_reached)
+        zT, delta = sol.ys
+        return zT[0], delta[0], _ode.status(sol)
 
-    # throw=False: diffrax's in-program error check is a host callback, and jax does not
-    # store a program with one in its persistent cache (it recompiled on every run); the
-    # solver's result code is checked here instead.
-    zT, delta, steps, ok, out_of_steps = solve(process.to_basis(x))
-    if not bool(ok):
-        why = (f"max_steps={max_steps} reached" if bool(out_of_steps) else
-               "the solver failed (a non-finite state or a step size underflow)")
-        raise RuntimeError(f"the probability-flow ODE solve did not reach T: {why} after "
-                           f"{int(steps)} steps (rtol={rtol}, atol={atol})")
+    zT, delta, st = solve(process.to_basis(x))  # throw=False: see opdiff.diffusion._ode
+    steps = _ode.check("the probability-flow ODE solve", st, max_steps=max_steps, rtol=rtol,
+                       atol=atol)
     log_prior = -0.5 * jnp.sum((zT - m_T) ** 2 / w_T + jnp.log(2 * jnp.pi * w_T), axis=axes)
-    return log_prior + delta, {"num_steps": int(steps)}
+    return log_prior + delta, {"num_steps": steps}
 
 
 def bits_per_dim(log_p, dim: int, *, bin_width: float = 1 / 256) -> Array:

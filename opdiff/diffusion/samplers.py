@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from opdiff.diffusion import _ode
 from opdiff.diffusion import steps as _steps
 from opdiff.diffusion.processes import Process
 
@@ -487,12 +488,13 @@ def pf_ode_adaptive(
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(vf), diffrax.Dopri5(), t0=t0, t1=t1, dt0=-(t0 - t1) / 64, y0=z,
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-            max_steps=max_steps, saveat=diffrax.SaveAt(t1=True))
-        return sol.ys[0], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
+            max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), throw=False)
+        return sol.ys[0], _ode.status(sol), sol.stats["num_rejected_steps"]
 
-    z, n_acc, n_rej = solve(process.to_basis(x_T))
+    z, st, n_rej = solve(process.to_basis(x_T))  # throw=False: see opdiff.diffusion._ode
+    steps = _ode.check("the adaptive probability-flow sampler", st, max_steps=max_steps,
+                       rtol=rtol, atol=atol)
     if denoise:
         z = process.to_basis(denoiser(process.from_basis(z), jnp.asarray(t1, z.dtype)))
-    steps = int(n_acc)
     return process.from_basis(z), {"num_steps": steps, "num_rejected": int(n_rej),
                                    "nfe": 6 * steps + 1}
