@@ -1,8 +1,9 @@
 import os
 import sys
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+if __name__ == "__main__":  # not on import: ``all --jobs N`` spawns workers that import this
+    os.environ.setdefault("MPLBACKEND", "Agg")
 
-from ._runner import main  # noqa: E402
+    from ._runner import main
 
-sys.exit(main())
+    sys.exit(main())

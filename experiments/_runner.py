@@ -3,7 +3,7 @@
     python -m experiments list
     python -m experiments run NAME [--preset smoke|quick|full] [--out DIR] [--set key=value ...]
                                    [--force]
-    python -m experiments all [--preset ...] [--out DIR] [--strict] [--force]
+    python -m experiments all [--preset ...] [--out DIR] [--strict] [--force] [--jobs N|auto]
     python -m experiments plot NAME [--out DIR]     # redraw figures from the saved results
 
 Bad input exits with status 2 and one line on stderr, before any computation: an unknown
@@ -22,6 +22,15 @@ work), unless ``--force`` is given; then the old ``results.json`` is removed fir
 writes its figures and a new ``results.json``, and figures of the old run that the new one
 did not draw are deleted. (Refusing, rather than writing a new run folder, keeps the one
 layout ``OUT/NAME/results.json`` that ``summary.md``, the notes and scripts rely on.)
+``all --jobs N`` runs N experiments at a time, each in a worker process of its own (started
+with ``spawn``; a worker runs one experiment after another and keeps its compilations), and
+prints each experiment's claims when it ends; its console output goes to ``OUT/NAME/log.txt``.
+The numbers do not depend on ``--jobs``: every experiment runs from its own key in a process
+that sees the same devices. ``auto`` (the default) is 2 on a machine with two or more CPU
+cores and no accelerator plugin installed, else 1: one experiment keeps 1.1-1.5 of the two
+cores of the reference CPU busy, and two processes on one GPU would contend for its memory.
+With one worker (or one experiment) everything runs in this process, as before.
+
 ``results.json``, ``summary.md`` and the figures are written
 atomically (a temporary file in the same folder, then a rename), so an interrupted or failed
 write never leaves a truncated file in place of a complete one.
@@ -30,9 +39,13 @@ write never leaves a truncated file in place of a complete one.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import importlib
+import importlib.metadata
 import json
+import math
+import multiprocessing
 import os
 import secrets
 import sys
@@ -267,6 +280,121 @@ def summary_markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _accelerator_installed() -> bool:
+    """Whether a jax accelerator plugin (CUDA, ROCm, TPU) is installed, or ``JAX_PLATFORMS``
+    names a platform other than the CPU; read without starting a jax backend."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms:
+        return platforms != "cpu"
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith(("jax-cuda", "jax-rocm", "libtpu", "jax-tpu")):
+            return True
+    return False
+
+
+def default_jobs() -> int:
+    """``--jobs auto``: 2 on a CPU-only machine with at least two cores, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 and not _accelerator_installed() else 1
+
+
+def parse_jobs(text: str) -> int:
+    """``--jobs``: ``auto`` (:func:`default_jobs`) or a positive int; a :class:`UsageError`
+    naming the option otherwise."""
+    if str(text).strip().lower() == "auto":
+        return default_jobs()
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UsageError(f"--jobs must be a positive integer or 'auto', got {text!r}")
+    return jobs
+
+
+LOG_FILE = "log.txt"
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # several processes may share one accelerator: allocate on demand, not 75 % each
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    _enable_compilation_cache()
+
+
+def _worker_run(name: str, preset: str, out: str, force: bool) -> str | None:
+    """Run one experiment in a worker process with its console output in ``OUT/NAME/log.txt``;
+    ``None`` on success, else the error as one line (the traceback goes to the log)."""
+    import traceback
+
+    log_dir = Path(out) / name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_dir / LOG_FILE, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            run_one(name, preset, out, force=force)
+            return None
+        except Exception as err:
+            traceback.print_exc()
+            return f"{type(err).__name__}: {err}"
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _longest_first(names, out: Path, preset: str) -> list[str]:
+    """``names`` ordered for a pool: the run times an earlier run of the same preset left in
+    ``out`` (longest first), experiments without one first, in registry order."""
+    def last_runtime(name):
+        try:
+            rec = json.loads((out / name / "results.json").read_text())
+            if rec.get("preset") == preset:
+                return float(rec["runtime_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return math.inf
+    times = {n: last_runtime(n) for n in names}
+    return sorted(names, key=lambda n: -times[n])  # stable: ties keep the registry order
+
+
+def _run_pool(names, preset: str, out: Path, force: bool, jobs: int) -> list[str]:
+    """Run ``names`` in ``jobs`` worker processes, printing each experiment's claims as it
+    ends; returns one line per failed experiment."""
+    failures = []
+    ctx = multiprocessing.get_context("spawn")
+    order = _longest_first(names, out, preset)
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx,
+                                                initializer=_worker_init) as pool:
+        futures = {pool.submit(_worker_run, n, preset, str(out), force): n for n in order}
+        try:
+            for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+                name = futures[fut]
+                try:
+                    error = fut.result()
+                except Exception as err:  # the worker process died
+                    error = f"{type(err).__name__}: {err}"
+                if error is None:
+                    record = json.loads((out / name / "results.json").read_text())
+                    print(f"[{done}/{len(names)}] ", end="")
+                    _print_checks(record)
+                else:
+                    failures.append(f"{name}: {error} (log: {out / name / LOG_FILE})")
+                    print(f"[{done}/{len(names)}] {name} FAILED: {failures[-1]}")
+                sys.stdout.flush()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return failures
+
+
 def _print_checks(record: dict):
     n_ok = sum(c["holds"] for c in record["checks"])
     print(f"{record['name']} [{record['preset']}] {record['runtime_s']:.1f}s: "
@@ -304,6 +432,9 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     a.add_argument("--strict", action="store_true", help="exit 1 if any claim fails")
     a.add_argument("--force", action="store_true",
                    help="replace the results of earlier runs in --out")
+    a.add_argument("--jobs", default="auto",
+                   help="experiments run at a time, each in its own process (default auto: "
+                        "2 on a CPU-only machine with 2+ cores, else 1)")
     return p
 
 
@@ -360,20 +491,35 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m experiments") 
             return 0
         if args.preset not in PRESETS:
             raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+        jobs = parse_jobs(args.jobs)
         for name in EXPERIMENTS:
             make_config(load(name), args.preset, [])
         out = check_out(args.out, EXPERIMENTS, force=args.force)
-        _enable_compilation_cache()
-        records = []
-        for name in EXPERIMENTS:
-            record = run_one(name, args.preset, out, force=args.force)
-            _print_checks(record)
-            records.append(record)
+        t0 = time.perf_counter()
+        errors = []
+        if min(jobs, len(EXPERIMENTS)) <= 1:
+            _enable_compilation_cache()
+            records = []
+            for name in EXPERIMENTS:
+                record = run_one(name, args.preset, out, force=args.force)
+                _print_checks(record)
+                records.append(record)
+        else:
+            print(f"running {len(EXPERIMENTS)} experiments, {jobs} at a time (output of each "
+                  f"in {out}/NAME/{LOG_FILE})")
+            errors = _run_pool(EXPERIMENTS, args.preset, out, args.force, jobs)
+            records = [json.loads((out / n / "results.json").read_text()) for n in EXPERIMENTS
+                       if (out / n / "results.json").is_file()]
         out.mkdir(parents=True, exist_ok=True)
         _write_atomic(out / "summary.md", summary_markdown(records))
         failed = sum(not c["holds"] for r in records for c in r["checks"])
-        print(f"wrote {out / 'summary.md'}: {failed} claim(s) failed")
+        print(f"wrote {out / 'summary.md'}: {failed} claim(s) failed "
+              f"({len(records)} experiments, {time.perf_counter() - t0:.0f} s wall)")
         print(f"wrote {report(out)}")
+        if errors:
+            for line in errors:
+                print(f"error: {line}", file=sys.stderr)
+            return 1
         return 1 if (failed and args.strict) else 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

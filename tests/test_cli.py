@@ -169,3 +169,61 @@ def test_summary_shows_a_findings_standard_error():
     assert "| -0.467 ± 0.058 |" in row
     bound = dict(check, kind="upper_bound", bound=1.0, tightness=0.5, detail={})
     assert "| -0.467 | 1 |" in summary_markdown([{"name": "x", "checks": [bound]}])
+
+
+def test_all_in_worker_processes_gives_the_serial_results(tmp_path, monkeypatch, capsys):
+    # --jobs 2: each experiment in a spawned worker, its console output in OUT/NAME/log.txt;
+    # results and verdicts are those of the in-process run, summary.md lists both
+    import experiments._runner as runner
+
+    names = ("approx_classics", "operator_data")
+    monkeypatch.setattr(runner, "EXPERIMENTS", names)
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path / "s"), "--jobs", "1"]) == 0
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path / "p"), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 at a time" in out and "[2/2]" in out and out.count("claims hold") == 4
+    for name in names:
+        a, b = (json.loads((tmp_path / d / name / "results.json").read_text()) for d in "sp")
+        assert a["results"] == b["results"] and a["checks"] == b["checks"]
+        assert (tmp_path / "p" / name / "log.txt").is_file()
+        assert not (tmp_path / "s" / name / "log.txt").exists()
+    rows = [r for r in (tmp_path / "p" / "summary.md").read_text().splitlines()
+            if r.startswith("| ") and not r.startswith("| experiment")]
+    assert {r.split("|")[1].strip() for r in rows} == set(names)
+    assert (tmp_path / "p" / "index.html").is_file()
+
+
+def test_a_failing_worker_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    import experiments._runner as runner
+
+    monkeypatch.setattr(runner, "EXPERIMENTS", ("approx_classics", "operator_data"))
+    (tmp_path / "approx_classics" / "results.json").mkdir(parents=True)  # cannot be replaced
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), "--jobs", "2",
+                 "--force"]) == 1
+    cap = capsys.readouterr()
+    assert "approx_classics FAILED" in cap.out and "operator_data [smoke]" in cap.out
+    assert cap.err.count("\n") == 1 and "error: approx_classics: IsADirectoryError" in cap.err
+    assert "Traceback" in (tmp_path / "approx_classics" / "log.txt").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| operator_data |" in summary and "| approx_classics |" not in summary
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two", ""])
+def test_bad_jobs_exit_2_naming_the_option(capsys, tmp_path, jobs):
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), "--jobs", jobs]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--jobs must be a positive integer or 'auto'" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_jobs_auto(monkeypatch):
+    import experiments._runner as runner
+
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    assert runner.parse_jobs("auto") == 2 and runner.parse_jobs("3") == 3
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 1)
+    assert runner.parse_jobs("auto") == 1
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    assert runner.parse_jobs("auto") == 1  # one accelerator: one process
