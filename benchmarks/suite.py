@@ -7,7 +7,8 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.suite --out results/suite.json --budget 600 --only engine
     .venv/bin/python -m benchmarks.suite --dry-run        # print the plan: commands, estimates
 
-What it runs. The nine scripts of ``benchmarks/`` (``JOBS``; in default mode also the U-Net
+What it runs. The nine scripts of ``benchmarks/`` (``JOBS``; ``experiments_all``, which times
+a whole ``experiments all`` run, is run on its own; in default mode also the U-Net
 benchmark in bfloat16, and then the ``full`` presets listed in ``FULL_PRESETS``), in the order
 of ``JOBS``, each in its own interpreter, ``python -m benchmarks.NAME ARGS``, with the
 arguments of the mode (below). Each script is a fresh process, rather than its ``main(argv)``
