@@ -66,3 +66,18 @@ def run_python(args: list[str], *, env: dict | None = None, timeout: float = 300
         [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def smoke_all(tmp_path_factory):
+    """``python -m experiments all --preset smoke --jobs 2`` once per session, in a fresh
+    interpreter with two spawned workers, under strict dtype promotion as every in-process
+    test (the workers read it from ``JAX_NUMPY_DTYPE_PROMOTION``): ``(out folder,
+    CompletedProcess)``. One run of every experiment through the real entry point, read by
+    the per-experiment smoke tests (test_cli) and the browser test of its report
+    (test_report); ~1.4x sooner than 25 in-process runs one after another."""
+    out = tmp_path_factory.mktemp("smoke_all") / "res"
+    proc = run_python(["-m", "experiments", "all", "--preset", "smoke", "--out", str(out),
+                       "--jobs", "2"], env={"JAX_NUMPY_DTYPE_PROMOTION": "strict"},
+                      timeout=1800)
+    return out, proc

@@ -22,19 +22,6 @@ def test_the_cli_runs_an_experiment_in_a_fresh_interpreter(tmp_path):
     validate(json.loads((tmp_path / "approx_classics" / "results.json").read_text()))
 
 
-@pytest.fixture(scope="module")
-def smoke_all(tmp_path_factory):
-    """``python -m experiments all --preset smoke --jobs 2`` once, in a fresh interpreter with
-    two spawned workers, under strict dtype promotion as every in-process test (the workers
-    read it from ``JAX_NUMPY_DTYPE_PROMOTION``). One run of all 25 instead of 25 in-process
-    runs one after another: the same coverage through the real entry point, ~1.4x sooner."""
-    out = tmp_path_factory.mktemp("smoke_all") / "res"
-    proc = run_python(["-m", "experiments", "all", "--preset", "smoke", "--out", str(out),
-                       "--jobs", "2"], env={"JAX_NUMPY_DTYPE_PROMOTION": "strict"},
-                      timeout=1800)
-    return out, proc
-
-
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_at_smoke_through_the_cli(smoke_all, tmp_path, name):
     out, proc = smoke_all

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from experiments import EXPERIMENTS
 from experiments._html import build_report
 from experiments._runner import main
 
@@ -95,6 +96,23 @@ def test_the_report_opens_in_chromium_with_every_figure_and_claim(results, tmp_p
     shot = tmp_path / "report.png"
     proc = _chromium([f"--screenshot={shot}", "--window-size=1280,1600"], page, tmp_path)
     assert proc.returncode == 0 and shot.stat().st_size > 20_000, proc.stderr[-2000:]
+
+
+def test_the_report_of_a_smoke_all_run_loads_every_figure(smoke_all, tmp_path):
+    # issue 19's must-show: the report of a smoke `all` run opens with every figure loaded
+    out, proc = smoke_all
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = _chromium(["--dump-dom"], out / "index.html", tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = _Page()
+    parsed.feed(dom.stdout)
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*/results.json"))]
+    assert len(records) == len(EXPERIMENTS)
+    n_figs = sum(len(r["figures"]) for r in records)
+    assert int(parsed.body["data-images-total"]) == n_figs > len(EXPERIMENTS)
+    assert parsed.body["data-images-loaded"] == parsed.body["data-images-total"]
+    assert int(parsed.body["data-claims-total"]) == len(parsed.rows) == sum(
+        len(r["checks"]) for r in records)
 
 
 def test_a_missing_figure_is_seen_as_broken(results, tmp_path):
