@@ -28,9 +28,10 @@ prints each experiment's claims when it ends; its console output goes to ``OUT/N
 Experiments start longest first, by the run times the last ``all`` of the same preset recorded
 in ``~/.cache/opdiff/runtimes.json`` (the first run goes in registry order).
 The numbers do not depend on ``--jobs``: every experiment runs from its own key in a process
-that sees the same devices, with NumPy's BLAS on one thread (:func:`_one_blas_thread`). ``auto`` (the default) is 2 on a machine with two or more CPU
-cores and no accelerator plugin installed, else 1: one experiment keeps 1.1-1.5 of the two
-cores of the reference CPU busy, and two processes on one GPU would contend for its memory.
+that sees the same devices, with NumPy's BLAS on one thread (:func:`_one_blas_thread`).
+``auto`` (the default) is 2 on a machine with two or more CPU cores and no accelerator plugin
+installed, else 1: one experiment keeps 1.1-1.5 of the two cores of the reference CPU busy,
+and two processes on one GPU would contend for its memory.
 With one worker (or one experiment) everything runs in this process, as before.
 
 ``results.json``, ``summary.md`` and the figures are written
