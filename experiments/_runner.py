@@ -210,7 +210,9 @@ def _one_blas_thread():
     scikit-learn dependency), so that its numbers do not depend on the machine's core count
     or on ``all --jobs``: a multithreaded BLAS splits some reductions by thread, and a network
     trained on the data amplifies that last-bit difference to a percent-level one in its error
-    (measured: DeepONet test MSEs moved by 1-3 % between one and two BLAS threads)."""
+    (measured: DeepONet test MSEs moved by 1-3 % between one and two BLAS threads). It also
+    keeps two ``all`` workers from each spinning a BLAS thread per core (the float64
+    random-feature experiments ran 4-6x slower that way)."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -328,7 +330,6 @@ def parse_jobs(text: str) -> int:
 
 
 LOG_FILE = "log.txt"
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _worker_init() -> None:
@@ -421,24 +422,6 @@ def _run_pool(names, preset: str, out: Path, force: bool, jobs: int) -> list[str
     failures = []
     ctx = multiprocessing.get_context("spawn")
     order = _longest_first(names, out, preset)
-    # NumPy's BLAS (OpenBLAS) spins a thread per core in every process: two workers with a
-    # full pool each ran the float64 random-feature experiments 4-6x slower than alone. Each
-    # worker gets its share of the cores (unless the user set these variables).
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARIABLES}
-    for k in BLAS_THREAD_VARIABLES:
-        os.environ.setdefault(k, threads)
-    try:
-        return _pool_loop(ctx, order, names, preset, out, force, jobs, failures)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _pool_loop(ctx, order, names, preset, out, force, jobs, failures) -> list[str]:
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx,
                                                 initializer=_worker_init) as pool:
         futures = {pool.submit(_worker_run, n, preset, str(out), force): n for n in order}

@@ -18,5 +18,5 @@ from opdiff.nets.mlp import MLP as MLP
 from opdiff.nets.operator_denoiser import OperatorDenoiser as OperatorDenoiser
 from opdiff.nets.unet import UNet as UNet
 
-__all__ = ["Classifier", "DeepONet", "Ensemble", "FNO", "Frozen", "MLP", "OperatorDenoiser",
-           "GroupNorm", "PODDeepONet", "UNet", "nnx", "time_embedding"]
+__all__ = ["Classifier", "DeepONet", "Ensemble", "FNO", "Frozen", "GroupNorm", "MLP",
+           "OperatorDenoiser", "PODDeepONet", "UNet", "nnx", "time_embedding"]
