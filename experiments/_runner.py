@@ -50,6 +50,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import secrets
 import sys
 import time
@@ -339,7 +340,8 @@ def _worker_init() -> None:
     _enable_compilation_cache()
 
 
-def _worker_run(name: str, preset: str, out: str, force: bool) -> str | None:
+def _worker_run(name: str, preset: str, out: str, force: bool,
+                sets: list[str] | None = None) -> str | None:
     """Run one experiment in a worker process with its console output in ``OUT/NAME/log.txt``;
     ``None`` on success, else the error as one line (the traceback goes to the log)."""
     import traceback
@@ -353,7 +355,7 @@ def _worker_run(name: str, preset: str, out: str, force: bool) -> str | None:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            run_one(name, preset, out, force=force)
+            run_one(name, preset, out, sets, force=force)
             return None
         except Exception as err:
             traceback.print_exc()
@@ -416,7 +418,8 @@ def _longest_first(names, out: Path, preset: str) -> list[str]:
     return sorted(names, key=lambda n: -times[n])  # stable: ties keep the registry order
 
 
-def _run_pool(names, preset: str, out: Path, force: bool, jobs: int) -> list[str]:
+def _run_pool(names, preset: str, out: Path, force: bool, jobs: int,
+              sets: list[str] | None = None) -> list[str]:
     """Run ``names`` in ``jobs`` worker processes, printing each experiment's claims as it
     ends; returns one line per failed experiment."""
     failures = []
@@ -424,7 +427,7 @@ def _run_pool(names, preset: str, out: Path, force: bool, jobs: int) -> list[str
     order = _longest_first(names, out, preset)
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx,
                                                 initializer=_worker_init) as pool:
-        futures = {pool.submit(_worker_run, n, preset, str(out), force): n for n in order}
+        futures = {pool.submit(_worker_run, n, preset, str(out), force, sets): n for n in order}
         try:
             for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
                 name = futures[fut]
@@ -483,6 +486,8 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     a.add_argument("--strict", action="store_true", help="exit 1 if any claim fails")
     a.add_argument("--force", action="store_true",
                    help="replace the results of earlier runs in --out")
+    a.add_argument("--seed", help="every experiment's seed (default: each preset's, 0); "
+                                   "another seed re-draws every key of every experiment")
     a.add_argument("--jobs", default="auto",
                    help="experiments run at a time, each in its own process (default auto: "
                         "2 on a CPU-only machine with 2+ cores, else 1)")
@@ -543,8 +548,11 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m experiments") 
         if args.preset not in PRESETS:
             raise UsageError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
         jobs = parse_jobs(args.jobs)
+        if args.seed is not None and not re.fullmatch(r"\d+", args.seed.strip()):
+            raise UsageError(f"--seed must be an integer >= 0, got {args.seed!r}")
+        sets = [] if args.seed is None else [f"seed={int(args.seed)}"]
         for name in EXPERIMENTS:
-            make_config(load(name), args.preset, [])
+            make_config(load(name), args.preset, sets)
         out = check_out(args.out, EXPERIMENTS, force=args.force)
         t0 = time.perf_counter()
         errors = []
@@ -552,13 +560,13 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m experiments") 
             _enable_compilation_cache()
             records = []
             for name in EXPERIMENTS:
-                record = run_one(name, args.preset, out, force=args.force)
+                record = run_one(name, args.preset, out, sets, force=args.force)
                 _print_checks(record)
                 records.append(record)
         else:
             print(f"running {len(EXPERIMENTS)} experiments, {jobs} at a time (output of each "
                   f"in {out}/NAME/{LOG_FILE})")
-            errors = _run_pool(EXPERIMENTS, args.preset, out, args.force, jobs)
+            errors = _run_pool(EXPERIMENTS, args.preset, out, args.force, jobs, sets)
             records = [json.loads((out / n / "results.json").read_text()) for n in EXPERIMENTS
                        if (out / n / "results.json").is_file()]
         out.mkdir(parents=True, exist_ok=True)

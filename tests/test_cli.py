@@ -6,12 +6,28 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import run_python
 from experiments import EXPERIMENTS
-from experiments._report import validate
+from experiments._report import load_results, validate
 from experiments._runner import main
+
+
+def _same(a, b) -> bool:
+    """Equal saved results, arrays (from results.npz) compared entry by entry."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys()
+                and all(_same(a[k], b[k]) for k in a))
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # both NaN (a fit that the smoke preset cannot support)
+    return a == b
 
 
 def test_the_cli_runs_an_experiment_in_a_fresh_interpreter(tmp_path):
@@ -54,9 +70,8 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     for out in ("a", "b"):
         assert main(["run", "approx_classics", "--preset", "smoke", "--out",
                      str(tmp_path / out)]) == 0
-    a, b = (json.loads((tmp_path / o / "approx_classics" / "results.json").read_text())
-            for o in ("a", "b"))
-    assert a["results"] == b["results"]
+    (a, ra), (b, rb) = (load_results(tmp_path / o / "approx_classics") for o in ("a", "b"))
+    assert _same(ra, rb)  # the arrays of results.npz too
     assert a["checks"] == b["checks"]
 
 
@@ -192,8 +207,8 @@ def test_all_in_worker_processes_gives_the_serial_results(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "2 at a time" in out and "[3/3]" in out and out.count("claims hold") == 6
     for name in names:
-        a, b = (json.loads((tmp_path / d / name / "results.json").read_text()) for d in "sp")
-        assert a["results"] == b["results"] and a["checks"] == b["checks"]
+        (a, ra), (b, rb) = (load_results(tmp_path / d / name) for d in "sp")
+        assert _same(ra, rb) and a["checks"] == b["checks"]
         assert (tmp_path / "p" / name / "log.txt").is_file()
         assert not (tmp_path / "s" / name / "log.txt").exists()
     rows = [r for r in (tmp_path / "p" / "summary.md").read_text().splitlines()
@@ -215,6 +230,30 @@ def test_a_failing_worker_does_not_stop_the_others(tmp_path, monkeypatch, capsys
     assert "Traceback" in (tmp_path / "approx_classics" / "log.txt").read_text()
     summary = (tmp_path / "summary.md").read_text()
     assert "| operator_data |" in summary and "| approx_classics |" not in summary
+
+
+def test_all_seed_reaches_every_experiment(tmp_path, monkeypatch, smoke_all):
+    # `all --seed 5` gives each experiment what `run NAME --set seed=5` gives, and not the
+    # seed-0 numbers of the shared smoke run
+    import experiments._runner as runner
+
+    monkeypatch.setattr(runner, "EXPERIMENTS", ("approx_classics",))
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path / "a"), "--jobs", "1",
+                 "--seed", "5"]) == 0
+    assert main(["run", "approx_classics", "--preset", "smoke", "--out", str(tmp_path / "r"),
+                 "--set", "seed=5"]) == 0
+    (a, ra), (r, rr), (zero, rz) = (load_results(d / "approx_classics")
+                                    for d in (tmp_path / "a", tmp_path / "r", smoke_all[0]))
+    assert a["config"]["seed"] == 5 and _same(ra, rr) and a["checks"] == r["checks"]
+    assert zero["config"]["seed"] == 0 and not _same(rz, ra)
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x", ""])
+def test_bad_seed_exits_2_naming_the_option(capsys, tmp_path, seed):
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), "--seed", seed]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--seed must be an integer >= 0" in err, err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("jobs", ["0", "-1", "two", ""])
