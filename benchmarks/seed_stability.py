@@ -10,6 +10,9 @@ listed with its measured values: either the claim is fragile (a tolerance tighte
 seed-to-seed spread, a finding that is not stable) or a seed broke something. Not a timed
 benchmark: it reports the agreement, the runtimes and the load (a run under load only takes
 longer; verdicts do not depend on it).
+For two finished runs (e.g. ``python -m experiments all --seed 1``), ``python -m experiments
+compare DIR_A DIR_B`` gives the same verdict comparison and also lists the findings that moved
+by more than three combined standard errors.
 
 Ends with one line per figure, ``name: value unit (goal: ...)``.
 """

@@ -4,7 +4,9 @@
     python -m experiments run NAME [--preset smoke|quick|full] [--out DIR] [--set key=value ...]
                                    [--force]
     python -m experiments all [--preset ...] [--out DIR] [--strict] [--force] [--jobs N|auto]
+                              [--seed N]
     python -m experiments plot NAME [--out DIR]     # redraw figures from the saved results
+    python -m experiments compare DIR_A DIR_B [--z Z]   # two runs, e.g. two seeds
 
 Bad input exits with status 2 and one line on stderr, before any computation: an unknown
 experiment or preset, a malformed ``--set``, an unknown config key, a value that breaks the
@@ -279,6 +281,70 @@ def report(out: str | os.PathLike) -> Path:
         raise UsageError(str(err)) from None
 
 
+def compare(out_a, out_b, z: float = 3.0) -> tuple[str, int]:
+    """Set two runs side by side (e.g. ``all --seed 0`` and ``all --seed 1``): the claims whose
+    verdict differs, and the findings that moved by more than ``z`` combined standard errors
+    (:func:`opdiff.claims.finding_shift`). Returns ``(markdown text, verdict flips)``;
+    experiments present in only one run are named, claims are matched by position."""
+    from opdiff.claims import finding_shift
+
+    dirs = [Path(out_a), Path(out_b)]
+    runs = []
+    for d in dirs:
+        if not d.is_dir():
+            raise UsageError(f"no results folder {d}")
+        runs.append({p.parent.name: json.loads(p.read_text())
+                     for p in sorted(d.glob("*/results.json"))})
+        if not runs[-1]:
+            raise UsageError(f"no NAME/results.json in {d}")
+    a, b = runs
+    order = [n for n in EXPERIMENTS if n in a or n in b]
+    order += sorted((set(a) | set(b)) - set(order))
+    flips, moved, lines = [], [], []
+    n_claims = n_findings = n_shift = 0
+    for name in order:
+        if name not in a or name not in b:
+            lines.append(f"- {name}: only in {dirs[0] if name in a else dirs[1]}")
+            continue
+        ca, cb = a[name]["checks"], b[name]["checks"]
+        if len(ca) != len(cb):
+            lines.append(f"- {name}: {len(ca)} against {len(cb)} claims, not compared")
+            continue
+        seeds = (a[name].get("config", {}).get("seed"), b[name].get("config", {}).get("seed"))
+        for x, y in zip(ca, cb):
+            n_claims += 1
+            if bool(x["holds"]) != bool(y["holds"]):
+                flips.append(f"| {name} | {_cell(x['claim'])} | {'yes' if x['holds'] else 'NO'}"
+                             f" | {'yes' if y['holds'] else 'NO'} |")
+            shift = finding_shift(x, y)
+            if x.get("kind") == "finding":
+                n_findings += 1
+            if shift is not None:
+                n_shift += 1
+                if shift["z"] > z:
+                    moved.append((shift["z"], f"| {name} | {_cell(x['claim'])} | "
+                                  f"{measured_text(x)} | {measured_text(y)} | "
+                                  f"{shift['z']:.1f} | {'yes' if shift['same_sign'] else 'no'} |"))
+        if seeds[0] == seeds[1]:
+            lines.append(f"- {name}: both runs have seed {seeds[0]}")
+    text = [f"# {dirs[0]} against {dirs[1]}", "",
+            f"{n_claims} claims compared: {len(flips)} with a different verdict. "
+            f"{n_findings} findings, {n_shift} with a standard error: {len(moved)} moved by "
+            f"more than {z:g} combined SEs (an SE over test functions at one trained model "
+            "does not cover the training seed).", ""]
+    if flips:
+        text += ["| experiment | claim | A holds | B holds |", "|---|---|---|---|", *flips, ""]
+    if moved:
+        text += ["| experiment | finding | A | B | z | same sign |", "|---|---|---|---|---|---|",
+                 *[row for _, row in sorted(moved, key=lambda m: -m[0])], ""]
+    text += lines
+    return "\n".join(text).rstrip() + "\n", len(flips)
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|")
+
+
 def summary_markdown(records: list[dict]) -> str:
     lines = [
         "# opdiff results summary",
@@ -477,6 +543,11 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     d = sub.add_parser("plot", help="redraw an experiment's figures from its saved results")
     d.add_argument("name")
     d.add_argument("--out", default=DEFAULT_OUT)
+    c = sub.add_parser("compare", help="two runs side by side (e.g. two seeds): verdicts "
+                                       "that differ, findings that moved")
+    c.add_argument("dirs", nargs=2, metavar="DIR")
+    c.add_argument("--z", type=float, default=3.0,
+                   help="list findings that moved by more than Z combined SEs (default 3)")
     h = sub.add_parser("report", help="write OUT/index.html from the saved results")
     h.add_argument("--out", default=DEFAULT_OUT)
     a = sub.add_parser("all", help="run every experiment; write OUT/summary.md and "
@@ -533,6 +604,12 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m experiments") 
             for fig in redraw(args.name, args.out):
                 print(f"wrote {Path(args.out) / args.name / fig}")
             return 0
+        if args.command == "compare":
+            if not (math.isfinite(args.z) and args.z > 0):
+                raise UsageError(f"--z must be a positive number, got {args.z}")
+            text, flips = compare(*args.dirs, z=args.z)
+            print(text, end="")
+            return 1 if flips else 0
         if args.command == "report":
             print(f"wrote {report(args.out)}")
             return 0

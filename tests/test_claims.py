@@ -150,3 +150,27 @@ def test_loglog_slope_mc_se_two_points_and_zero_noise():
 def test_loglog_slope_mc_se_rejects_bad_input(args):
     with pytest.raises(ValueError):
         claims.loglog_slope_mc_se(*args)
+
+
+def test_finding_shift_in_combined_standard_errors():
+    a = claims.finding("x", [1.0, -2.0, 5.0], [0.3, 0.1, 0.0]).as_record()
+    b = claims.finding("x", [1.4, -2.5, 5.0], [0.4, 0.2, 0.0]).as_record()
+    got = claims.finding_shift(a, b)
+    # |1-1.4|/0.5 = 0.8, |-2+2.5|/sqrt(0.05) = 2.236; the third entry has no SE
+    assert got["entries"] == 2 and got["same_sign"] is True
+    assert got["z"] == pytest.approx(0.5 / math.sqrt(0.05), rel=1e-12)
+    flipped = claims.finding_shift(a, claims.finding("x", [-1.0, -2.0, 5.0],
+                                                     [0.3, 0.1, 0.0]).as_record())
+    assert flipped["same_sign"] is False and flipped["z"] == pytest.approx(2 / math.hypot(.3, .3))
+    # the same scalar difference through `difference`: se = hypot of both
+    d1 = claims.difference("d", 3.0, 0.3, 1.0, 0.4).as_record()  # 2 +- 0.5
+    d2 = claims.difference("d", 2.0, 0.3, 1.0, 0.4).as_record()  # 1 +- 0.5
+    assert claims.finding_shift(d1, d2)["z"] == pytest.approx(1 / math.sqrt(0.5), rel=1e-12)
+
+
+def test_finding_shift_none_when_not_comparable():
+    f = claims.finding("x", 1.0, 0.1).as_record()
+    assert claims.finding_shift(f, claims.upper_bound("u", 1.0, 2.0).as_record()) is None
+    assert claims.finding_shift(f, claims.finding("x", [1.0, 2.0], [0.1, 0.1]).as_record()) is None
+    assert claims.finding_shift(claims.finding("x", 1.0, 0.0).as_record(),
+                                claims.finding("x", 2.0, 0.0).as_record()) is None

@@ -294,3 +294,40 @@ def test_pool_order_is_longest_first_from_the_remembered_run_times(tmp_path, mon
     assert runner._longest_first(names, tmp_path / "out", "quick") == ["d", "b", "a", "c"]
     (tmp_path / "cache" / "runtimes.json").write_text("{not json")  # damaged: ignored
     assert runner._longest_first(names, tmp_path / "out2", "quick") == names
+
+
+def _fake_run(folder, checks, seed):
+    (folder / "approx_classics").mkdir(parents=True)
+    (folder / "approx_classics" / "results.json").write_text(json.dumps(
+        {"name": "approx_classics", "config": {"seed": seed},
+         "checks": [c.as_record() for c in checks]}))
+
+
+def test_compare_lists_verdict_flips_and_findings_that_moved(tmp_path, capsys):
+    from opdiff import claims as cl
+
+    _fake_run(tmp_path / "a", [cl.upper_bound("err <= b", 1.0, 2.0),
+                               cl.finding("slope", -1.0, 0.1), cl.finding("gap", 0.5, 0.1)], 0)
+    _fake_run(tmp_path / "b", [cl.upper_bound("err <= b", 3.0, 2.0),
+                               cl.finding("slope", -2.0, 0.1), cl.finding("gap", 0.6, 0.1)], 1)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1  # a flip
+    out = capsys.readouterr().out
+    assert "3 claims compared: 1 with a different verdict" in out
+    assert "2 findings, 2 with a standard error: 1 moved by more than 3" in out
+    assert "| approx_classics | err <= b | yes | NO |" in out
+    assert "| approx_classics | slope |" in out and "| 7.1 | yes |" in out  # 1/hypot(.1,.1)
+    assert "| gap |" not in out  # z = 0.71
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "a"), "--z", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "0 with a different verdict" in out and "0 moved" in out
+    assert "both runs have seed 0" in out
+
+
+@pytest.mark.parametrize("args, message", [(["nowhere", "nowhere"], "no results folder"),
+                                           (["A", "A", "--z", "0"], "--z must be a positive")])
+def test_compare_bad_input_exits_2(tmp_path, capsys, args, message):
+    (tmp_path / "A").mkdir()
+    args = [str(tmp_path / a) if a in ("A", "nowhere") else a for a in args]
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
