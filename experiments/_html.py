@@ -42,6 +42,7 @@ tr.ok td.verdict{color:#1b7f3b}
 nav ol{columns:3;font-size:14px}details{margin:8px 0}
 pre{background:#fff;border:1px solid #e1e4e8;padding:8px;overflow:auto;font-size:12px}
 .meta{font-size:13px;color:#5a6472}
+.legend{font-size:13px;color:#3a4250;max-width:980px}
 """
 
 _SCRIPT = """
@@ -57,6 +58,19 @@ window.addEventListener('load', function () {
 
 def _e(x) -> str:
     return html.escape(str(x), quote=True)
+
+
+_LEGEND = (
+    "Every verdict is computed by <code>opdiff.claims</code>: an <i>upper_bound</i> or "
+    "<i>lower_bound</i> holds when the measurement is on the right side of the bound (within "
+    "the stated tolerance; tightness = the measured/bound ratio at the closest point), an "
+    "<i>equality</i> when it is within the stated tolerance of the exact value (tightness = "
+    "worst error/tolerance), a <i>rate</i> when the fitted log-log slope exceeds the theory's "
+    "exponent by at most z standard errors (the error decays at least that fast). A "
+    "<i>finding</i> is a measured value &plusmn; its standard error with no theorem behind it: "
+    "it holds when both are finite. Its SE is the one the experiment states, most often over "
+    "test functions at one trained model, so the training seed is not in it; "
+    "<code>all --seed N</code> and <code>compare</code> show how far another seed moves it.")
 
 
 def _records(out: Path, order: tuple[str, ...]) -> list[dict]:
@@ -110,7 +124,9 @@ def _section(rec: dict, out: Path, description: str) -> str:
     checks = rec.get("checks", [])
     held = sum(bool(c.get("holds")) for c in checks)
     badge = "ok" if held == len(checks) else "fail"
-    meta = (f'preset <b>{_e(rec.get("preset"))}</b> · {fmt(rec.get("runtime_s"))} s · '
+    seed = rec.get("config", {}).get("seed", "?")
+    meta = (f'preset <b>{_e(rec.get("preset"))}</b> · seed {_e(seed)} · '
+            f'{fmt(rec.get("runtime_s"))} s · '
             f'{_e(rec.get("device", "?"))} · jax {_e(rec.get("jax_version", "?"))} · '
             f'{_e(rec.get("dtype", "?"))}')
     config = json.dumps(rec.get("config", {}), indent=1, sort_keys=True)
@@ -162,7 +178,8 @@ def build_report(out, *, order: tuple[str, ...] = (), descriptions: dict | None 
         f'<p class="sub">{len(records)} experiments · <b>{held} of {total} claims hold</b>'
         f'{f" · <b style=color:#a4161a>{failed} fail</b>" if failed else ""} · run time '
         f'{seconds / 60:.1f} min · report written by Python {_e(platform.python_version())}</p>'
-        f"{summary}<nav><h3>Contents</h3><ol>{nav}</ol></nav>{sections}</main>"
+        f"{summary}<p class=\"legend\">{_LEGEND}</p>"
+        f"<nav><h3>Contents</h3><ol>{nav}</ol></nav>{sections}</main>"
         f"<script>{_SCRIPT}</script></body></html>\n")
     path = out / INDEX
     tmp = out / f".{INDEX}.tmp"

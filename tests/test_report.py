@@ -144,3 +144,13 @@ def test_failed_claims_are_marked(results, tmp_path):
 def test_report_of_an_empty_folder_exits_2(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path)]) == 2
     assert "no results" in capsys.readouterr().err
+
+
+def test_each_section_names_its_seed_and_the_page_explains_the_verdicts(tmp_path):
+    (tmp_path / "approx_classics").mkdir()
+    (tmp_path / "approx_classics" / "results.json").write_text(json.dumps(
+        {"name": "approx_classics", "preset": "quick", "config": {"seed": 7}, "checks": [],
+         "figures": [], "runtime_s": 1.0}))
+    text = build_report(tmp_path).read_text()
+    assert "preset <b>quick</b> · seed 7 · " in text
+    assert 'class="legend">Every verdict is computed by <code>opdiff.claims</code>' in text
