@@ -70,8 +70,9 @@ def run_python(args: list[str], *, env: dict | None = None, timeout: float = 300
     )
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: no error without the plugin
 def pytest_xdist_auto_num_workers(config):
-    """``-n auto`` (the README's test command): one pytest worker per core, at most 4 (most
+    """``-n auto`` (the README's test command): one pytest-xdist worker per core, at most 4 (most
     tests are one Python thread compiling or waiting on a subprocess, so two workers keep a
     2-core machine busy; each worker holds its own jax, ~1 GiB). None (tests in this process)
     where jax would use an accelerator: every worker would reserve most of its memory."""

@@ -30,3 +30,17 @@ def test_the_shared_fixture_lock_excludes_a_second_holder(tmp_path):
     with open(lock, "a") as other:  # released on exit
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(other, fcntl.LOCK_UN)
+
+
+def test_plain_pytest_runs_without_the_xdist_plugin():
+    # a machine with pytest alone (the lent GPU machine has no registry): the conftest's
+    # xdist hook is optional and pyproject's addopts name no xdist option
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist",
+                           "-k", "auto_workers", "tests/test_harness.py"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-2000:] + proc.stderr
