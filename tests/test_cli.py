@@ -248,19 +248,13 @@ def test_all_seed_reaches_every_experiment(tmp_path, monkeypatch, smoke_all):
     assert zero["config"]["seed"] == 0 and not _same(rz, ra)
 
 
-@pytest.mark.parametrize("seed", ["-1", "1.5", "x", ""])
-def test_bad_seed_exits_2_naming_the_option(capsys, tmp_path, seed):
-    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), "--seed", seed]) == 2
+@pytest.mark.parametrize("option, value, message", [
+    *[("--jobs", v, "--jobs must be a positive integer or 'auto'") for v in ("0", "-1", "two", "")],
+    *[("--seed", v, "--seed must be an integer >= 0") for v in ("-1", "1.5", "x", "")]])
+def test_bad_jobs_or_seed_exit_2_naming_the_option(capsys, tmp_path, option, value, message):
+    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), option, value]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--seed must be an integer >= 0" in err, err
-    assert not any(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize("jobs", ["0", "-1", "two", ""])
-def test_bad_jobs_exit_2_naming_the_option(capsys, tmp_path, jobs):
-    assert main(["all", "--preset", "smoke", "--out", str(tmp_path), "--jobs", jobs]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--jobs must be a positive integer or 'auto'" in err, err
+    assert err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())
 
 
