@@ -18,6 +18,9 @@ Design points:
   are dispatch-bound: at batch 1, 50 scanned steps per call run several times faster on a CPU);
   the step counter lives on the device and calls are dispatched one ahead of the host-side loss
   checks, so the host never stalls the device;
+* array data reach the jitted step as an argument, not as a closed-over constant (jax
+  embeds a closed-over array in the program: the training set compiled into every program,
+  compiled anew for each data set, and missed by the persistent compilation cache);
 * data parallel: with ``mesh`` given, the batch is sharded on the ``data`` axis and the
   parameters, optimizer state and dataset are replicated; XLA inserts the gradient all-reduce;
 * flax nnx modules are split once into ``(graphdef, params, rest)`` and merged inside the jitted
@@ -44,6 +47,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -173,6 +177,16 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
         ValueError: if the leaves disagree on ``N`` or ``batch_size`` is not positive.
         TypeError: if ``batch_size`` is not an int (``True`` is refused) or ``None``.
     """
+    arrays, draw = _row_sampler(arrays, batch_size)
+    return lambda key: draw(arrays, key)
+
+
+def _row_sampler(arrays: Any, batch_size: int | None) -> tuple[Any, Callable]:
+    """``(arrays as jax arrays, draw)`` with ``draw(arrays, key) -> batch`` as in
+    :func:`array_batches`, but the arrays an argument of ``draw``: :func:`fit` passes them to
+    its jitted step instead of closing over them, since jax embeds a closed-over array in the
+    compiled program as a constant (a copy of the training set in every program, compiled
+    again for every data set and missed by the persistent compilation cache)."""
     leaves = jax.tree.leaves(arrays)
     if not leaves:
         raise ValueError("data must contain at least one array")
@@ -186,13 +200,13 @@ def array_batches(arrays: Any, batch_size: int | None) -> Callable[[PRNGKeyArray
     arrays = jax.tree.map(jnp.asarray, arrays)  # numpy leaves cannot be indexed by tracers
     batch_size = _int_arg("batch_size", batch_size, allow_none=True)
     if batch_size is None:
-        return lambda key: arrays
+        return arrays, lambda a, key: a
 
-    def draw(key):
+    def draw(a, key):
         idx = jax.random.randint(key, (batch_size,), 0, n)
-        return jax.tree.map(lambda x: x[idx], arrays)
+        return jax.tree.map(lambda x: x[idx], a)
 
-    return draw
+    return arrays, draw
 
 
 def _is_nnx_module(obj: Any) -> bool:
@@ -437,14 +451,17 @@ def fit(
         def as_user(p):
             return p
 
-    get_batch = data if callable(data) else array_batches(data, batch_size)
-    if mesh is not None and not callable(data):
-        get_batch = array_batches(parallel.replicate(data, mesh), batch_size)
+    # Arrays reach the jitted step as an argument (``data_arg``), a data function as itself.
+    if callable(data):
+        data_arg, draw = None, lambda _, k: data(k)
+    else:
+        data_arg, draw = _row_sampler(
+            data if mesh is None else parallel.replicate(data, mesh), batch_size)
 
-    def one_step(carry, _):
+    def one_step(carry, d):
         s, p, opt_state, ema = carry
         data_key, loss_key = jax.random.split(jax.random.fold_in(key, s))
-        batch = get_batch(data_key)
+        batch = draw(d, data_key)
         if mesh is not None:
             batch = parallel.shard_batch(batch, mesh)
         loss, grads = jax.value_and_grad(loss_of)(p, batch, loss_key)
@@ -478,31 +495,32 @@ def fit(
         if n not in compiled:
             if n == 1:
 
-                def run(leaves):
-                    carry, loss = one_step(jax.tree.unflatten(carry_def, leaves), None)
+                def run(leaves, d):
+                    carry, loss = one_step(jax.tree.unflatten(carry_def, leaves), d)
                     return jax.tree.leaves(carry), (loss[None], state_finite(carry))
             else:
 
-                def run(leaves):
-                    carry, losses = jax.lax.scan(one_step, jax.tree.unflatten(carry_def, leaves),
-                                                 None, length=n)
+                def run(leaves, d):
+                    carry, losses = jax.lax.scan(lambda c, _: one_step(c, d),
+                                                 jax.tree.unflatten(carry_def, leaves), None,
+                                                 length=n)
                     return jax.tree.leaves(carry), (losses, state_finite(carry))
 
             compiled[n] = jax.jit(run, out_shardings=out_sharding)
-        return compiled[n]
+        return functools.partial(compiled[n], d=data_arg)
 
     def replay(carry, n: int) -> tuple[int, int | None] | None:
         """Run a failed chunk again from its first state, one step at a time with one finite
         flag per leaf: ``(i, None)`` if the loss of its step ``i`` is the first bad value,
         ``(i, leaf)`` if the state after step ``i`` is (``None`` if nothing fails again)."""
 
-        def step(c):
-            c, loss = one_step(c, None)
+        def step(c, d):
+            c, loss = one_step(c, d)
             return c, loss, _finite_flags(*c[1:])
 
         step = jax.jit(step, out_shardings=out_sharding)
         for i in range(n):
-            carry, loss, flags = step(carry)
+            carry, loss, flags = step(carry, data_arg)
             loss, flags = jax.device_get((loss, flags))
             if not np.isfinite(loss):
                 return i, None
