@@ -585,7 +585,7 @@ def _enable_compilation_cache() -> None:
 
 def console() -> None:
     """The ``opdiff`` console script of the installed package (``opdiff list | run NAME |
-    plot NAME | all | report``); the same commands as ``python -m experiments`` in a clone."""
+    plot NAME | all | report | compare A B``); the same commands as ``python -m experiments`` in a clone."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.exit(main(prog="opdiff"))
 
