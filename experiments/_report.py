@@ -169,3 +169,23 @@ def measured_text(check: dict) -> str:
     """A claim record's measured value, and for a finding its standard error (``value ± se``)."""
     se = (check.get("detail") or {}).get("se") if check.get("kind") == "finding" else None
     return fmt(check.get("measured")) + ("" if se is None else f" ± {fmt(se)}")
+
+
+def verdict_table(records_by_seed: dict[int, dict]) -> tuple[list[list], int, int]:
+    """Rows ``[claim, verdict per seed, measured per seed]`` for the claims whose verdict
+    differs, the number of claims compared and the number that agree."""
+    seeds = sorted(records_by_seed)
+    first = records_by_seed[seeds[0]]["checks"]
+    counts = {s: len(records_by_seed[s]["checks"]) for s in seeds}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"the seeds state different numbers of claims: {counts}")
+    rows, agree = [], 0
+    for i, claim in enumerate(first):
+        holds = [records_by_seed[s]["checks"][i]["holds"] for s in seeds]
+        if len(set(holds)) == 1:
+            agree += 1
+            continue
+        measured = [records_by_seed[s]["checks"][i]["measured"] for s in seeds]
+        rows.append([claim["claim"][:90], " / ".join("yes" if h else "NO" for h in holds),
+                     " / ".join(str(m)[:24] for m in measured)])
+    return rows, len(first), agree

@@ -62,7 +62,7 @@ from . import EXPERIMENTS
 from . import _config
 from ._html import build_report
 from ._report import (ARRAYS_FILE, dumps, fmt, measured_text, join_results, load_results,
-                                 split_results, validate)
+                                 split_results, validate, verdict_table)
 
 PRESETS = ("smoke", "quick", "full")
 DEFAULT_PRESET = "quick"
@@ -311,11 +311,10 @@ def compare(out_a, out_b, z: float = 3.0) -> tuple[str, int]:
             lines.append(f"- {name}: {len(ca)} against {len(cb)} claims, not compared")
             continue
         seeds = (a[name].get("config", {}).get("seed"), b[name].get("config", {}).get("seed"))
+        rows, n, _ = verdict_table({0: a[name], 1: b[name]})
+        n_claims += n
+        flips += [f"| {name} | {' | '.join(_cell(x) for x in row)} |" for row in rows]
         for x, y in zip(ca, cb):
-            n_claims += 1
-            if bool(x["holds"]) != bool(y["holds"]):
-                flips.append(f"| {name} | {_cell(x['claim'])} | {'yes' if x['holds'] else 'NO'}"
-                             f" | {'yes' if y['holds'] else 'NO'} |")
             shift = finding_shift(x, y)
             if x.get("kind") == "finding":
                 n_findings += 1
@@ -333,7 +332,8 @@ def compare(out_a, out_b, z: float = 3.0) -> tuple[str, int]:
             f"more than {z:g} combined SEs (an SE over test functions at one trained model "
             "does not cover the training seed).", ""]
     if flips:
-        text += ["| experiment | claim | A holds | B holds |", "|---|---|---|---|", *flips, ""]
+        text += ["| experiment | claim | holds A / B | measured A / B |", "|---|---|---|---|",
+                 *flips, ""]
     if moved:
         text += ["| experiment | finding | A | B | z | same sign |", "|---|---|---|---|---|---|",
                  *[row for _, row in sorted(moved, key=lambda m: -m[0])], ""]

@@ -1,10 +1,11 @@
-"""benchmarks/seed_stability.py: the claim-by-claim comparison of two seeds' verdicts."""
+"""The claim-by-claim comparison of two seeds' verdicts (experiments._report.verdict_table),
+used by benchmarks/seed_stability.py and ``experiments compare``."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.seed_stability import verdict_table
+from experiments._report import verdict_table
 
 
 def _record(*holds, measured=1.0):

@@ -308,7 +308,7 @@ def test_compare_lists_verdict_flips_and_findings_that_moved(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 claims compared: 1 with a different verdict" in out
     assert "2 findings, 2 with a standard error: 1 moved by more than 3" in out
-    assert "| approx_classics | err <= b | yes | NO |" in out
+    assert "| approx_classics | err <= b | yes / NO | 1.0 / 3.0 |" in out
     assert "| approx_classics | slope |" in out and "| 7.1 | yes |" in out  # 1/hypot(.1,.1)
     assert "| gap |" not in out  # z = 0.71
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "a"), "--z", "0.5"]) == 0
